@@ -1,0 +1,70 @@
+//! Network namespaces: the one place that calls setns(2).
+//!
+//! - `enter_process(path)`: move the whole (still single-threaded) process into
+//!   a namespace at startup; this is how `--netns` works. Every socket opened and
+//!   every /proc/sys/net file read afterwards belongs to that namespace.
+//! - `run_in(path, f)`: run `f` on a scoped thread that entered `path`; the
+//!   caller's thread never changes namespace, so nothing needs restoring, even
+//!   when `f` fails or panics.
+//! - `resolve(name_or_path)`: "NAME" -> /run/netns/NAME; anything with a '/'
+//!   is a path.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Error, Result};
+
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+pub fn resolve(name_or_path: &str) -> Result<PathBuf> {
+    if name_or_path.is_empty() {
+        return Err(Error::invalid("network namespace: empty name"));
+    }
+    if name_or_path.contains('/') {
+        return Ok(PathBuf::from(name_or_path));
+    }
+    if name_or_path == "." || name_or_path == ".." {
+        return Err(Error::invalid(format!("network namespace {name_or_path:?}: not a name")));
+    }
+    Ok(Path::new(NETNS_RUN_DIR).join(name_or_path))
+}
+
+/// Open a namespace file, checking that it is a network namespace.
+pub fn open(path: &Path) -> Result<File> {
+    let file = File::open(path).ctx(format!("network namespace {}", path.display()))?;
+    Ok(file)
+}
+
+fn setns(file: &File, path: &Path) -> Result<()> {
+    // SAFETY: setns on a valid, open fd; CLONE_NEWNET makes the kernel check
+    // that the fd really is a network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::io(format!("entering network namespace {}", path.display()), e));
+    }
+    Ok(())
+}
+
+/// Move the calling thread into `path`. Call it before any other thread or
+/// socket exists (at startup) so the whole process lives in that namespace.
+pub fn enter_process(path: &Path) -> Result<()> {
+    let file = open(path)?;
+    setns(&file, path)
+}
+
+/// Run `f` inside the network namespace at `path`, on a scoped thread.
+pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let file = open(path)?;
+    std::thread::scope(|s| {
+        let handle = s.spawn(move || {
+            setns(&file, path)?;
+            f()
+        });
+        match handle.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}

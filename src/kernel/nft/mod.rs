@@ -1,0 +1,136 @@
+//! nftables over netlink (nftnl + mnl): the static `inet hostnet` table of
+//! `rulesets/hostnet.nft`, its set/map elements, and reading it back.
+//!
+//! The public API is safe; every `unsafe` call into libnftnl sits in `sys.rs`.
+//!
+//! The table is replaced in one transaction (`apply_table`); per-container and
+//! per-mapping changes are element inserts/deletes in one transaction
+//! (`update_ports`), O(1) in the number of existing elements.
+
+use std::net::IpAddr;
+
+use ipnetwork::{Ipv4Network, Ipv6Network};
+
+use crate::error::Result;
+
+pub const TABLE: &str = "hostnet";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum L4Proto {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl L4Proto {
+    pub fn number(self) -> u8 {
+        match self {
+            L4Proto::Tcp => 6,
+            L4Proto::Udp => 17,
+            L4Proto::Sctp => 132,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            L4Proto::Tcp => "tcp",
+            L4Proto::Udp => "udp",
+            L4Proto::Sctp => "sctp",
+        }
+    }
+}
+
+/// One element of a hostports map: (host ip | any) . proto . host port ->
+/// dest ip . dest port, with its owner in the element comment.
+/// `host_ip` None means "any host address" (the `_any` maps); the family of
+/// `dest_ip` picks the v4 or v6 map. When `host_ip` is Some, it has the same
+/// family as `dest_ip`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortElement {
+    pub host_ip: Option<IpAddr>,
+    pub proto: L4Proto,
+    pub host_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+    /// "static" or a container id; stored as the element comment (<= 128 bytes).
+    pub owner: String,
+}
+
+/// Everything variable in the table: the desired elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSpec {
+    pub bridges: Vec<String>,
+    pub subnets4: Vec<Ipv4Network>,
+    pub subnets6: Vec<Ipv6Network>,
+    pub ports: Vec<PortElement>,
+}
+
+/// What the kernel has (or what a TableSpec would produce), in a form that
+/// compares exactly: chains with their hook line and each rule rendered by
+/// libnftnl as text, and every set with its elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSnapshot {
+    /// (chain name, "type nat hook prerouting prio -100 policy accept" or "" for a regular chain, rules)
+    pub chains: Vec<ChainSnapshot>,
+    pub sets: Vec<SetSnapshot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainSnapshot {
+    pub name: String,
+    pub hook: String,
+    /// Each rule's expressions as libnftnl prints them ("[ meta load ... ]" lines joined).
+    pub rules: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetSnapshot {
+    pub name: String,
+    /// Elements rendered as text, sorted: e.g. "nerdctl0", "10.4.0.0/24",
+    /// "tcp . 8080 : 10.4.0.2 . 80 comment static".
+    pub elements: Vec<String>,
+}
+
+mod sys;
+mod table;
+mod elements;
+mod dump;
+
+/// Replace the whole `inet hostnet` table with the static ruleset plus the
+/// elements of `spec`, in ONE netlink transaction (creates it if absent).
+pub fn apply_table(spec: &TableSpec) -> Result<()> {
+    table::apply(spec)
+}
+
+/// Delete the table; Ok(false) if it did not exist.
+pub fn delete_table() -> Result<bool> {
+    table::delete()
+}
+
+/// Add and delete port elements in ONE transaction. An add whose key exists
+/// already fails the whole batch (Kind::Conflict); a delete of a missing
+/// element fails it too (Kind::NotFound) unless `ignore_missing` is set, in
+/// which case missing elements are skipped (each delete checked first).
+pub fn update_ports(add: &[PortElement], del: &[PortElement], ignore_missing: bool) -> Result<()> {
+    elements::update_ports(add, del, ignore_missing)
+}
+
+/// Read the table back from the kernel; None when it does not exist.
+pub fn read_table() -> Result<Option<TableSnapshot>> {
+    dump::read_table()
+}
+
+/// What `apply_table(spec)` would put into the kernel, in the same form.
+pub fn desired_table(spec: &TableSpec) -> Result<TableSnapshot> {
+    dump::desired_table(spec)
+}
+
+/// The port elements currently in the kernel (all four maps), with owners.
+pub fn read_ports() -> Result<Vec<PortElement>> {
+    dump::read_ports()
+}
+
+/// The nft text of the static ruleset (rulesets/hostnet.nft, embedded) followed
+/// by `add element` lines for `spec`: what `--dry-run` prints.
+pub fn ruleset_text(spec: &TableSpec) -> String {
+    table::text(spec)
+}

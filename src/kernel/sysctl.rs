@@ -1,0 +1,1 @@
+//! Sysctls of the current network namespace, as /proc/sys files.
