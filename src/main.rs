@@ -1,1 +1,42 @@
-fn main() {}
+//! hostnet: dispatch only. With CNI_COMMAND in the environment the binary is a
+//! CNI plugin; otherwise it is the command line tool.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hostnet::cli::{Cli, Command, PortmapCommand};
+use hostnet::error::{Error, Kind};
+use hostnet::{cmd, kernel};
+
+fn exit_code(e: &Error) -> u8 {
+    match e.kind {
+        Kind::Invalid | Kind::Unsupported | Kind::Decode => 2,
+        _ => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    let result = (|| {
+        if let Some(ns) = &g.netns {
+            kernel::netns::enter_process(&kernel::netns::resolve(ns)?)?;
+        }
+        match &cli.command {
+            Command::Init(a) => cmd::init::run(g, a),
+            Command::Status => cmd::status::run(g),
+            Command::Check => cmd::check::run(g),
+            Command::Teardown(a) => cmd::teardown::run(g, a),
+            Command::Portmap(PortmapCommand::Add(a)) => cmd::portmap::add(g, a),
+            Command::Portmap(PortmapCommand::Del(a)) => cmd::portmap::del(g, a),
+            Command::Portmap(PortmapCommand::Ls) => cmd::portmap::ls(g),
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hostnet: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}

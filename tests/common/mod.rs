@@ -13,7 +13,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "these tests need root to create network namespaces");
+    assert_eq!(
+        euid, 0,
+        "these tests need root to create network namespaces"
+    );
 }
 
 fn unique(tag: &str) -> String {
@@ -76,7 +79,10 @@ impl NetNs {
 impl Drop for NetNs {
     fn drop(&mut self) {
         // kill whatever still runs in it (listeners), then delete it
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
@@ -134,4 +140,173 @@ pub fn run_ok(cmd: &mut Command) -> String {
 /// The hostnet binary built by cargo for this test run.
 pub fn hostnet_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hostnet"))
+}
+
+/// A "host": a namespace where hostnet runs, with its own state, run and CNI
+/// conf directories, so tests never share anything.
+pub struct Host {
+    pub ns: NetNs,
+    pub dirs: TempDir,
+}
+
+impl Host {
+    pub fn new(tag: &str) -> Host {
+        Host {
+            ns: NetNs::new(tag),
+            dirs: TempDir::new(tag),
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dirs.join("state")
+    }
+    pub fn run_dir(&self) -> PathBuf {
+        self.dirs.join("run")
+    }
+    pub fn conf_dir(&self) -> PathBuf {
+        self.dirs.join("net.d")
+    }
+
+    /// `hostnet --netns NS --state-dir .. --run-dir .. --cni-conf-dir .. ARGS`
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(hostnet_bin());
+        c.arg("--netns")
+            .arg(self.ns.path())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--run-dir")
+            .arg(self.run_dir())
+            .arg("--cni-conf-dir")
+            .arg(self.conf_dir())
+            .args(args);
+        c
+    }
+
+    pub fn hostnet(&self, args: &[&str]) -> Output {
+        run(&mut self.command(args))
+    }
+
+    pub fn hostnet_ok(&self, args: &[&str]) -> String {
+        run_ok(&mut self.command(args))
+    }
+
+    /// Everything a hostnet command could change, as text: the ruleset, links
+    /// with addresses, routes, forwarding sysctls, and the files it keeps.
+    pub fn snapshot(&self) -> String {
+        let mut s = String::new();
+        s += &self.ns.ruleset();
+        s += &self.ns.ok(&["ip", "-d", "addr"]);
+        s += &self.ns.ok(&["ip", "route"]);
+        s += &self.ns.ok(&["ip", "-6", "route"]);
+        s += &self.ns.sysctl("net.ipv4.ip_forward");
+        s += &self.ns.sysctl("net.ipv6.conf.all.forwarding");
+        s += &tree(&self.dirs.path);
+        s
+    }
+}
+
+/// Every file below `dir` with its contents, sorted (empty directories and
+/// the lock file do not count: they carry no state).
+pub fn tree(dir: &Path) -> String {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().is_some_and(|n| n != "lock") {
+                let body = std::fs::read_to_string(&p).unwrap_or_default();
+                out.push(format!("{}:\n{body}", p.display()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out.join("\n")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Connect namespace `a` to `b` with a veth pair (names `a_if` in a, `b_if` in b),
+/// addresses given in CIDR form, both ends up.
+pub fn wire(a: &NetNs, a_if: &str, a_addr: &str, b: &NetNs, b_if: &str, b_addr: &str) {
+    a.ok(&[
+        "ip", "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name,
+    ]);
+    a.ok(&["ip", "addr", "add", a_addr, "dev", a_if]);
+    a.ok(&["ip", "link", "set", a_if, "up"]);
+    b.ok(&["ip", "addr", "add", b_addr, "dev", b_if]);
+    b.ok(&["ip", "link", "set", b_if, "up"]);
+}
+
+/// Start `socat` in `ns` listening on tcp PORT and answering each connection
+/// with the peer address it saw. Returns once the listener is up.
+pub fn echo_peer_server(ns: &NetNs, proto: &str, port: u16) -> std::process::Child {
+    let listen = match proto {
+        "udp" => format!("UDP-RECVFROM:{port},reuseaddr,fork"),
+        _ => format!("TCP-LISTEN:{port},reuseaddr,fork"),
+    };
+    let child = ns
+        .command(&["socat", &listen, "SYSTEM:echo $SOCAT_PEERADDR"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn socat");
+    wait_listening(ns, proto, port);
+    child
+}
+
+pub fn wait_listening(ns: &NetNs, proto: &str, port: u16) {
+    let flag = if proto == "udp" { "-uln" } else { "-tln" };
+    for _ in 0..200 {
+        let out = ns.ok(&["ss", flag]);
+        if out.contains(&format!(":{port} ")) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("nothing listens on {proto}/{port} in {}", ns.name);
+}
+
+/// Connect from `ns` to addr:port and return what the server said (the peer
+/// address it saw), or None when the connection failed.
+pub fn ask(ns: &NetNs, proto: &str, addr: &str, port: u16) -> Option<String> {
+    let target = match proto {
+        "udp" => format!("UDP:{addr}:{port}"),
+        _ => format!("TCP:{addr}:{port},connect-timeout=3"),
+    };
+    let out = ns.run(&[
+        "timeout",
+        "5",
+        "sh",
+        "-c",
+        &format!("echo hi | socat -T3 - {target}"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// A "container" namespace wired to `host`'s bridge by hand: veth `host_if` on the
+/// bridge, `eth0` inside with `addr` (CIDR), default route via `gw`.
+pub fn manual_container(host: &NetNs, bridge: &str, host_if: &str, addr: &str, gw: &str) -> NetNs {
+    let c = NetNs::new("ctr");
+    host.ok(&[
+        "ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", &c.name,
+    ]);
+    host.ok(&["ip", "link", "set", host_if, "master", bridge]);
+    host.ok(&["ip", "link", "set", host_if, "up"]);
+    c.ok(&["ip", "addr", "add", addr, "dev", "eth0"]);
+    c.ok(&["ip", "link", "set", "eth0", "up"]);
+    c.ok(&["ip", "route", "add", "default", "via", gw]);
+    c
 }

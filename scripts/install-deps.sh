@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what hostnet needs to build, test and benchmark on Debian, only if missing.
+set -euo pipefail
+pkgs=(pkg-config libnftnl-dev libmnl-dev nftables iproute2 iputils-ping socat
+      containernetworking-plugins bridge-utils)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }

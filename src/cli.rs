@@ -1,0 +1,144 @@
+//! The command line, as clap definitions. The man pages in man/ are generated
+//! from these (`make man`), and a test fails when they are stale.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hostnet",
+    version,
+    about = "The host side of a container bridge network, nftables-native",
+    long_about = "hostnet configures the host side of a container bridge network the way \
+nerdctl's default network needs it: forwarding sysctls, a bridge with the gateway address, \
+and one nftables table (inet hostnet) with masquerade, port-mapping DNAT and forward rules. \
+Chains are static; containers and port mappings are set/map elements, so each change is one \
+element in one transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
+CNI plugin (see hostnet-cni(8))."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Act inside this network namespace: a name under /run/netns, or a path
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
+    /// Where hostnet keeps its state
+    #[arg(long, global = true, value_name = "DIR", default_value = "/var/lib/hostnet")]
+    pub state_dir: PathBuf,
+    /// Where hostnet keeps its lock
+    #[arg(long, global = true, value_name = "DIR", default_value = "/run/hostnet")]
+    pub run_dir: PathBuf,
+    /// Where the CNI network configuration lists go
+    #[arg(long, global = true, value_name = "DIR", default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// Print data as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up (or repair) the host side of a network; idempotent.
+    ///
+    /// With no network options and networks already recorded, re-applies every
+    /// recorded network, static port mapping and attachment as it was (what the
+    /// boot unit runs). Otherwise sets up the one network described by the options
+    /// (defaults: bridge nerdctl0, 10.4.0.0/24, gateway 10.4.0.1).
+    Init(InitArgs),
+    /// Show bridges, attached interfaces, routes, forwarding and the nftables table
+    Status,
+    /// Compare the desired state with the kernel; exit 1 and list each difference
+    Check,
+    /// Remove exactly what hostnet created: its table, bridges, conflists and state
+    Teardown(TeardownArgs),
+    /// Static port mappings: host port -> container ip:port, as nftables map elements
+    #[command(subcommand)]
+    Portmap(PortmapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortmapCommand {
+    /// Map a host port (or range) to a destination ip:port (or range of equal length)
+    Add(PortmapAddArgs),
+    /// Remove a static mapping
+    Del(PortmapDelArgs),
+    /// List every mapping (static and containers') with its owner
+    Ls,
+}
+
+#[derive(Debug, Args)]
+pub struct PortmapAddArgs {
+    /// Host address the mapping answers on [default: every address]
+    #[arg(long, value_name = "IP")]
+    pub host_ip: Option<String>,
+    /// Protocol: tcp, udp or sctp
+    #[arg(long, default_value = "tcp")]
+    pub proto: String,
+    /// Allow a destination outside every managed subnet
+    #[arg(long)]
+    pub allow_any_dest: bool,
+    /// Host port or range, e.g. 8080 or 8000-8099
+    #[arg(value_name = "HOSTPORT[-END]")]
+    pub host_ports: String,
+    /// Destination, e.g. 10.4.0.2:80, 10.4.0.2:80-179 or [fd00::2]:80
+    #[arg(value_name = "DEST_IP:PORT[-END]")]
+    pub dest: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PortmapDelArgs {
+    /// Host address of the mapping [default: every address]
+    #[arg(long, value_name = "IP")]
+    pub host_ip: Option<String>,
+    /// Protocol: tcp, udp or sctp
+    #[arg(long, default_value = "tcp")]
+    pub proto: String,
+    /// Host port or range, as given to add
+    #[arg(value_name = "HOSTPORT[-END]")]
+    pub host_ports: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Network name (the CNI network name) [default: bridge]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Bridge interface name [default: nerdctl0]
+    #[arg(long)]
+    pub bridge: Option<String>,
+    /// Subnet in CIDR form; give one IPv4 and optionally one IPv6 subnet [default: 10.4.0.0/24]
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Vec<String>,
+    /// Gateway address on the bridge, per subnet [default: the subnet's first host]
+    #[arg(long, value_name = "IP")]
+    pub gateway: Vec<String>,
+    /// MTU of the bridge
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// Replace other addresses already on an existing bridge instead of failing
+    #[arg(long)]
+    pub force_address: bool,
+    /// Print every action and the nftables ruleset; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Leave forwarding sysctls as they are (the default)
+    #[arg(long, overrides_with = "restore_sysctl")]
+    pub keep_sysctl: bool,
+    /// Put forwarding sysctls back to the values found by the first init
+    #[arg(long)]
+    pub restore_sysctl: bool,
+    /// Print what would be removed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}

@@ -1,0 +1,135 @@
+//! `hostnet check`: the desired state (from disk) against the kernel. Prints
+//! one line per difference and fails (exit 1) when there is any.
+
+use serde_json::json;
+
+use crate::cli::Global;
+use crate::desired;
+use crate::error::{Error, Kind, Result};
+use crate::kernel::link::Netlink;
+use crate::kernel::nft::{self, TableSnapshot};
+use crate::kernel::sysctl;
+use crate::state::Store;
+
+/// Every difference between what hostnet's state wants and what the kernel has.
+pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
+    let networks = store.networks()?;
+    let mut diffs = Vec::new();
+    if networks.is_empty() {
+        return Ok(diffs);
+    }
+    let mut keys = vec![sysctl::ipv4_forward()];
+    if networks.iter().any(|r| r.network.has_v6()) {
+        keys.push(sysctl::ipv6_forward());
+    }
+    for key in keys {
+        let v = sysctl::read(&key)?;
+        if v != "1" {
+            diffs.push(format!("sysctl {key} is {v}, want 1"));
+        }
+    }
+    for rec in &networks {
+        let net = &rec.network;
+        let Some(link) = nl.link(&net.bridge)? else {
+            diffs.push(format!("network {}: bridge {} is missing", net.name, net.bridge));
+            continue;
+        };
+        if link.kind.as_deref() != Some("bridge") {
+            diffs.push(format!("network {}: {} is not a bridge", net.name, net.bridge));
+            continue;
+        }
+        if !link.up {
+            diffs.push(format!("network {}: bridge {} is down", net.name, net.bridge));
+        }
+        let have = nl.addresses(link.index)?;
+        for s in &net.subnets {
+            if !have.contains(&s.gateway_cidr()) {
+                diffs.push(format!("network {}: bridge {} lacks address {}", net.name, net.bridge, s.gateway_cidr()));
+            }
+        }
+        let key = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
+        match sysctl::read(&key) {
+            Ok(v) if v == "1" => {}
+            Ok(v) => diffs.push(format!("sysctl {key} is {v}, want 1")),
+            Err(e) => diffs.push(e.msg),
+        }
+    }
+    let spec = desired::table_spec(store, &networks)?;
+    let want = nft::desired_table(&spec)?;
+    match nft::read_table()? {
+        None => diffs.push(format!("nftables table inet {} is missing", nft::TABLE)),
+        Some(have) => diffs.extend(table_differences(&want, &have)),
+    }
+    Ok(diffs)
+}
+
+/// Chain by chain and set by set, what differs.
+pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for w in &want.chains {
+        match have.chains.iter().find(|h| h.name == w.name) {
+            None => diffs.push(format!("chain {} is missing", w.name)),
+            Some(h) => {
+                if h.hook != w.hook {
+                    diffs.push(format!("chain {}: hook is \"{}\", want \"{}\"", w.name, h.hook, w.hook));
+                }
+                if h.rules != w.rules {
+                    diffs.push(format!(
+                        "chain {}: rules differ ({} in the kernel, {} wanted)",
+                        w.name,
+                        h.rules.len(),
+                        w.rules.len()
+                    ));
+                }
+            }
+        }
+    }
+    for h in &have.chains {
+        if !want.chains.iter().any(|w| w.name == h.name) {
+            diffs.push(format!("chain {} is not hostnet's", h.name));
+        }
+    }
+    for w in &want.sets {
+        match have.sets.iter().find(|h| h.name == w.name) {
+            None => diffs.push(format!("set {} is missing", w.name)),
+            Some(h) => {
+                for e in &w.elements {
+                    if !h.elements.contains(e) {
+                        diffs.push(format!("set {}: element {e} is missing", w.name));
+                    }
+                }
+                for e in &h.elements {
+                    if !w.elements.contains(e) {
+                        diffs.push(format!("set {}: element {e} is not in hostnet's state", w.name));
+                    }
+                }
+            }
+        }
+    }
+    for h in &have.sets {
+        if !want.sets.iter().any(|w| w.name == h.name) {
+            diffs.push(format!("set {} is not hostnet's", h.name));
+        }
+    }
+    diffs
+}
+
+pub fn run(g: &Global) -> Result<()> {
+    let store = super::store(g);
+    let nl = Netlink::open()?;
+    let diffs = differences(&store, &nl)?;
+    if g.json {
+        println!("{}", json!({ "ok": diffs.is_empty(), "differences": diffs }));
+    } else if diffs.is_empty() {
+        println!("ok: the kernel matches hostnet's state");
+    } else {
+        for d in &diffs {
+            println!("{d}");
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::new(Kind::Conflict, format!("{} difference(s) between hostnet's state and the kernel", diffs.len())))
+    }
+}

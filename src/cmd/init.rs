@@ -1,0 +1,343 @@
+//! `hostnet init`: make the host side of one network true, idempotently.
+//!
+//! 1. validate the input (no kernel access);
+//! 2. read the kernel (links, addresses, routes, the table) and refuse
+//!    conflicts before changing anything;
+//! 3. plan only the actions that are needed, then execute them with rollback.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ipnetwork::IpNetwork;
+use serde_json::json;
+
+use crate::cli::{Global, InitArgs};
+use crate::conflist;
+use crate::desired;
+use crate::error::{Error, Result};
+use crate::kernel::link::{LinkInfo, Netlink};
+use crate::kernel::nft;
+use crate::kernel::sysctl;
+use crate::lock::HostLock;
+use crate::network::{self, Network, bridge_mac, overlaps};
+use crate::plan::{self, Action};
+use crate::state::{NetworkRecord, Store};
+
+pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
+    let store = super::store(g);
+    let networks = requested_networks(&store, args)?;
+    let _lock = if args.dry_run { None } else { Some(HostLock::acquire(&g.run_dir)?) };
+    let nl = Netlink::open()?;
+    let mut done = Vec::new();
+    let mut planned = Vec::new();
+    for net in &networks {
+        let actions = plan(Some(&g.cni_conf_dir), &store, &nl, net, args.force_address)?;
+        if args.dry_run {
+            planned.push((net, actions));
+            continue;
+        }
+        plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
+    }
+    if args.dry_run {
+        return print_dry_run(g, &store, &planned);
+    }
+    let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
+    if g.json {
+        println!("{}", json!({ "networks": names, "actions": done }));
+    } else if done.is_empty() {
+        println!("{} in place; nothing to do", describe(&networks));
+    } else {
+        for line in &done {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn describe(networks: &[Network]) -> String {
+    let parts: Vec<String> = networks.iter().map(|n| format!("network {} on {}", n.name, n.bridge)).collect();
+    parts.join(", ")
+}
+
+/// The networks this run of init is about: the one its options describe, or,
+/// with no network options and a non-empty state, every recorded network.
+fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
+    let no_options = args.name.is_none()
+        && args.bridge.is_none()
+        && args.subnet.is_empty()
+        && args.gateway.is_empty()
+        && args.mtu.is_none();
+    if no_options {
+        let recorded: Vec<Network> = store.networks()?.into_iter().map(|r| r.network).collect();
+        if !recorded.is_empty() {
+            return Ok(recorded);
+        }
+    }
+    let name = args.name.as_deref().unwrap_or(network::DEFAULT_NETWORK);
+    network::validate_network_name(name)?;
+    let existing = store.network(name)?;
+    // the network id is fixed at creation; re-running keeps it, and so are
+    // options not given again
+    let id = match &existing {
+        Some(rec) => rec.network.id.clone(),
+        None => conflist::new_id().map_err(|e| Error::io("reading /dev/urandom", e))?,
+    };
+    let bridge = match (&args.bridge, &existing) {
+        (Some(b), _) => b.clone(),
+        (None, Some(rec)) => rec.network.bridge.clone(),
+        (None, None) => network::DEFAULT_BRIDGE.to_string(),
+    };
+    let net = network::build(name, &bridge, &args.subnet, &args.gateway, args.mtu, id)?;
+    let net = match (&existing, args.subnet.is_empty() && args.gateway.is_empty()) {
+        // `init --name X` alone re-applies X as recorded
+        (Some(rec), true) => Network { subnets: rec.network.subnets.clone(), mtu: args.mtu.or(rec.network.mtu), ..net },
+        _ => net,
+    };
+    Ok(vec![net])
+}
+
+fn print_dry_run(g: &Global, store: &Store, planned: &[(&Network, Vec<Action>)]) -> Result<()> {
+    let mut records = store.networks()?;
+    for (net, _) in planned {
+        records.retain(|r| r.network.name != net.name);
+        records.push(NetworkRecord { network: (*net).clone(), owns_bridge: false, added_addresses: vec![], conflist: None });
+    }
+    let spec = desired::table_spec(store, &records)?;
+    let lines: Vec<String> = planned.iter().flat_map(|(_, a)| a.iter().map(|a| a.to_string())).collect();
+    if g.json {
+        println!("{}", json!({ "dry_run": true, "actions": lines, "ruleset": nft::ruleset_text(&spec) }));
+        return Ok(());
+    }
+    if lines.is_empty() {
+        let nets: Vec<Network> = planned.iter().map(|(n, _)| (*n).clone()).collect();
+        println!("# nothing to do: {} in place", describe(&nets));
+    }
+    for line in &lines {
+        println!("would {line}");
+    }
+    println!("\n# nftables ruleset (nft -f syntax):\n{}", nft::ruleset_text(&spec));
+    Ok(())
+}
+
+/// Refuse what cannot work, before anything changes.
+fn validate_against_host(store: &Store, nl: &Netlink, net: &Network, bridge: Option<&LinkInfo>) -> Result<()> {
+    if let Some(link) = bridge
+        && link.kind.as_deref() != Some("bridge")
+    {
+        return Err(Error::invalid(format!(
+            "{} exists and is not a bridge (kind {})",
+            net.bridge,
+            link.kind.as_deref().unwrap_or("none")
+        )));
+    }
+    for other in store.networks()? {
+        let o = &other.network;
+        if o.name == net.name {
+            continue;
+        }
+        if o.bridge == net.bridge {
+            return Err(Error::invalid(format!("bridge {} already belongs to network {}", net.bridge, o.name)));
+        }
+        for a in &o.subnets {
+            for b in &net.subnets {
+                if overlaps(a.subnet, b.subnet) {
+                    return Err(Error::invalid(format!(
+                        "subnet {} overlaps subnet {} of network {}",
+                        b.subnet, a.subnet, o.name
+                    )));
+                }
+            }
+        }
+    }
+    let bridge_index = bridge.map(|l| l.index);
+    let routes = nl.routes()?;
+    for route in &routes {
+        if route.destination.prefix() == 0 || route.oif.is_some() && route.oif == bridge_index {
+            continue;
+        }
+        for s in &net.subnets {
+            if overlaps(route.destination, s.subnet) {
+                let dev = match route.oif {
+                    Some(i) => nl.link_by_index(i)?.map(|l| l.name).unwrap_or_else(|| format!("ifindex {i}")),
+                    None => "no device".to_string(),
+                };
+                return Err(Error::invalid(format!(
+                    "subnet {} overlaps the route {} on {dev}",
+                    s.subnet, route.destination
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_link_local(a: &IpNetwork) -> bool {
+    match a {
+        IpNetwork::V6(v6) => (v6.ip().segments()[0] & 0xffc0) == 0xfe80,
+        IpNetwork::V4(v4) => v4.ip().is_link_local(),
+    }
+}
+
+/// Make the host side of `net` true as `init` does, cheaply when it already
+/// is: a state record equal to `net` and its bridge present and up means
+/// nothing else is read (no dumps). Used by the CNI plugin on every ADD; the
+/// caller holds the host lock. Writes no conflist (the runtime has one).
+pub fn ensure(store: &Store, net: &Network) -> Result<()> {
+    let nl = Netlink::open()?;
+    let existing = store.network(&net.name)?;
+    let mut net = net.clone();
+    if let Some(rec) = &existing {
+        net.id = rec.network.id.clone();
+        if rec.network == net && nl.link(&net.bridge)?.is_some_and(|l| l.up) {
+            return Ok(());
+        }
+    }
+    let actions = plan(None, store, &nl, &net, false)?;
+    plan::execute(&nl, &actions, |_| {})
+}
+
+/// Only the actions needed to make `net` true. `conflist_dir`: where to write
+/// the network's conflist (None: write none, keep any recorded one).
+fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network, force_address: bool) -> Result<Vec<Action>> {
+    let bridge = nl.link(&net.bridge)?;
+    validate_against_host(store, nl, net, bridge.as_ref())?;
+    let existing = store.network(&net.name)?;
+    let mut actions = Vec::new();
+
+    // forwarding sysctls
+    let mut keys = vec![sysctl::ipv4_forward()];
+    if net.has_v6() {
+        keys.push(sysctl::ipv6_forward());
+    }
+    let mut before = store.sysctl_before()?;
+    let mut before_changed = false;
+    for key in keys {
+        let current = sysctl::read(&key)?;
+        if !before.contains_key(&key.to_string()) {
+            before.insert(key.to_string(), current.clone());
+            before_changed = true;
+        }
+        if current != "1" {
+            actions.push(Action::Sysctl { key, value: "1".into() });
+        }
+    }
+
+    // the bridge
+    let want: Vec<IpNetwork> = net.subnets.iter().map(|s| s.gateway_cidr()).collect();
+    let mac = bridge_mac(&net.bridge);
+    let owns_bridge = match &existing {
+        Some(rec) => rec.owns_bridge || bridge.is_none(),
+        None => bridge.is_none(),
+    };
+    let mut added: Vec<IpNetwork> = existing.as_ref().map(|r| r.added_addresses.clone()).unwrap_or_default();
+    let name = net.bridge.clone();
+    match &bridge {
+        None => {
+            actions.push(Action::CreateBridge { name: name.clone(), mtu: net.mtu });
+            actions.push(Action::SetMac { link: name.clone(), mac });
+            for addr in &want {
+                actions.push(Action::AddAddress { link: name.clone(), addr: *addr });
+            }
+        }
+        Some(link) => {
+            if owns_bridge && link.mac != Some(mac) {
+                actions.push(Action::SetMac { link: name.clone(), mac });
+            }
+            if let Some(m) = net.mtu
+                && link.mtu != m
+            {
+                actions.push(Action::SetMtu { link: name.clone(), mtu: m });
+            }
+            let have = nl.addresses(link.index)?;
+            let foreign: Vec<IpNetwork> = have
+                .iter()
+                .filter(|a| !is_link_local(a) && !want.contains(a))
+                .copied()
+                .collect();
+            if !foreign.is_empty() && !force_address {
+                let list: Vec<String> = foreign.iter().map(|a| a.to_string()).collect();
+                return Err(Error::invalid(format!(
+                    "bridge {} already has address {} (want {}); use --force-address to replace it",
+                    net.bridge,
+                    list.join(", "),
+                    want.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            for addr in foreign {
+                actions.push(Action::DelAddress { link: name.clone(), addr });
+                added.retain(|a| *a != addr);
+            }
+            for addr in &want {
+                if !have.contains(addr) {
+                    actions.push(Action::AddAddress { link: name.clone(), addr: *addr });
+                    if !owns_bridge && !added.contains(addr) {
+                        added.push(*addr);
+                    }
+                }
+            }
+        }
+    }
+    if owns_bridge {
+        added.clear();
+    }
+    // localhost -> mapped port needs route_localnet on the bridge
+    let localnet = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
+    let localnet_ok = bridge.is_some() && sysctl::read(&localnet).is_ok_and(|v| v == "1");
+    if !localnet_ok {
+        actions.push(Action::Sysctl { key: localnet, value: "1".into() });
+    }
+
+    // the nftables table, from every managed network plus this one
+    let conflist_path = conflist_dir.map(|d| conflist::path(d, &net.name));
+    let record = NetworkRecord {
+        network: net.clone(),
+        owns_bridge,
+        added_addresses: added,
+        conflist: conflist_path.clone().or_else(|| existing.as_ref().and_then(|r| r.conflist.clone())),
+    };
+    let previous_records = store.networks()?;
+    let mut records: Vec<NetworkRecord> = previous_records.iter().filter(|r| r.network.name != net.name).cloned().collect();
+    records.push(record.clone());
+    let spec = desired::table_spec(store, &records)?;
+    let current = nft::read_table()?;
+    if current.as_ref() != Some(&nft::desired_table(&spec)?) {
+        let previous = match current {
+            Some(_) => Some(desired::table_spec(store, &previous_records)?),
+            None => None,
+        };
+        actions.push(Action::ApplyTable { spec, previous });
+    }
+
+    if bridge.as_ref().is_none_or(|l| !l.up) {
+        actions.push(Action::SetUp { link: name });
+    }
+
+    // files last: a failed kernel step leaves them untouched
+    if existing.as_ref() != Some(&record) {
+        actions.push(Action::WriteFile {
+            path: store.network_path(&net.name),
+            contents: json_bytes(&record)?,
+            mode: 0o644,
+        });
+    }
+    if before_changed {
+        actions.push(Action::WriteFile {
+            path: store.sysctl_before_path(),
+            contents: json_bytes(&before.into_iter().collect::<BTreeMap<_, _>>())?,
+            mode: 0o644,
+        });
+    }
+    if let Some(path) = conflist_path {
+        let text = conflist::render_text(net);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            actions.push(Action::WriteFile { path, contents: text.into_bytes(), mode: 0o644 });
+        }
+    }
+    Ok(actions)
+}
+
+fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    let mut b = serde_json::to_vec_pretty(v).map_err(|e| Error::invalid(format!("encoding state: {e}")))?;
+    b.push(b'\n');
+    Ok(b)
+}

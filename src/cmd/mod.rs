@@ -1,0 +1,15 @@
+//! One module per CLI command. Each takes the parsed arguments and returns a
+//! Result; `main` turns errors into a message and an exit code.
+
+pub mod check;
+pub mod init;
+pub mod portmap;
+pub mod status;
+pub mod teardown;
+
+use crate::cli::Global;
+use crate::state::Store;
+
+pub fn store(g: &Global) -> Store {
+    Store::new(&g.state_dir)
+}

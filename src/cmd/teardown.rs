@@ -1,0 +1,80 @@
+//! `hostnet teardown`: remove exactly what hostnet created: its table, the
+//! bridges it created (addresses it added to adopted ones), the conflists it
+//! wrote and its state. Forwarding sysctls stay unless --restore-sysctl.
+
+use crate::cli::{Global, TeardownArgs};
+use crate::desired;
+use crate::error::Result;
+use crate::kernel::link::Netlink;
+use crate::kernel::nft;
+use crate::kernel::sysctl;
+use crate::lock::HostLock;
+use crate::plan::{self, Action};
+
+pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
+    let store = super::store(g);
+    let _lock = if args.dry_run { None } else { Some(HostLock::acquire(&g.run_dir)?) };
+    let nl = Netlink::open()?;
+    let networks = store.networks()?;
+    let mut actions = Vec::new();
+
+    if nft::read_table()?.is_some() {
+        let previous = Some(desired::table_spec(&store, &networks)?);
+        actions.push(Action::DeleteTable { previous });
+    }
+    for rec in &networks {
+        let net = &rec.network;
+        if let Some(link) = nl.link(&net.bridge)? {
+            if rec.owns_bridge {
+                actions.push(Action::DeleteLink { name: net.bridge.clone() });
+            } else {
+                let have = nl.addresses(link.index)?;
+                for addr in rec.added_addresses.iter().filter(|a| have.contains(a)) {
+                    actions.push(Action::DelAddress { link: net.bridge.clone(), addr: *addr });
+                }
+            }
+        }
+        if let Some(path) = &rec.conflist
+            && path.exists()
+        {
+            actions.push(Action::RemoveFile { path: path.clone() });
+        }
+        actions.push(Action::RemoveFile { path: store.network_path(&net.name) });
+    }
+    if args.restore_sysctl {
+        for (name, value) in store.sysctl_before()? {
+            let key = if name == sysctl::ipv4_forward().to_string() {
+                sysctl::ipv4_forward()
+            } else if name == sysctl::ipv6_forward().to_string() {
+                sysctl::ipv6_forward()
+            } else {
+                continue;
+            };
+            if sysctl::read(&key)? != value {
+                actions.push(Action::Sysctl { key, value });
+            }
+        }
+    }
+    if store.sysctl_before_path().exists() {
+        actions.push(Action::RemoveFile { path: store.sysctl_before_path() });
+    }
+
+    if args.dry_run {
+        for a in &actions {
+            println!("would {a}");
+        }
+        return Ok(());
+    }
+    let mut done = Vec::new();
+    plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
+    if g.json {
+        println!("{}", serde_json::json!({ "actions": done }));
+    } else if done.is_empty() {
+        println!("nothing to remove");
+    } else {
+        for line in &done {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! The desired kernel state, derived from what is on disk: the nftables
+//! elements of every managed network, static port mapping and attachment.
+
+use ipnetwork::IpNetwork;
+
+use crate::error::Result;
+use crate::kernel::nft::TableSpec;
+use crate::state::{NetworkRecord, Store};
+
+/// The table's elements for a set of network records plus every persisted
+/// port element (static mappings and container attachments).
+pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec> {
+    let mut spec = TableSpec::default();
+    for rec in networks {
+        let net = &rec.network;
+        if !spec.bridges.contains(&net.bridge) {
+            spec.bridges.push(net.bridge.clone());
+        }
+        for s in &net.subnets {
+            match s.subnet {
+                IpNetwork::V4(v4) => spec.subnets4.push(v4),
+                IpNetwork::V6(v6) => spec.subnets6.push(v6),
+            }
+        }
+    }
+    spec.bridges.sort();
+    spec.subnets4.sort();
+    spec.subnets6.sort();
+    spec.ports = crate::ports::persisted_elements(store)?;
+    spec.ports.sort();
+    Ok(spec)
+}

@@ -1,0 +1,267 @@
+//! A bridge network as hostnet manages it, and the validation of every field a
+//! user can give. Nothing here touches the kernel.
+
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_NETWORK: &str = "bridge";
+pub const DEFAULT_BRIDGE: &str = "nerdctl0";
+pub const DEFAULT_SUBNET: &str = "10.4.0.0/24";
+
+/// One subnet of a network with its gateway (the bridge's address in it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub subnet: IpNetwork,
+    pub gateway: IpAddr,
+}
+
+impl Subnet {
+    /// The gateway with the subnet's prefix: what goes on the bridge.
+    pub fn gateway_cidr(&self) -> IpNetwork {
+        // prefix checked at construction, so this cannot fail
+        IpNetwork::new(self.gateway, self.subnet.prefix()).unwrap_or(self.subnet)
+    }
+    pub fn is_v6(&self) -> bool {
+        self.subnet.is_ipv6()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub bridge: String,
+    pub subnets: Vec<Subnet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// nerdctl's `nerdctlID`: 64 hex characters, fixed at creation.
+    pub id: String,
+}
+
+impl Network {
+    pub fn has_v6(&self) -> bool {
+        self.subnets.iter().any(Subnet::is_v6)
+    }
+    pub fn v4(&self) -> impl Iterator<Item = &Subnet> {
+        self.subnets.iter().filter(|s| !s.is_v6())
+    }
+}
+
+/// Interface names: 1..=15 bytes, no '/', no whitespace, not "." or "..".
+pub fn validate_ifname(what: &str, name: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::invalid(format!("{what} {name:?}: {why}")));
+    if name.is_empty() {
+        return bad("empty interface name");
+    }
+    if name.len() > 15 {
+        return bad("interface names are at most 15 bytes");
+    }
+    if name == "." || name == ".." {
+        return bad("not a valid interface name");
+    }
+    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()) {
+        return bad("interface names cannot contain '/', ':' or whitespace");
+    }
+    Ok(())
+}
+
+/// Network names become file names: letters, digits, '.', '_', '-'; 1..=64; not starting with '.' or '-'.
+pub fn validate_network_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "network name {name:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+        )))
+    }
+}
+
+/// Parse a subnet in CIDR form; host bits must be zero; it must leave room
+/// for a gateway and at least one container (no /31, /32, /127, /128).
+pub fn parse_subnet(text: &str) -> Result<IpNetwork> {
+    let net: IpNetwork = text
+        .parse()
+        .map_err(|e| Error::invalid(format!("subnet {text:?} is not a valid CIDR: {e}")))?;
+    if !text.contains('/') {
+        return Err(Error::invalid(format!("subnet {text:?} needs a prefix length, e.g. 10.4.0.0/24")));
+    }
+    if net.ip() != net.network() {
+        return Err(Error::invalid(format!(
+            "subnet {text} has host bits set; did you mean {}/{}?",
+            net.network(),
+            net.prefix()
+        )));
+    }
+    let max = if net.is_ipv4() { 30 } else { 126 };
+    if net.prefix() > max {
+        return Err(Error::invalid(format!(
+            "subnet {text} is too small: it needs room for a gateway and containers (at most /{max})"
+        )));
+    }
+    Ok(net)
+}
+
+/// The gateway: given, or the first host of the subnet. It must be a usable
+/// host address inside the subnet (not the network or broadcast address).
+pub fn gateway_for(subnet: IpNetwork, given: Option<&str>) -> Result<IpAddr> {
+    let gw = match given {
+        Some(text) => text
+            .parse::<IpAddr>()
+            .map_err(|_| Error::invalid(format!("gateway {text:?} is not an IP address")))?,
+        None => nth_host(subnet, 1)
+            .ok_or_else(|| Error::invalid(format!("subnet {subnet} has no host addresses")))?,
+    };
+    if gw.is_ipv4() != subnet.is_ipv4() || !subnet.contains(gw) {
+        return Err(Error::invalid(format!("gateway {gw} is outside the subnet {subnet}")));
+    }
+    if gw == subnet.network() {
+        return Err(Error::invalid(format!("gateway {gw} is the network address of {subnet}")));
+    }
+    if let IpNetwork::V4(v4) = subnet
+        && IpAddr::V4(v4.broadcast()) == gw
+    {
+        return Err(Error::invalid(format!("gateway {gw} is the broadcast address of {subnet}")));
+    }
+    Ok(gw)
+}
+
+/// The n-th address of a subnet (0 = the network address), if inside it.
+pub fn nth_host(subnet: IpNetwork, n: u128) -> Option<IpAddr> {
+    match subnet {
+        IpNetwork::V4(v4) => {
+            let base = u32::from(v4.network()) as u128;
+            let size = 1u128 << (32 - v4.prefix());
+            (n < size).then(|| IpAddr::V4(((base + n) as u32).into()))
+        }
+        IpNetwork::V6(v6) => {
+            let base = u128::from(v6.network());
+            let bits = 128 - v6.prefix() as u32;
+            let fits = bits >= 128 || n < (1u128 << bits);
+            fits.then(|| IpAddr::V6((base + n).into()))
+        }
+    }
+}
+
+/// Build a validated network from user input. `subnets`/`gateways` are given
+/// at most once per family; gateways are matched to subnets by family.
+pub fn build(name: &str, bridge: &str, subnets: &[String], gateways: &[String], mtu: Option<u32>, id: String) -> Result<Network> {
+    validate_network_name(name)?;
+    validate_ifname("bridge", bridge)?;
+    if let Some(m) = mtu
+        && !(68..=65535).contains(&m)
+    {
+        return Err(Error::invalid(format!("mtu {m}: must be between 68 and 65535")));
+    }
+    let default = [DEFAULT_SUBNET.to_string()];
+    let texts = if subnets.is_empty() { &default[..] } else { subnets };
+    let mut out: Vec<Subnet> = Vec::new();
+    for text in texts {
+        let subnet = parse_subnet(text)?;
+        if out.iter().any(|s| s.subnet.is_ipv4() == subnet.is_ipv4()) {
+            return Err(Error::invalid("give at most one IPv4 and one IPv6 subnet"));
+        }
+        out.push(Subnet { subnet, gateway: subnet.ip() });
+    }
+    for text in gateways {
+        let gw: IpAddr = text
+            .parse()
+            .map_err(|_| Error::invalid(format!("gateway {text:?} is not an IP address")))?;
+        let Some(s) = out.iter_mut().find(|s| s.subnet.is_ipv4() == gw.is_ipv4()) else {
+            return Err(Error::invalid(format!("gateway {gw} is outside every subnet given")));
+        };
+        if s.gateway != s.subnet.ip() {
+            return Err(Error::invalid("give at most one gateway per subnet"));
+        }
+        s.gateway = gateway_for(s.subnet, Some(text))?;
+    }
+    for s in &mut out {
+        if s.gateway == s.subnet.ip() {
+            s.gateway = gateway_for(s.subnet, None)?;
+        }
+    }
+    Ok(Network { name: name.to_string(), bridge: bridge.to_string(), subnets: out, mtu, id })
+}
+
+/// Do two networks overlap?
+pub fn overlaps(a: IpNetwork, b: IpNetwork) -> bool {
+    a.is_ipv4() == b.is_ipv4() && (a.contains(b.network()) || b.contains(a.network()))
+}
+
+/// A stable, locally administered MAC for a bridge, derived from its name, so
+/// the bridge's MAC does not change as ports come and go.
+pub fn bridge_mac(bridge: &str) -> [u8; 6] {
+    // FNV-1a over the name; 0x02 marks a locally administered unicast address.
+    let mut h: u32 = 0x811c9dc5;
+    for b in bridge.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x01000193);
+    }
+    let x = h.to_be_bytes();
+    [0x02, 0x68, x[0], x[1], x[2], x[3]]
+}
+
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_validation() {
+        assert!(parse_subnet("10.4.0.0/24").is_ok());
+        assert!(parse_subnet("10.4.0.0/31").is_err());
+        assert!(parse_subnet("10.4.0.0/32").is_err());
+        assert!(parse_subnet("10.4.0.1/24").unwrap_err().msg.contains("10.4.0.0/24"));
+        assert!(parse_subnet("10.4.0.0").is_err());
+        assert!(parse_subnet("10.400.0.0/24").is_err());
+        assert!(parse_subnet("fd00::/64").is_ok());
+        assert!(parse_subnet("fd00::/127").is_err());
+    }
+
+    #[test]
+    fn gateways() {
+        let s = parse_subnet("10.4.0.0/24").unwrap();
+        assert_eq!(gateway_for(s, None).unwrap().to_string(), "10.4.0.1");
+        assert!(gateway_for(s, Some("10.5.0.1")).is_err());
+        assert!(gateway_for(s, Some("10.4.0.0")).is_err());
+        assert!(gateway_for(s, Some("10.4.0.255")).is_err());
+        assert!(gateway_for(s, Some("fd00::1")).is_err());
+        assert!(gateway_for(s, Some("10.4.0.254")).is_ok());
+    }
+
+    #[test]
+    fn ifnames() {
+        assert!(validate_ifname("bridge", "nerdctl0").is_ok());
+        assert!(validate_ifname("bridge", "eth0.100").is_ok());
+        assert!(validate_ifname("bridge", "abcdefghijklmnop").is_err());
+        assert!(validate_ifname("bridge", "a/b").is_err());
+        assert!(validate_ifname("bridge", "").is_err());
+        assert!(validate_ifname("bridge", "..").is_err());
+    }
+
+    #[test]
+    fn dual_stack_build() {
+        let n = build("bridge", "nerdctl0", &["10.4.0.0/24".into(), "fd00:4::/64".into()], &["fd00:4::fe".into()], None, "x".into()).unwrap();
+        assert_eq!(n.subnets[0].gateway.to_string(), "10.4.0.1");
+        assert_eq!(n.subnets[1].gateway.to_string(), "fd00:4::fe");
+        assert!(build("bridge", "nerdctl0", &["10.4.0.0/24".into(), "10.5.0.0/24".into()], &[], None, "x".into()).is_err());
+    }
+
+    #[test]
+    fn mac_is_stable_and_local() {
+        let a = bridge_mac("nerdctl0");
+        assert_eq!(a, bridge_mac("nerdctl0"));
+        assert_ne!(a, bridge_mac("nerdctl1"));
+        assert_eq!(a[0] & 0x03, 0x02);
+    }
+}

@@ -1,0 +1,195 @@
+//! A change to the host as a list of actions: printed as-is by `--dry-run`,
+//! executed in order, and undone in reverse order when a later action fails,
+//! so a failure half way leaves the host as it was.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use ipnetwork::IpNetwork;
+
+use crate::error::{Context, Error, Result};
+use crate::kernel::link::Netlink;
+use crate::kernel::nft::{self, TableSpec};
+use crate::kernel::sysctl::{self, Key};
+use crate::network::format_mac;
+use crate::state::write_atomic;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Sysctl { key: Key, value: String },
+    CreateBridge { name: String, mtu: Option<u32> },
+    SetMac { link: String, mac: [u8; 6] },
+    SetMtu { link: String, mtu: u32 },
+    DelAddress { link: String, addr: IpNetwork },
+    AddAddress { link: String, addr: IpNetwork },
+    SetUp { link: String },
+    DeleteLink { name: String },
+    /// Replace the table; `previous` is what to restore on undo (None: delete it).
+    ApplyTable { spec: TableSpec, previous: Option<TableSpec> },
+    DeleteTable { previous: Option<TableSpec> },
+    WriteFile { path: PathBuf, contents: Vec<u8>, mode: u32 },
+    RemoveFile { path: PathBuf },
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Sysctl { key, value } => write!(f, "sysctl {key}={value}"),
+            Action::CreateBridge { name, mtu: Some(m) } => write!(f, "create bridge {name} mtu {m}"),
+            Action::CreateBridge { name, mtu: None } => write!(f, "create bridge {name}"),
+            Action::SetMac { link, mac } => write!(f, "set {link} address {}", format_mac(mac)),
+            Action::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
+            Action::DelAddress { link, addr } => write!(f, "remove address {addr} from {link}"),
+            Action::AddAddress { link, addr } => write!(f, "add address {addr} to {link}"),
+            Action::SetUp { link } => write!(f, "set {link} up"),
+            Action::DeleteLink { name } => write!(f, "delete link {name}"),
+            Action::ApplyTable { spec, .. } => write!(
+                f,
+                "load nftables table inet {} ({} bridges, {} subnets, {} port mappings) in one transaction",
+                nft::TABLE,
+                spec.bridges.len(),
+                spec.subnets4.len() + spec.subnets6.len(),
+                spec.ports.len()
+            ),
+            Action::DeleteTable { .. } => write!(f, "delete nftables table inet {}", nft::TABLE),
+            Action::WriteFile { path, .. } => write!(f, "write {}", path.display()),
+            Action::RemoveFile { path } => write!(f, "remove {}", path.display()),
+        }
+    }
+}
+
+/// What it takes to put one executed action back.
+enum Undo {
+    Sysctl { key: Key, old: String },
+    DeleteLink { name: String },
+    AddAddress { link: String, addr: IpNetwork },
+    DelAddress { link: String, addr: IpNetwork },
+    RestoreTable { previous: Option<TableSpec> },
+    RestoreFile { path: PathBuf, old: Option<Vec<u8>> },
+    Nothing,
+}
+
+fn index_of(nl: &Netlink, name: &str) -> Result<u32> {
+    nl.link(name)?
+        .map(|l| l.index)
+        .ok_or_else(|| Error::not_found(format!("link {name} does not exist")))
+}
+
+fn read_file_opt(path: &PathBuf) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+fn restore_table(previous: &Option<TableSpec>) -> Result<()> {
+    match previous {
+        Some(spec) => nft::apply_table(spec),
+        None => nft::delete_table().map(|_| ()),
+    }
+}
+
+fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
+    Ok(match action {
+        Action::Sysctl { key, value } => {
+            let old = sysctl::write(key, value)?;
+            Undo::Sysctl { key: key.clone(), old }
+        }
+        Action::CreateBridge { name, mtu } => {
+            nl.create_bridge(name, *mtu)?;
+            Undo::DeleteLink { name: name.clone() }
+        }
+        Action::SetMac { link, mac } => {
+            nl.set_mac(index_of(nl, link)?, *mac)?;
+            Undo::Nothing
+        }
+        Action::SetMtu { link, mtu } => {
+            nl.set_mtu(index_of(nl, link)?, *mtu)?;
+            Undo::Nothing
+        }
+        Action::DelAddress { link, addr } => {
+            nl.del_address(index_of(nl, link)?, *addr)?;
+            Undo::AddAddress { link: link.clone(), addr: *addr }
+        }
+        Action::AddAddress { link, addr } => {
+            nl.add_address(index_of(nl, link)?, *addr)?;
+            Undo::DelAddress { link: link.clone(), addr: *addr }
+        }
+        Action::SetUp { link } => {
+            nl.set_up(index_of(nl, link)?)?;
+            Undo::Nothing
+        }
+        Action::DeleteLink { name } => {
+            if let Some(l) = nl.link(name)? {
+                nl.delete_link(l.index)?;
+            }
+            Undo::Nothing
+        }
+        Action::ApplyTable { spec, previous } => {
+            nft::apply_table(spec)?;
+            Undo::RestoreTable { previous: previous.clone() }
+        }
+        Action::DeleteTable { previous } => {
+            nft::delete_table()?;
+            Undo::RestoreTable { previous: previous.clone() }
+        }
+        Action::WriteFile { path, contents, mode } => {
+            let old = read_file_opt(path)?;
+            write_atomic(path, contents, *mode)?;
+            Undo::RestoreFile { path: path.clone(), old }
+        }
+        Action::RemoveFile { path } => {
+            let old = read_file_opt(path)?;
+            crate::state::remove_file_if_exists(path)?;
+            Undo::RestoreFile { path: path.clone(), old }
+        }
+    })
+}
+
+fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
+    match undo {
+        Undo::Sysctl { key, old } => sysctl::write(&key, &old).map(|_| ()),
+        Undo::DeleteLink { name } => match nl.link(&name)? {
+            Some(l) => nl.delete_link(l.index),
+            None => Ok(()),
+        },
+        Undo::AddAddress { link, addr } => nl.add_address(index_of(nl, &link)?, addr),
+        Undo::DelAddress { link, addr } => match nl.link(&link)? {
+            Some(l) => nl.del_address(l.index, addr),
+            None => Ok(()),
+        },
+        Undo::RestoreTable { previous } => restore_table(&previous),
+        Undo::RestoreFile { path, old: Some(bytes) } => write_atomic(&path, &bytes, 0o644),
+        Undo::RestoreFile { path, old: None } => crate::state::remove_file_if_exists(&path),
+        Undo::Nothing => Ok(()),
+    }
+}
+
+/// Run the actions in order; on the first failure undo what was done, in
+/// reverse, and return the failure (with any undo failures appended).
+/// `report` is called after each action that succeeded.
+pub fn execute(nl: &Netlink, actions: &[Action], mut report: impl FnMut(&Action)) -> Result<()> {
+    let mut done: Vec<Undo> = Vec::new();
+    for action in actions {
+        match execute_one(nl, action).ctx(action) {
+            Ok(undo) => {
+                done.push(undo);
+                report(action);
+            }
+            Err(mut err) => {
+                let mut failed_undos = Vec::new();
+                while let Some(undo) = done.pop() {
+                    if let Err(e) = undo_one(nl, undo) {
+                        failed_undos.push(e.msg);
+                    }
+                }
+                if !failed_undos.is_empty() {
+                    err.msg = format!("{} (and rolling back failed: {})", err.msg, failed_undos.join("; "));
+                }
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
+}

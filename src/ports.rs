@@ -1,0 +1,216 @@
+//! Port mappings: host (ip | any) . proto . port -> destination ip . port.
+//!
+//! One code path for static mappings (`hostnet portmap`) and container
+//! mappings (CNI `runtimeConfig.portMappings`). The source of truth on disk is
+//! one file per claimed host port, `<state-dir>/ports/<proto>-<port>.json`,
+//! listing the mappings on that port with their owners. That makes the clash
+//! check O(1) (read one file) and lets `init` restore every element.
+//!
+//! Clash rule, per address family: a host port taken on "any address" clashes
+//! with every mapping of that port; one bound to an address clashes with the
+//! same address and with "any". The error names the owner.
+//!
+//! Callers hold the host lock. `claim` writes the files and returns the nft
+//! elements to add; the caller runs the nft transaction and calls `unclaim`
+//! if it fails, so a failure leaves nothing behind.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::kernel::nft::{L4Proto, PortElement};
+use crate::state::{Store, list_json, read_json, read_json_opt, remove_file_if_exists, write_json};
+
+pub const STATIC_OWNER: &str = "static";
+
+/// One host port mapped to one destination port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// None: every host address of the destination's family.
+    pub host_ip: Option<IpAddr>,
+    pub proto: L4Proto,
+    pub host_port: u16,
+    pub dest_ip: IpAddr,
+    pub dest_port: u16,
+}
+
+impl PortMapping {
+    pub fn element(&self, owner: &str) -> PortElement {
+        PortElement {
+            host_ip: self.host_ip,
+            proto: self.proto,
+            host_port: self.host_port,
+            dest_ip: self.dest_ip,
+            dest_port: self.dest_port,
+            owner: owner.to_string(),
+        }
+    }
+}
+
+pub fn parse_proto(text: &str) -> Result<L4Proto> {
+    match text.to_ascii_lowercase().as_str() {
+        "tcp" | "" => Ok(L4Proto::Tcp),
+        "udp" => Ok(L4Proto::Udp),
+        "sctp" => Ok(L4Proto::Sctp),
+        other => Err(Error::invalid(format!("protocol {other:?}: use tcp, udp or sctp"))),
+    }
+}
+
+/// One claimed host port as stored on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    owner: String,
+    #[serde(flatten)]
+    mapping: PortMapping,
+}
+
+fn ports_dir(store: &Store) -> std::path::PathBuf {
+    store.dir.join("ports")
+}
+
+fn port_file(store: &Store, proto: L4Proto, port: u16) -> std::path::PathBuf {
+    ports_dir(store).join(format!("{}-{port}.json", proto.name()))
+}
+
+fn describe(m: &PortMapping) -> String {
+    let host = match m.host_ip {
+        Some(ip @ IpAddr::V6(_)) => format!("[{ip}]:"),
+        Some(ip) => format!("{ip}:"),
+        None => String::new(),
+    };
+    format!("{}/{host}{}", m.proto.name(), m.host_port)
+}
+
+/// Do two mappings want the same host port? Same family, and one of them on
+/// any address or both on the same one.
+fn clashes(a: &PortMapping, b: &PortMapping) -> bool {
+    a.proto == b.proto
+        && a.host_port == b.host_port
+        && a.dest_ip.is_ipv4() == b.dest_ip.is_ipv4()
+        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+pub fn validate(m: &PortMapping) -> Result<()> {
+    if m.host_port == 0 || m.dest_port == 0 {
+        return Err(Error::invalid(format!("{}: ports are 1-65535", describe(m))));
+    }
+    if let Some(h) = m.host_ip
+        && h.is_ipv4() != m.dest_ip.is_ipv4()
+    {
+        return Err(Error::invalid(format!(
+            "{}: host address {h} and destination {} are of different families",
+            describe(m),
+            m.dest_ip
+        )));
+    }
+    Ok(())
+}
+
+/// Check and record `mappings` for `owner`; returns the elements to add to
+/// the kernel. On a clash nothing is written and the error names the owner.
+/// A mapping identical to one `owner` already has is not an error (it is
+/// returned again so the kernel can be repaired).
+pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
+    use std::collections::BTreeMap;
+    // group by file, check everything first, then write
+    let mut files: BTreeMap<std::path::PathBuf, Vec<Entry>> = BTreeMap::new();
+    for (i, m) in mappings.iter().enumerate() {
+        validate(m)?;
+        if let Some(other) = mappings[..i].iter().find(|o| clashes(o, m)) {
+            if other != m {
+                return Err(Error::conflict(format!("{} is mapped twice in one request", describe(m))));
+            }
+            continue;
+        }
+        let path = port_file(store, m.proto, m.host_port);
+        if !files.contains_key(&path) {
+            let existing: Vec<Entry> = read_json_opt(&path)?.unwrap_or_default();
+            files.insert(path.clone(), existing);
+        }
+        let entries = files.get_mut(&path).ok_or_else(|| Error::invalid("internal: port file"))?;
+        if entries.iter().any(|e| e.owner == owner && e.mapping == *m) {
+            continue;
+        }
+        if let Some(e) = entries.iter().find(|e| clashes(&e.mapping, m)) {
+            let who = if e.owner == STATIC_OWNER { "a static mapping".to_string() } else { format!("container {}", e.owner) };
+            return Err(Error::conflict(format!(
+                "host port {} is already mapped to {}:{} by {who}",
+                describe(m),
+                e.mapping.dest_ip,
+                e.mapping.dest_port
+            )));
+        }
+        entries.push(Entry { owner: owner.to_string(), mapping: m.clone() });
+    }
+    let mut written: Vec<(std::path::PathBuf, Option<Vec<Entry>>)> = Vec::new();
+    for (path, entries) in &files {
+        let before: Option<Vec<Entry>> = read_json_opt(path)?;
+        if before.as_ref() == Some(entries) {
+            continue;
+        }
+        if let Err(e) = write_json(path, entries) {
+            for (p, old) in written {
+                let _ = match old {
+                    Some(old) => write_json(&p, &old),
+                    None => remove_file_if_exists(&p),
+                };
+            }
+            return Err(e);
+        }
+        written.push((path.clone(), before));
+    }
+    let mut out: Vec<PortElement> = mappings.iter().map(|m| m.element(owner)).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Remove `owner`'s entries for `mappings`; returns the elements to delete
+/// (only those that were recorded for `owner`).
+pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
+    let mut out = Vec::new();
+    for m in mappings {
+        let path = port_file(store, m.proto, m.host_port);
+        let Some(mut entries) = read_json_opt::<Vec<Entry>>(&path)? else { continue };
+        let before = entries.len();
+        entries.retain(|e| !(e.owner == owner && e.mapping == *m));
+        if entries.len() == before {
+            continue;
+        }
+        if entries.is_empty() {
+            remove_file_if_exists(&path)?;
+        } else {
+            write_json(&path, &entries)?;
+        }
+        out.push(m.element(owner));
+    }
+    Ok(out)
+}
+
+/// The mappings on host ports start..=end of one protocol, with owners:
+/// one file read per port, nothing else.
+pub fn on_ports(store: &Store, proto: L4Proto, start: u16, end: u16) -> Result<Vec<(String, PortMapping)>> {
+    let mut out = Vec::new();
+    for port in start..=end {
+        let entries: Vec<Entry> = read_json_opt(&port_file(store, proto, port))?.unwrap_or_default();
+        out.extend(entries.into_iter().map(|e| (e.owner, e.mapping)));
+    }
+    Ok(out)
+}
+
+/// Every mapping on disk with its owner (for `init`, `portmap ls`, GC).
+pub fn all(store: &Store) -> Result<Vec<(String, PortMapping)>> {
+    let mut out = Vec::new();
+    for path in list_json(&ports_dir(store))? {
+        let entries: Vec<Entry> = read_json(&path)?;
+        out.extend(entries.into_iter().map(|e| (e.owner, e.mapping)));
+    }
+    out.sort_by(|a, b| (&a.1.proto, a.1.host_port, &a.1.host_ip, &a.0).cmp(&(&b.1.proto, b.1.host_port, &b.1.host_ip, &b.0)));
+    Ok(out)
+}
+
+/// Every port element hostnet has persisted.
+pub fn persisted_elements(store: &Store) -> Result<Vec<PortElement>> {
+    Ok(all(store)?.into_iter().map(|(owner, m)| m.element(&owner)).collect())
+}

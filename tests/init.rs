@@ -1,0 +1,315 @@
+//! `hostnet init`, `check`, `status`, `teardown` against a real kernel, each
+//! test in namespaces of its own.
+
+mod common;
+
+use common::*;
+
+fn init_default(h: &Host) {
+    h.hostnet_ok(&["init"]);
+}
+
+#[test]
+fn init_builds_the_host_side() {
+    let h = Host::new("init");
+    assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "0", "a new namespace starts without forwarding");
+    let out = h.hostnet_ok(&["init"]);
+    assert!(out.contains("create bridge nerdctl0"), "init reports what it did: {out}");
+
+    let link = h.ns.ok(&["ip", "-d", "link", "show", "nerdctl0"]);
+    assert!(link.contains("bridge "), "nerdctl0 is a bridge: {link}");
+    assert!(link.contains("state UP") || link.contains(",UP"), "nerdctl0 is up: {link}");
+    let addr = h.ns.ok(&["ip", "-4", "addr", "show", "nerdctl0"]);
+    assert!(addr.contains("inet 10.4.0.1/24"), "gateway address: {addr}");
+    assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "1");
+    assert_eq!(h.ns.sysctl("net.ipv4.conf.nerdctl0.route_localnet"), "1");
+    assert_eq!(h.ns.sysctl("net.ipv6.conf.all.forwarding"), "0", "no v6 forwarding for a v4-only network");
+
+    let table = h.ns.ok(&["nft", "list", "table", "inet", "hostnet"]);
+    for want in [
+        "elements = { \"nerdctl0\" }",
+        "elements = { 10.4.0.0/24 }",
+        "type nat hook prerouting priority dstnat; policy accept;",
+        "ip saddr @subnets4 ip daddr != @subnets4 ip daddr != 224.0.0.0/4 masquerade",
+        "iifname @bridges oifname @bridges drop",
+    ] {
+        assert!(table.contains(want), "table lacks {want:?}:\n{table}");
+    }
+    // nothing but our table
+    let tables = h.ns.ok(&["nft", "list", "tables"]);
+    assert_eq!(tables.trim(), "table inet hostnet");
+
+    let conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap()).unwrap();
+    assert_eq!(conf["name"], "bridge");
+    assert_eq!(conf["nerdctlID"].as_str().unwrap().len(), 64);
+    assert_eq!(conf["plugins"][0]["type"], "hostnet");
+    assert_eq!(conf["plugins"][0]["bridge"], "nerdctl0");
+    assert_eq!(conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.4.0.0/24");
+    assert_eq!(conf["plugins"][0]["ipam"]["ranges"][0][0]["gateway"], "10.4.0.1");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.state_dir().join("networks/bridge.json")).unwrap()).unwrap();
+    assert_eq!(state["bridge"], "nerdctl0");
+    assert_eq!(state["owns_bridge"], true);
+
+    let check = h.hostnet(&["check"]);
+    assert!(check.status.success(), "check after init: {}{}", stdout(&check), stderr(&check));
+}
+
+#[test]
+fn init_is_idempotent() {
+    let h = Host::new("idem");
+    init_default(&h);
+    let before = h.snapshot();
+    let links_before = h.ns.ok(&["ip", "-o", "link"]);
+    let out = h.hostnet_ok(&["init"]);
+    assert!(out.contains("nothing to do"), "second init changes nothing: {out}");
+    assert_eq!(h.snapshot(), before);
+    assert_eq!(h.ns.ok(&["ip", "-o", "link"]), links_before, "no new links");
+    // the network id survives re-runs
+    let id1 = std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap();
+    h.hostnet_ok(&["init"]);
+    assert_eq!(std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap(), id1);
+}
+
+#[test]
+fn check_finds_drift_and_init_repairs_it() {
+    let h = Host::new("drift");
+    init_default(&h);
+    let good = h.snapshot();
+
+    h.ns.ok(&["nft", "flush", "ruleset"]);
+    let check = h.hostnet(&["check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(stdout(&check).contains("table inet hostnet is missing"), "{}", stdout(&check));
+    h.hostnet_ok(&["init"]);
+    assert!(h.hostnet(&["check"]).status.success());
+    assert_eq!(h.snapshot(), good, "init restored exactly the same state");
+
+    // a removed rule, a removed element, a downed bridge, forwarding off
+    h.ns.ok(&["nft", "flush", "chain", "inet", "hostnet", "forward"]);
+    h.ns.ok(&["nft", "delete", "element", "inet", "hostnet", "subnets4", "{ 10.4.0.0/24 }"]);
+    h.ns.ok(&["ip", "link", "set", "nerdctl0", "down"]);
+    h.ns.ok(&["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+    let check = h.hostnet(&["check"]);
+    assert_eq!(check.status.code(), Some(1));
+    let text = stdout(&check);
+    for want in ["chain forward: rules differ", "set subnets4: element", "bridge nerdctl0 is down", "net.ipv4.ip_forward is 0"] {
+        assert!(text.contains(want), "check names {want:?}: {text}");
+    }
+    h.hostnet_ok(&["init"]);
+    let check = h.hostnet(&["check"]);
+    assert!(check.status.success(), "{}", stdout(&check));
+    assert_eq!(h.snapshot(), good);
+}
+
+#[test]
+fn container_egress_is_masqueraded() {
+    let h = Host::new("masq");
+    init_default(&h);
+    let outside = NetNs::new("out");
+    wire(&h.ns, "up0", "198.51.100.1/24", &outside, "eth0", "198.51.100.2/24");
+    let ctr = manual_container(&h.ns, "nerdctl0", "vethc0000001", "10.4.0.2/24", "10.4.0.1");
+
+    ctr.ok(&["ping", "-c1", "-W2", "10.4.0.1"]);
+    let _srv = echo_peer_server(&outside, "tcp", 9000);
+    let seen = ask(&ctr, "tcp", "198.51.100.2", 9000).expect("container reaches the outside");
+    assert_eq!(seen.trim(), "198.51.100.1", "the outside sees the host's address, not the container's");
+
+    // without the table there is no masquerade, and the reply has no way back
+    h.ns.ok(&["nft", "delete", "table", "inet", "hostnet"]);
+    assert_eq!(ask(&ctr, "tcp", "198.51.100.2", 9000), None, "no masquerade without hostnet's table");
+}
+
+/// Each bad input: exit 2, one line on stderr, and no change at all.
+#[test]
+fn bad_input_changes_nothing() {
+    let fresh = Host::new("bad");
+    let ready = Host::new("bad2");
+    init_default(&ready);
+    let cases: &[&[&str]] = &[
+        &["init", "--subnet", "10.4.0.0/33"],
+        &["init", "--subnet", "banana"],
+        &["init", "--subnet", "10.4.0.0"],
+        &["init", "--subnet", "10.4.0.7/24"],
+        &["init", "--subnet", "10.4.0.0/31"],
+        &["init", "--subnet", "10.4.0.0/32"],
+        &["init", "--gateway", "10.5.0.1"],
+        &["init", "--gateway", "10.4.0.255"],
+        &["init", "--gateway", "not-an-ip"],
+        &["init", "--bridge", "abcdefghijklmnop"],
+        &["init", "--bridge", "br/0"],
+        &["init", "--bridge", ""],
+        &["init", "--name", "../etc"],
+        &["init", "--mtu", "10"],
+        &["init", "--subnet", "10.4.0.0/24", "--subnet", "10.5.0.0/24"],
+    ];
+    for h in [&fresh, &ready] {
+        let before = h.snapshot();
+        for args in cases {
+            let out = h.hostnet(args);
+            assert_eq!(out.status.code(), Some(2), "{args:?} exits 2; stderr: {}", stderr(&out));
+            let err = stderr(&out);
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line on stderr: {err}");
+            assert!(err.starts_with("hostnet: "), "{args:?}: {err}");
+            assert_eq!(h.snapshot(), before, "{args:?} changed something");
+        }
+    }
+}
+
+#[test]
+fn subnet_overlapping_another_interface_is_refused() {
+    let h = Host::new("ovl");
+    h.ns.ok(&["ip", "link", "add", "dummy0", "type", "dummy"]);
+    h.ns.ok(&["ip", "addr", "add", "10.4.0.0/16", "dev", "dummy0"]);
+    h.ns.ok(&["ip", "link", "set", "dummy0", "up"]);
+    let before = h.snapshot();
+    let out = h.hostnet(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("overlaps the route 10.4.0.0/16 on dummy0"), "{}", stderr(&out));
+    assert_eq!(h.snapshot(), before);
+    // a subnet beside it is fine
+    h.hostnet_ok(&["init", "--subnet", "10.5.0.0/24"]);
+}
+
+#[test]
+fn existing_links_are_respected() {
+    // a non-bridge link with the bridge's name
+    let h = Host::new("nonbr");
+    h.ns.ok(&["ip", "link", "add", "nerdctl0", "type", "dummy"]);
+    let before = h.snapshot();
+    let out = h.hostnet(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a bridge"), "{}", stderr(&out));
+    assert_eq!(h.snapshot(), before);
+
+    // a bridge with another address: refused, then replaced with --force-address
+    let h = Host::new("addr");
+    h.ns.ok(&["ip", "link", "add", "nerdctl0", "type", "bridge"]);
+    h.ns.ok(&["ip", "addr", "add", "10.4.0.9/24", "dev", "nerdctl0"]);
+    let before = h.snapshot();
+    let out = h.hostnet(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--force-address"), "{}", stderr(&out));
+    assert_eq!(h.snapshot(), before);
+    h.hostnet_ok(&["init", "--force-address"]);
+    let addr = h.ns.ok(&["ip", "-4", "addr", "show", "nerdctl0"]);
+    assert!(addr.contains("10.4.0.1/24") && !addr.contains("10.4.0.9"), "{addr}");
+    // an adopted bridge survives teardown; hostnet's address does not
+    h.hostnet_ok(&["teardown"]);
+    let addr = h.ns.ok(&["ip", "-4", "addr", "show", "nerdctl0"]);
+    assert!(!addr.contains("10.4.0.1"), "hostnet's address removed: {addr}");
+}
+
+#[test]
+fn failure_half_way_rolls_back() {
+    let h = Host::new("rollb");
+    // the conflist directory cannot be created: the last step fails
+    let blocker = h.dirs.join("not-a-dir");
+    std::fs::write(&blocker, "x").unwrap();
+    let before = h.snapshot();
+    let out = run(std::process::Command::new(hostnet_bin())
+        .arg("--netns")
+        .arg(h.ns.path())
+        .arg("--state-dir")
+        .arg(h.state_dir())
+        .arg("--run-dir")
+        .arg(h.run_dir())
+        .arg("--cni-conf-dir")
+        .arg(blocker.join("net.d"))
+        .arg("init"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("net.d"), "the error names the path: {}", stderr(&out));
+    assert_eq!(h.snapshot(), before, "bridge, table, sysctls and state rolled back");
+    assert!(!h.ns.ok(&["ip", "-o", "link"]).contains("nerdctl0"));
+}
+
+#[test]
+fn dry_run_prints_and_changes_nothing() {
+    let h = Host::new("dry");
+    let before = h.snapshot();
+    let out = h.hostnet_ok(&["init", "--dry-run"]);
+    assert!(out.contains("would create bridge nerdctl0"), "{out}");
+    assert!(out.contains("would sysctl net.ipv4.ip_forward=1"), "{out}");
+    assert!(out.contains("table inet hostnet {"), "prints the ruleset: {out}");
+    assert!(out.contains("add element inet hostnet subnets4"), "prints the elements: {out}");
+    assert_eq!(h.snapshot(), before);
+    init_default(&h);
+    let before = h.snapshot();
+    let out = h.hostnet_ok(&["teardown", "--dry-run"]);
+    assert!(out.contains("would delete nftables table inet hostnet"), "{out}");
+    assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn status_shows_bridge_routes_and_forwarding() {
+    let h = Host::new("stat");
+    init_default(&h);
+    let _ctr = manual_container(&h.ns, "nerdctl0", "vethc0000002", "10.4.0.3/24", "10.4.0.1");
+    let out = h.hostnet_ok(&["status"]);
+    let mac = h.ns.ok(&["cat", "/sys/class/net/nerdctl0/address"]);
+    let id = format!("8000.{}", mac.trim().replace(':', ""));
+    assert!(out.contains(&id), "bridge id {id} in {out}");
+    assert!(out.contains("vethc0000002"), "attached interface listed: {out}");
+    assert!(out.contains("10.4.0.0") && out.contains("255.255.255.0"), "route -n view: {out}");
+    assert!(out.contains("net.ipv4.ip_forward = 1"), "{out}");
+    assert!(out.contains("nftables table inet hostnet: present"), "{out}");
+    let j: serde_json::Value = serde_json::from_str(&h.hostnet_ok(&["--json", "status"])).unwrap();
+    assert_eq!(j["bridges"][0]["bridge"], "nerdctl0");
+    assert_eq!(j["bridges"][0]["interfaces"][0], "vethc0000002");
+    assert_eq!(j["table"], true);
+    assert_eq!(j["ip_forward"], "1");
+}
+
+#[test]
+fn teardown_removes_exactly_what_hostnet_made() {
+    let h = Host::new("tear");
+    h.ns.ok(&["nft", "add", "table", "inet", "other"]);
+    std::fs::create_dir_all(h.conf_dir()).unwrap();
+    std::fs::write(h.conf_dir().join("99-other.conflist"), "{}").unwrap();
+    init_default(&h);
+    h.hostnet_ok(&["init", "--name", "second", "--bridge", "br-0123456789ab", "--subnet", "10.4.1.0/24"]);
+    let table = h.ns.ok(&["nft", "list", "set", "inet", "hostnet", "bridges"]);
+    assert!(table.contains("\"br-0123456789ab\"") && table.contains("\"nerdctl0\""), "{table}");
+
+    h.hostnet_ok(&["teardown"]);
+    assert_eq!(h.ns.ok(&["nft", "list", "tables"]).trim(), "table inet other");
+    let links = h.ns.ok(&["ip", "-o", "link"]);
+    assert!(!links.contains("nerdctl0") && !links.contains("br-0123456789ab"), "{links}");
+    assert!(h.conf_dir().join("99-other.conflist").exists(), "another conflist is left alone");
+    assert!(!h.conf_dir().join("nerdctl-bridge.conflist").exists());
+    assert!(!h.conf_dir().join("nerdctl-second.conflist").exists());
+    assert!(!h.state_dir().join("networks/bridge.json").exists());
+    assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "1", "forwarding kept by default");
+
+    init_default(&h);
+    h.hostnet_ok(&["teardown", "--restore-sysctl"]);
+    assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "0", "forwarding restored to what init found");
+}
+
+#[test]
+fn networks_cannot_overlap_or_share_a_bridge() {
+    let h = Host::new("multi");
+    init_default(&h);
+    let before = h.snapshot();
+    for args in [
+        &["init", "--name", "b", "--bridge", "br-b", "--subnet", "10.4.0.128/25"][..],
+        &["init", "--name", "b", "--bridge", "nerdctl0", "--subnet", "10.4.9.0/24"][..],
+    ] {
+        let out = h.hostnet(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(h.snapshot(), before);
+    }
+}
+
+#[test]
+fn dual_stack_network() {
+    let h = Host::new("v6");
+    h.hostnet_ok(&["init", "--subnet", "10.4.0.0/24", "--subnet", "fd00:4::/64"]);
+    assert_eq!(h.ns.sysctl("net.ipv6.conf.all.forwarding"), "1");
+    let addr = h.ns.ok(&["ip", "-6", "addr", "show", "nerdctl0"]);
+    assert!(addr.contains("fd00:4::1/64"), "{addr}");
+    let set = h.ns.ok(&["nft", "list", "set", "inet", "hostnet", "subnets6"]);
+    assert!(set.contains("fd00:4::/64"), "{set}");
+    assert!(h.hostnet(&["check"]).status.success());
+}
