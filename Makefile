@@ -23,5 +23,18 @@ test: deps
 man:
 	HOSTNET_UPDATE_MAN=1 $(CARGO) test --locked --test man_pages
 
+# Side by side with the reference CNI chain and netavark (installed from Debian
+# packages by scripts/install-bench-deps.sh), in throwaway namespaces; prints
+# the table and writes it into BENCHMARKS.md. Takes up to ~25 min.
+bench: deps
+	@bash scripts/install-bench-deps.sh
+	$(CARGO) bench --locked --bench peers -- --write BENCHMARKS.md
+
+# Smoke run of the same code with n=1 and tiny sizes (well under a minute);
+# fails if anything fails to run. It asserts no timing.
+bench-quick: deps
+	@bash scripts/install-bench-deps.sh
+	$(CARGO) bench --locked --bench peers -- --quick
+
 clean:
 	$(CARGO) clean

@@ -30,13 +30,28 @@ pub struct Global {
     #[arg(long, global = true, value_name = "NAME|PATH")]
     pub netns: Option<String>,
     /// Where hostnet keeps its state
-    #[arg(long, global = true, value_name = "DIR", default_value = "/var/lib/hostnet")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/var/lib/hostnet"
+    )]
     pub state_dir: PathBuf,
     /// Where hostnet keeps its lock
-    #[arg(long, global = true, value_name = "DIR", default_value = "/run/hostnet")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/run/hostnet"
+    )]
     pub run_dir: PathBuf,
     /// Where the CNI network configuration lists go
-    #[arg(long, global = true, value_name = "DIR", default_value = "/etc/cni/net.d")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/cni/net.d"
+    )]
     pub cni_conf_dir: PathBuf,
     /// Print data as JSON
     #[arg(long, global = true)]

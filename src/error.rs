@@ -39,7 +39,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: Kind, msg: impl Into<String>) -> Self {
-        Error { kind, msg: msg.into() }
+        Error {
+            kind,
+            msg: msg.into(),
+        }
     }
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, msg)

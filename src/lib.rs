@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod cni;
 pub mod conflist;
 pub mod desired;
 pub mod error;

@@ -62,7 +62,10 @@ pub fn validate_ifname(what: &str, name: &str) -> Result<()> {
     if name == "." || name == ".." {
         return bad("not a valid interface name");
     }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
         return bad("interface names cannot contain '/', ':' or whitespace");
     }
     Ok(())
@@ -74,7 +77,9 @@ pub fn validate_network_name(name: &str) -> Result<()> {
         && name.len() <= 64
         && !name.starts_with('.')
         && !name.starts_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
@@ -91,7 +96,9 @@ pub fn parse_subnet(text: &str) -> Result<IpNetwork> {
         .parse()
         .map_err(|e| Error::invalid(format!("subnet {text:?} is not a valid CIDR: {e}")))?;
     if !text.contains('/') {
-        return Err(Error::invalid(format!("subnet {text:?} needs a prefix length, e.g. 10.4.0.0/24")));
+        return Err(Error::invalid(format!(
+            "subnet {text:?} needs a prefix length, e.g. 10.4.0.0/24"
+        )));
     }
     if net.ip() != net.network() {
         return Err(Error::invalid(format!(
@@ -120,15 +127,21 @@ pub fn gateway_for(subnet: IpNetwork, given: Option<&str>) -> Result<IpAddr> {
             .ok_or_else(|| Error::invalid(format!("subnet {subnet} has no host addresses")))?,
     };
     if gw.is_ipv4() != subnet.is_ipv4() || !subnet.contains(gw) {
-        return Err(Error::invalid(format!("gateway {gw} is outside the subnet {subnet}")));
+        return Err(Error::invalid(format!(
+            "gateway {gw} is outside the subnet {subnet}"
+        )));
     }
     if gw == subnet.network() {
-        return Err(Error::invalid(format!("gateway {gw} is the network address of {subnet}")));
+        return Err(Error::invalid(format!(
+            "gateway {gw} is the network address of {subnet}"
+        )));
     }
     if let IpNetwork::V4(v4) = subnet
         && IpAddr::V4(v4.broadcast()) == gw
     {
-        return Err(Error::invalid(format!("gateway {gw} is the broadcast address of {subnet}")));
+        return Err(Error::invalid(format!(
+            "gateway {gw} is the broadcast address of {subnet}"
+        )));
     }
     Ok(gw)
 }
@@ -152,30 +165,48 @@ pub fn nth_host(subnet: IpNetwork, n: u128) -> Option<IpAddr> {
 
 /// Build a validated network from user input. `subnets`/`gateways` are given
 /// at most once per family; gateways are matched to subnets by family.
-pub fn build(name: &str, bridge: &str, subnets: &[String], gateways: &[String], mtu: Option<u32>, id: String) -> Result<Network> {
+pub fn build(
+    name: &str,
+    bridge: &str,
+    subnets: &[String],
+    gateways: &[String],
+    mtu: Option<u32>,
+    id: String,
+) -> Result<Network> {
     validate_network_name(name)?;
     validate_ifname("bridge", bridge)?;
     if let Some(m) = mtu
         && !(68..=65535).contains(&m)
     {
-        return Err(Error::invalid(format!("mtu {m}: must be between 68 and 65535")));
+        return Err(Error::invalid(format!(
+            "mtu {m}: must be between 68 and 65535"
+        )));
     }
     let default = [DEFAULT_SUBNET.to_string()];
-    let texts = if subnets.is_empty() { &default[..] } else { subnets };
+    let texts = if subnets.is_empty() {
+        &default[..]
+    } else {
+        subnets
+    };
     let mut out: Vec<Subnet> = Vec::new();
     for text in texts {
         let subnet = parse_subnet(text)?;
         if out.iter().any(|s| s.subnet.is_ipv4() == subnet.is_ipv4()) {
             return Err(Error::invalid("give at most one IPv4 and one IPv6 subnet"));
         }
-        out.push(Subnet { subnet, gateway: subnet.ip() });
+        out.push(Subnet {
+            subnet,
+            gateway: subnet.ip(),
+        });
     }
     for text in gateways {
         let gw: IpAddr = text
             .parse()
             .map_err(|_| Error::invalid(format!("gateway {text:?} is not an IP address")))?;
         let Some(s) = out.iter_mut().find(|s| s.subnet.is_ipv4() == gw.is_ipv4()) else {
-            return Err(Error::invalid(format!("gateway {gw} is outside every subnet given")));
+            return Err(Error::invalid(format!(
+                "gateway {gw} is outside every subnet given"
+            )));
         };
         if s.gateway != s.subnet.ip() {
             return Err(Error::invalid("give at most one gateway per subnet"));
@@ -187,7 +218,13 @@ pub fn build(name: &str, bridge: &str, subnets: &[String], gateways: &[String], 
             s.gateway = gateway_for(s.subnet, None)?;
         }
     }
-    Ok(Network { name: name.to_string(), bridge: bridge.to_string(), subnets: out, mtu, id })
+    Ok(Network {
+        name: name.to_string(),
+        bridge: bridge.to_string(),
+        subnets: out,
+        mtu,
+        id,
+    })
 }
 
 /// Do two networks overlap?
@@ -209,7 +246,10 @@ pub fn bridge_mac(bridge: &str) -> [u8; 6] {
 }
 
 pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]
@@ -221,7 +261,12 @@ mod tests {
         assert!(parse_subnet("10.4.0.0/24").is_ok());
         assert!(parse_subnet("10.4.0.0/31").is_err());
         assert!(parse_subnet("10.4.0.0/32").is_err());
-        assert!(parse_subnet("10.4.0.1/24").unwrap_err().msg.contains("10.4.0.0/24"));
+        assert!(
+            parse_subnet("10.4.0.1/24")
+                .unwrap_err()
+                .msg
+                .contains("10.4.0.0/24")
+        );
         assert!(parse_subnet("10.4.0.0").is_err());
         assert!(parse_subnet("10.400.0.0/24").is_err());
         assert!(parse_subnet("fd00::/64").is_ok());
@@ -251,10 +296,28 @@ mod tests {
 
     #[test]
     fn dual_stack_build() {
-        let n = build("bridge", "nerdctl0", &["10.4.0.0/24".into(), "fd00:4::/64".into()], &["fd00:4::fe".into()], None, "x".into()).unwrap();
+        let n = build(
+            "bridge",
+            "nerdctl0",
+            &["10.4.0.0/24".into(), "fd00:4::/64".into()],
+            &["fd00:4::fe".into()],
+            None,
+            "x".into(),
+        )
+        .unwrap();
         assert_eq!(n.subnets[0].gateway.to_string(), "10.4.0.1");
         assert_eq!(n.subnets[1].gateway.to_string(), "fd00:4::fe");
-        assert!(build("bridge", "nerdctl0", &["10.4.0.0/24".into(), "10.5.0.0/24".into()], &[], None, "x".into()).is_err());
+        assert!(
+            build(
+                "bridge",
+                "nerdctl0",
+                &["10.4.0.0/24".into(), "10.5.0.0/24".into()],
+                &[],
+                None,
+                "x".into()
+            )
+            .is_err()
+        );
     }
 
     #[test]

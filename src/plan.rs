@@ -16,26 +16,61 @@ use crate::state::write_atomic;
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    Sysctl { key: Key, value: String },
-    CreateBridge { name: String, mtu: Option<u32> },
-    SetMac { link: String, mac: [u8; 6] },
-    SetMtu { link: String, mtu: u32 },
-    DelAddress { link: String, addr: IpNetwork },
-    AddAddress { link: String, addr: IpNetwork },
-    SetUp { link: String },
-    DeleteLink { name: String },
+    Sysctl {
+        key: Key,
+        value: String,
+    },
+    CreateBridge {
+        name: String,
+        mtu: Option<u32>,
+    },
+    SetMac {
+        link: String,
+        mac: [u8; 6],
+    },
+    SetMtu {
+        link: String,
+        mtu: u32,
+    },
+    DelAddress {
+        link: String,
+        addr: IpNetwork,
+    },
+    AddAddress {
+        link: String,
+        addr: IpNetwork,
+    },
+    SetUp {
+        link: String,
+    },
+    DeleteLink {
+        name: String,
+    },
     /// Replace the table; `previous` is what to restore on undo (None: delete it).
-    ApplyTable { spec: TableSpec, previous: Option<TableSpec> },
-    DeleteTable { previous: Option<TableSpec> },
-    WriteFile { path: PathBuf, contents: Vec<u8>, mode: u32 },
-    RemoveFile { path: PathBuf },
+    ApplyTable {
+        spec: TableSpec,
+        previous: Option<TableSpec>,
+    },
+    DeleteTable {
+        previous: Option<TableSpec>,
+    },
+    WriteFile {
+        path: PathBuf,
+        contents: Vec<u8>,
+        mode: u32,
+    },
+    RemoveFile {
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::Sysctl { key, value } => write!(f, "sysctl {key}={value}"),
-            Action::CreateBridge { name, mtu: Some(m) } => write!(f, "create bridge {name} mtu {m}"),
+            Action::CreateBridge { name, mtu: Some(m) } => {
+                write!(f, "create bridge {name} mtu {m}")
+            }
             Action::CreateBridge { name, mtu: None } => write!(f, "create bridge {name}"),
             Action::SetMac { link, mac } => write!(f, "set {link} address {}", format_mac(mac)),
             Action::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
@@ -94,7 +129,10 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
     Ok(match action {
         Action::Sysctl { key, value } => {
             let old = sysctl::write(key, value)?;
-            Undo::Sysctl { key: key.clone(), old }
+            Undo::Sysctl {
+                key: key.clone(),
+                old,
+            }
         }
         Action::CreateBridge { name, mtu } => {
             nl.create_bridge(name, *mtu)?;
@@ -110,11 +148,17 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
         }
         Action::DelAddress { link, addr } => {
             nl.del_address(index_of(nl, link)?, *addr)?;
-            Undo::AddAddress { link: link.clone(), addr: *addr }
+            Undo::AddAddress {
+                link: link.clone(),
+                addr: *addr,
+            }
         }
         Action::AddAddress { link, addr } => {
             nl.add_address(index_of(nl, link)?, *addr)?;
-            Undo::DelAddress { link: link.clone(), addr: *addr }
+            Undo::DelAddress {
+                link: link.clone(),
+                addr: *addr,
+            }
         }
         Action::SetUp { link } => {
             nl.set_up(index_of(nl, link)?)?;
@@ -128,21 +172,35 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
         }
         Action::ApplyTable { spec, previous } => {
             nft::apply_table(spec)?;
-            Undo::RestoreTable { previous: previous.clone() }
+            Undo::RestoreTable {
+                previous: previous.clone(),
+            }
         }
         Action::DeleteTable { previous } => {
             nft::delete_table()?;
-            Undo::RestoreTable { previous: previous.clone() }
+            Undo::RestoreTable {
+                previous: previous.clone(),
+            }
         }
-        Action::WriteFile { path, contents, mode } => {
+        Action::WriteFile {
+            path,
+            contents,
+            mode,
+        } => {
             let old = read_file_opt(path)?;
             write_atomic(path, contents, *mode)?;
-            Undo::RestoreFile { path: path.clone(), old }
+            Undo::RestoreFile {
+                path: path.clone(),
+                old,
+            }
         }
         Action::RemoveFile { path } => {
             let old = read_file_opt(path)?;
             crate::state::remove_file_if_exists(path)?;
-            Undo::RestoreFile { path: path.clone(), old }
+            Undo::RestoreFile {
+                path: path.clone(),
+                old,
+            }
         }
     })
 }
@@ -160,7 +218,10 @@ fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
             None => Ok(()),
         },
         Undo::RestoreTable { previous } => restore_table(&previous),
-        Undo::RestoreFile { path, old: Some(bytes) } => write_atomic(&path, &bytes, 0o644),
+        Undo::RestoreFile {
+            path,
+            old: Some(bytes),
+        } => write_atomic(&path, &bytes, 0o644),
         Undo::RestoreFile { path, old: None } => crate::state::remove_file_if_exists(&path),
         Undo::Nothing => Ok(()),
     }
@@ -185,7 +246,11 @@ pub fn execute(nl: &Netlink, actions: &[Action], mut report: impl FnMut(&Action)
                     }
                 }
                 if !failed_undos.is_empty() {
-                    err.msg = format!("{} (and rolling back failed: {})", err.msg, failed_undos.join("; "));
+                    err.msg = format!(
+                        "{} (and rolling back failed: {})",
+                        err.msg,
+                        failed_undos.join("; ")
+                    );
                 }
                 return Err(err);
             }

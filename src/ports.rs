@@ -53,7 +53,9 @@ pub fn parse_proto(text: &str) -> Result<L4Proto> {
         "tcp" | "" => Ok(L4Proto::Tcp),
         "udp" => Ok(L4Proto::Udp),
         "sctp" => Ok(L4Proto::Sctp),
-        other => Err(Error::invalid(format!("protocol {other:?}: use tcp, udp or sctp"))),
+        other => Err(Error::invalid(format!(
+            "protocol {other:?}: use tcp, udp or sctp"
+        ))),
     }
 }
 
@@ -93,7 +95,10 @@ fn clashes(a: &PortMapping, b: &PortMapping) -> bool {
 
 pub fn validate(m: &PortMapping) -> Result<()> {
     if m.host_port == 0 || m.dest_port == 0 {
-        return Err(Error::invalid(format!("{}: ports are 1-65535", describe(m))));
+        return Err(Error::invalid(format!(
+            "{}: ports are 1-65535",
+            describe(m)
+        )));
     }
     if let Some(h) = m.host_ip
         && h.is_ipv4() != m.dest_ip.is_ipv4()
@@ -119,7 +124,10 @@ pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec
         validate(m)?;
         if let Some(other) = mappings[..i].iter().find(|o| clashes(o, m)) {
             if other != m {
-                return Err(Error::conflict(format!("{} is mapped twice in one request", describe(m))));
+                return Err(Error::conflict(format!(
+                    "{} is mapped twice in one request",
+                    describe(m)
+                )));
             }
             continue;
         }
@@ -128,12 +136,18 @@ pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec
             let existing: Vec<Entry> = read_json_opt(&path)?.unwrap_or_default();
             files.insert(path.clone(), existing);
         }
-        let entries = files.get_mut(&path).ok_or_else(|| Error::invalid("internal: port file"))?;
+        let entries = files
+            .get_mut(&path)
+            .ok_or_else(|| Error::invalid("internal: port file"))?;
         if entries.iter().any(|e| e.owner == owner && e.mapping == *m) {
             continue;
         }
         if let Some(e) = entries.iter().find(|e| clashes(&e.mapping, m)) {
-            let who = if e.owner == STATIC_OWNER { "a static mapping".to_string() } else { format!("container {}", e.owner) };
+            let who = if e.owner == STATIC_OWNER {
+                "a static mapping".to_string()
+            } else {
+                format!("container {}", e.owner)
+            };
             return Err(Error::conflict(format!(
                 "host port {} is already mapped to {}:{} by {who}",
                 describe(m),
@@ -141,7 +155,10 @@ pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec
                 e.mapping.dest_port
             )));
         }
-        entries.push(Entry { owner: owner.to_string(), mapping: m.clone() });
+        entries.push(Entry {
+            owner: owner.to_string(),
+            mapping: m.clone(),
+        });
     }
     let mut written: Vec<(std::path::PathBuf, Option<Vec<Entry>>)> = Vec::new();
     for (path, entries) in &files {
@@ -172,7 +189,9 @@ pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<V
     let mut out = Vec::new();
     for m in mappings {
         let path = port_file(store, m.proto, m.host_port);
-        let Some(mut entries) = read_json_opt::<Vec<Entry>>(&path)? else { continue };
+        let Some(mut entries) = read_json_opt::<Vec<Entry>>(&path)? else {
+            continue;
+        };
         let before = entries.len();
         entries.retain(|e| !(e.owner == owner && e.mapping == *m));
         if entries.len() == before {
@@ -190,10 +209,16 @@ pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<V
 
 /// The mappings on host ports start..=end of one protocol, with owners:
 /// one file read per port, nothing else.
-pub fn on_ports(store: &Store, proto: L4Proto, start: u16, end: u16) -> Result<Vec<(String, PortMapping)>> {
+pub fn on_ports(
+    store: &Store,
+    proto: L4Proto,
+    start: u16,
+    end: u16,
+) -> Result<Vec<(String, PortMapping)>> {
     let mut out = Vec::new();
     for port in start..=end {
-        let entries: Vec<Entry> = read_json_opt(&port_file(store, proto, port))?.unwrap_or_default();
+        let entries: Vec<Entry> =
+            read_json_opt(&port_file(store, proto, port))?.unwrap_or_default();
         out.extend(entries.into_iter().map(|e| (e.owner, e.mapping)));
     }
     Ok(out)
@@ -206,11 +231,21 @@ pub fn all(store: &Store) -> Result<Vec<(String, PortMapping)>> {
         let entries: Vec<Entry> = read_json(&path)?;
         out.extend(entries.into_iter().map(|e| (e.owner, e.mapping)));
     }
-    out.sort_by(|a, b| (&a.1.proto, a.1.host_port, &a.1.host_ip, &a.0).cmp(&(&b.1.proto, b.1.host_port, &b.1.host_ip, &b.0)));
+    out.sort_by(|a, b| {
+        (&a.1.proto, a.1.host_port, &a.1.host_ip, &a.0).cmp(&(
+            &b.1.proto,
+            b.1.host_port,
+            &b.1.host_ip,
+            &b.0,
+        ))
+    });
     Ok(out)
 }
 
 /// Every port element hostnet has persisted.
 pub fn persisted_elements(store: &Store) -> Result<Vec<PortElement>> {
-    Ok(all(store)?.into_iter().map(|(owner, m)| m.element(&owner)).collect())
+    Ok(all(store)?
+        .into_iter()
+        .map(|(owner, m)| m.element(&owner))
+        .collect())
 }

@@ -96,8 +96,12 @@ impl Store {
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).ctx(format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::new(crate::error::Kind::Decode, format!("{}: {e}", path.display())))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::new(
+            crate::error::Kind::Decode,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }
 
 pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
@@ -110,8 +114,12 @@ pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 
 /// Write JSON atomically: temp file in the same directory, then rename.
 pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::new(crate::error::Kind::Io, format!("encoding {}: {e}", path.display())))?;
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| {
+        Error::new(
+            crate::error::Kind::Io,
+            format!("encoding {}: {e}", path.display()),
+        )
+    })?;
     text.push(b'\n');
     write_atomic(path, &text, 0o644)
 }
@@ -133,7 +141,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
             .mode(mode)
             .open(&tmp)
             .ctx(format!("writing {}", tmp.display()))?;
-        f.write_all(bytes).ctx(format!("writing {}", tmp.display()))?;
+        f.write_all(bytes)
+            .ctx(format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).ctx(format!("renaming {} to {}", tmp.display(), path.display()))
     })();
     if result.is_err() {

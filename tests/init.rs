@@ -12,18 +12,32 @@ fn init_default(h: &Host) {
 #[test]
 fn init_builds_the_host_side() {
     let h = Host::new("init");
-    assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "0", "a new namespace starts without forwarding");
+    assert_eq!(
+        h.ns.sysctl("net.ipv4.ip_forward"),
+        "0",
+        "a new namespace starts without forwarding"
+    );
     let out = h.hostnet_ok(&["init"]);
-    assert!(out.contains("create bridge nerdctl0"), "init reports what it did: {out}");
+    assert!(
+        out.contains("create bridge nerdctl0"),
+        "init reports what it did: {out}"
+    );
 
     let link = h.ns.ok(&["ip", "-d", "link", "show", "nerdctl0"]);
     assert!(link.contains("bridge "), "nerdctl0 is a bridge: {link}");
-    assert!(link.contains("state UP") || link.contains(",UP"), "nerdctl0 is up: {link}");
+    assert!(
+        link.contains("state UP") || link.contains(",UP"),
+        "nerdctl0 is up: {link}"
+    );
     let addr = h.ns.ok(&["ip", "-4", "addr", "show", "nerdctl0"]);
     assert!(addr.contains("inet 10.4.0.1/24"), "gateway address: {addr}");
     assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "1");
     assert_eq!(h.ns.sysctl("net.ipv4.conf.nerdctl0.route_localnet"), "1");
-    assert_eq!(h.ns.sysctl("net.ipv6.conf.all.forwarding"), "0", "no v6 forwarding for a v4-only network");
+    assert_eq!(
+        h.ns.sysctl("net.ipv6.conf.all.forwarding"),
+        "0",
+        "no v6 forwarding for a v4-only network"
+    );
 
     let table = h.ns.ok(&["nft", "list", "table", "inet", "hostnet"]);
     for want in [
@@ -39,21 +53,36 @@ fn init_builds_the_host_side() {
     let tables = h.ns.ok(&["nft", "list", "tables"]);
     assert_eq!(tables.trim(), "table inet hostnet");
 
-    let conf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap()).unwrap();
+    let conf: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(conf["name"], "bridge");
     assert_eq!(conf["nerdctlID"].as_str().unwrap().len(), 64);
     assert_eq!(conf["plugins"][0]["type"], "hostnet");
     assert_eq!(conf["plugins"][0]["bridge"], "nerdctl0");
-    assert_eq!(conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.4.0.0/24");
-    assert_eq!(conf["plugins"][0]["ipam"]["ranges"][0][0]["gateway"], "10.4.0.1");
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.state_dir().join("networks/bridge.json")).unwrap()).unwrap();
+    assert_eq!(
+        conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"],
+        "10.4.0.0/24"
+    );
+    assert_eq!(
+        conf["plugins"][0]["ipam"]["ranges"][0][0]["gateway"],
+        "10.4.0.1"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(h.state_dir().join("networks/bridge.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(state["bridge"], "nerdctl0");
     assert_eq!(state["owns_bridge"], true);
 
     let check = h.hostnet(&["check"]);
-    assert!(check.status.success(), "check after init: {}{}", stdout(&check), stderr(&check));
+    assert!(
+        check.status.success(),
+        "check after init: {}{}",
+        stdout(&check),
+        stderr(&check)
+    );
 }
 
 #[test]
@@ -63,13 +92,19 @@ fn init_is_idempotent() {
     let before = h.snapshot();
     let links_before = h.ns.ok(&["ip", "-o", "link"]);
     let out = h.hostnet_ok(&["init"]);
-    assert!(out.contains("nothing to do"), "second init changes nothing: {out}");
-    assert_eq!(h.snapshot(), before);
+    assert!(
+        out.contains("nothing to do"),
+        "second init changes nothing: {out}"
+    );
+    assert_same(&before, &h.snapshot(), "changed");
     assert_eq!(h.ns.ok(&["ip", "-o", "link"]), links_before, "no new links");
     // the network id survives re-runs
     let id1 = std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap();
     h.hostnet_ok(&["init"]);
-    assert_eq!(std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap(), id1);
+    assert_eq!(
+        std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap(),
+        id1
+    );
 }
 
 #[test]
@@ -81,26 +116,43 @@ fn check_finds_drift_and_init_repairs_it() {
     h.ns.ok(&["nft", "flush", "ruleset"]);
     let check = h.hostnet(&["check"]);
     assert_eq!(check.status.code(), Some(1));
-    assert!(stdout(&check).contains("table inet hostnet is missing"), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("table inet hostnet is missing"),
+        "{}",
+        stdout(&check)
+    );
     h.hostnet_ok(&["init"]);
     assert!(h.hostnet(&["check"]).status.success());
-    assert_eq!(h.snapshot(), good, "init restored exactly the same state");
+    assert_same(&good, &h.snapshot(), "init restored exactly the same state");
 
     // a removed rule, a removed element, a downed bridge, forwarding off
     h.ns.ok(&["nft", "flush", "chain", "inet", "hostnet", "forward"]);
-    h.ns.ok(&["nft", "delete", "element", "inet", "hostnet", "subnets4", "{ 10.4.0.0/24 }"]);
+    h.ns.ok(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "hostnet",
+        "subnets4",
+        "{ 10.4.0.0/24 }",
+    ]);
     h.ns.ok(&["ip", "link", "set", "nerdctl0", "down"]);
     h.ns.ok(&["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
     let check = h.hostnet(&["check"]);
     assert_eq!(check.status.code(), Some(1));
     let text = stdout(&check);
-    for want in ["chain forward: rules differ", "set subnets4: element", "bridge nerdctl0 is down", "net.ipv4.ip_forward is 0"] {
+    for want in [
+        "chain forward: rules differ",
+        "set subnets4: element",
+        "bridge nerdctl0 is down",
+        "net.ipv4.ip_forward is 0",
+    ] {
         assert!(text.contains(want), "check names {want:?}: {text}");
     }
     h.hostnet_ok(&["init"]);
     let check = h.hostnet(&["check"]);
     assert!(check.status.success(), "{}", stdout(&check));
-    assert_eq!(h.snapshot(), good);
+    assert_same(&good, &h.snapshot(), "changed");
 }
 
 #[test]
@@ -108,17 +160,32 @@ fn container_egress_is_masqueraded() {
     let h = Host::new("masq");
     init_default(&h);
     let outside = NetNs::new("out");
-    wire(&h.ns, "up0", "198.51.100.1/24", &outside, "eth0", "198.51.100.2/24");
+    wire(
+        &h.ns,
+        "up0",
+        "198.51.100.1/24",
+        &outside,
+        "eth0",
+        "198.51.100.2/24",
+    );
     let ctr = manual_container(&h.ns, "nerdctl0", "vethc0000001", "10.4.0.2/24", "10.4.0.1");
 
     ctr.ok(&["ping", "-c1", "-W2", "10.4.0.1"]);
     let _srv = echo_peer_server(&outside, "tcp", 9000);
     let seen = ask(&ctr, "tcp", "198.51.100.2", 9000).expect("container reaches the outside");
-    assert_eq!(seen.trim(), "198.51.100.1", "the outside sees the host's address, not the container's");
+    assert_eq!(
+        seen.trim(),
+        "198.51.100.1",
+        "the outside sees the host's address, not the container's"
+    );
 
     // without the table there is no masquerade, and the reply has no way back
     h.ns.ok(&["nft", "delete", "table", "inet", "hostnet"]);
-    assert_eq!(ask(&ctr, "tcp", "198.51.100.2", 9000), None, "no masquerade without hostnet's table");
+    assert_eq!(
+        ask(&ctr, "tcp", "198.51.100.2", 9000),
+        None,
+        "no masquerade without hostnet's table"
+    );
 }
 
 /// Each bad input: exit 2, one line on stderr, and no change at all.
@@ -148,11 +215,24 @@ fn bad_input_changes_nothing() {
         let before = h.snapshot();
         for args in cases {
             let out = h.hostnet(args);
-            assert_eq!(out.status.code(), Some(2), "{args:?} exits 2; stderr: {}", stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?} exits 2; stderr: {}",
+                stderr(&out)
+            );
             let err = stderr(&out);
-            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line on stderr: {err}");
+            assert_eq!(
+                err.trim_end().lines().count(),
+                1,
+                "{args:?}: one line on stderr: {err}"
+            );
             assert!(err.starts_with("hostnet: "), "{args:?}: {err}");
-            assert_eq!(h.snapshot(), before, "{args:?} changed something");
+            assert_same(
+                &before,
+                &h.snapshot(),
+                &format!("{args:?} changed something"),
+            );
         }
     }
 }
@@ -160,14 +240,22 @@ fn bad_input_changes_nothing() {
 #[test]
 fn subnet_overlapping_another_interface_is_refused() {
     let h = Host::new("ovl");
-    h.ns.ok(&["ip", "link", "add", "dummy0", "type", "dummy"]);
-    h.ns.ok(&["ip", "addr", "add", "10.4.0.0/16", "dev", "dummy0"]);
-    h.ns.ok(&["ip", "link", "set", "dummy0", "up"]);
+    // (this kernel has no dummy driver: a veth pair serves as "another interface")
+    h.ns.ok(&[
+        "ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
+    ]);
+    h.ns.ok(&["ip", "addr", "add", "10.4.0.0/16", "dev", "lan0"]);
+    h.ns.ok(&["ip", "link", "set", "lan0", "up"]);
+    h.ns.ok(&["ip", "link", "set", "lan1", "up"]);
     let before = h.snapshot();
     let out = h.hostnet(&["init"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("overlaps the route 10.4.0.0/16 on dummy0"), "{}", stderr(&out));
-    assert_eq!(h.snapshot(), before);
+    assert!(
+        stderr(&out).contains("overlaps the route 10.4.0.0/16 on lan0"),
+        "{}",
+        stderr(&out)
+    );
+    assert_same(&before, &h.snapshot(), "changed");
     // a subnet beside it is fine
     h.hostnet_ok(&["init", "--subnet", "10.5.0.0/24"]);
 }
@@ -176,12 +264,14 @@ fn subnet_overlapping_another_interface_is_refused() {
 fn existing_links_are_respected() {
     // a non-bridge link with the bridge's name
     let h = Host::new("nonbr");
-    h.ns.ok(&["ip", "link", "add", "nerdctl0", "type", "dummy"]);
+    h.ns.ok(&[
+        "ip", "link", "add", "nerdctl0", "type", "veth", "peer", "name", "peer0",
+    ]);
     let before = h.snapshot();
     let out = h.hostnet(&["init"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not a bridge"), "{}", stderr(&out));
-    assert_eq!(h.snapshot(), before);
+    assert_same(&before, &h.snapshot(), "changed");
 
     // a bridge with another address: refused, then replaced with --force-address
     let h = Host::new("addr");
@@ -191,14 +281,20 @@ fn existing_links_are_respected() {
     let out = h.hostnet(&["init"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--force-address"), "{}", stderr(&out));
-    assert_eq!(h.snapshot(), before);
+    assert_same(&before, &h.snapshot(), "changed");
     h.hostnet_ok(&["init", "--force-address"]);
     let addr = h.ns.ok(&["ip", "-4", "addr", "show", "nerdctl0"]);
-    assert!(addr.contains("10.4.0.1/24") && !addr.contains("10.4.0.9"), "{addr}");
+    assert!(
+        addr.contains("10.4.0.1/24") && !addr.contains("10.4.0.9"),
+        "{addr}"
+    );
     // an adopted bridge survives teardown; hostnet's address does not
     h.hostnet_ok(&["teardown"]);
     let addr = h.ns.ok(&["ip", "-4", "addr", "show", "nerdctl0"]);
-    assert!(!addr.contains("10.4.0.1"), "hostnet's address removed: {addr}");
+    assert!(
+        !addr.contains("10.4.0.1"),
+        "hostnet's address removed: {addr}"
+    );
 }
 
 #[test]
@@ -219,8 +315,16 @@ fn failure_half_way_rolls_back() {
         .arg(blocker.join("net.d"))
         .arg("init"));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("net.d"), "the error names the path: {}", stderr(&out));
-    assert_eq!(h.snapshot(), before, "bridge, table, sysctls and state rolled back");
+    assert!(
+        stderr(&out).contains("net.d"),
+        "the error names the path: {}",
+        stderr(&out)
+    );
+    assert_same(
+        &before,
+        &h.snapshot(),
+        "bridge, table, sysctls and state rolled back",
+    );
     assert!(!h.ns.ok(&["ip", "-o", "link"]).contains("nerdctl0"));
 }
 
@@ -231,14 +335,23 @@ fn dry_run_prints_and_changes_nothing() {
     let out = h.hostnet_ok(&["init", "--dry-run"]);
     assert!(out.contains("would create bridge nerdctl0"), "{out}");
     assert!(out.contains("would sysctl net.ipv4.ip_forward=1"), "{out}");
-    assert!(out.contains("table inet hostnet {"), "prints the ruleset: {out}");
-    assert!(out.contains("add element inet hostnet subnets4"), "prints the elements: {out}");
-    assert_eq!(h.snapshot(), before);
+    assert!(
+        out.contains("table inet hostnet {"),
+        "prints the ruleset: {out}"
+    );
+    assert!(
+        out.contains("add element inet hostnet subnets4"),
+        "prints the elements: {out}"
+    );
+    assert_same(&before, &h.snapshot(), "changed");
     init_default(&h);
     let before = h.snapshot();
     let out = h.hostnet_ok(&["teardown", "--dry-run"]);
-    assert!(out.contains("would delete nftables table inet hostnet"), "{out}");
-    assert_eq!(h.snapshot(), before);
+    assert!(
+        out.contains("would delete nftables table inet hostnet"),
+        "{out}"
+    );
+    assert_same(&before, &h.snapshot(), "changed");
 }
 
 #[test]
@@ -250,10 +363,19 @@ fn status_shows_bridge_routes_and_forwarding() {
     let mac = h.ns.ok(&["cat", "/sys/class/net/nerdctl0/address"]);
     let id = format!("8000.{}", mac.trim().replace(':', ""));
     assert!(out.contains(&id), "bridge id {id} in {out}");
-    assert!(out.contains("vethc0000002"), "attached interface listed: {out}");
-    assert!(out.contains("10.4.0.0") && out.contains("255.255.255.0"), "route -n view: {out}");
+    assert!(
+        out.contains("vethc0000002"),
+        "attached interface listed: {out}"
+    );
+    assert!(
+        out.contains("10.4.0.0") && out.contains("255.255.255.0"),
+        "route -n view: {out}"
+    );
     assert!(out.contains("net.ipv4.ip_forward = 1"), "{out}");
-    assert!(out.contains("nftables table inet hostnet: present"), "{out}");
+    assert!(
+        out.contains("nftables table inet hostnet: present"),
+        "{out}"
+    );
     let j: serde_json::Value = serde_json::from_str(&h.hostnet_ok(&["--json", "status"])).unwrap();
     assert_eq!(j["bridges"][0]["bridge"], "nerdctl0");
     assert_eq!(j["bridges"][0]["interfaces"][0], "vethc0000002");
@@ -268,23 +390,52 @@ fn teardown_removes_exactly_what_hostnet_made() {
     std::fs::create_dir_all(h.conf_dir()).unwrap();
     std::fs::write(h.conf_dir().join("99-other.conflist"), "{}").unwrap();
     init_default(&h);
-    h.hostnet_ok(&["init", "--name", "second", "--bridge", "br-0123456789ab", "--subnet", "10.4.1.0/24"]);
-    let table = h.ns.ok(&["nft", "list", "set", "inet", "hostnet", "bridges"]);
-    assert!(table.contains("\"br-0123456789ab\"") && table.contains("\"nerdctl0\""), "{table}");
+    h.hostnet_ok(&[
+        "init",
+        "--name",
+        "second",
+        "--bridge",
+        "br-0123456789ab",
+        "--subnet",
+        "10.4.1.0/24",
+    ]);
+    let table =
+        h.ns.ok(&["nft", "list", "set", "inet", "hostnet", "bridges"]);
+    assert!(
+        table.contains("\"br-0123456789ab\"") && table.contains("\"nerdctl0\""),
+        "{table}"
+    );
 
     h.hostnet_ok(&["teardown"]);
-    assert_eq!(h.ns.ok(&["nft", "list", "tables"]).trim(), "table inet other");
+    assert_eq!(
+        h.ns.ok(&["nft", "list", "tables"]).trim(),
+        "table inet other"
+    );
     let links = h.ns.ok(&["ip", "-o", "link"]);
-    assert!(!links.contains("nerdctl0") && !links.contains("br-0123456789ab"), "{links}");
-    assert!(h.conf_dir().join("99-other.conflist").exists(), "another conflist is left alone");
+    assert!(
+        !links.contains("nerdctl0") && !links.contains("br-0123456789ab"),
+        "{links}"
+    );
+    assert!(
+        h.conf_dir().join("99-other.conflist").exists(),
+        "another conflist is left alone"
+    );
     assert!(!h.conf_dir().join("nerdctl-bridge.conflist").exists());
     assert!(!h.conf_dir().join("nerdctl-second.conflist").exists());
     assert!(!h.state_dir().join("networks/bridge.json").exists());
-    assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "1", "forwarding kept by default");
+    assert_eq!(
+        h.ns.sysctl("net.ipv4.ip_forward"),
+        "1",
+        "forwarding kept by default"
+    );
 
     init_default(&h);
     h.hostnet_ok(&["teardown", "--restore-sysctl"]);
-    assert_eq!(h.ns.sysctl("net.ipv4.ip_forward"), "0", "forwarding restored to what init found");
+    assert_eq!(
+        h.ns.sysctl("net.ipv4.ip_forward"),
+        "0",
+        "forwarding restored to what init found"
+    );
 }
 
 #[test]
@@ -293,12 +444,28 @@ fn networks_cannot_overlap_or_share_a_bridge() {
     init_default(&h);
     let before = h.snapshot();
     for args in [
-        &["init", "--name", "b", "--bridge", "br-b", "--subnet", "10.4.0.128/25"][..],
-        &["init", "--name", "b", "--bridge", "nerdctl0", "--subnet", "10.4.9.0/24"][..],
+        &[
+            "init",
+            "--name",
+            "b",
+            "--bridge",
+            "br-b",
+            "--subnet",
+            "10.4.0.128/25",
+        ][..],
+        &[
+            "init",
+            "--name",
+            "b",
+            "--bridge",
+            "nerdctl0",
+            "--subnet",
+            "10.4.9.0/24",
+        ][..],
     ] {
         let out = h.hostnet(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert_eq!(h.snapshot(), before);
+        assert_same(&before, &h.snapshot(), "changed");
     }
 }
 
@@ -309,7 +476,8 @@ fn dual_stack_network() {
     assert_eq!(h.ns.sysctl("net.ipv6.conf.all.forwarding"), "1");
     let addr = h.ns.ok(&["ip", "-6", "addr", "show", "nerdctl0"]);
     assert!(addr.contains("fd00:4::1/64"), "{addr}");
-    let set = h.ns.ok(&["nft", "list", "set", "inet", "hostnet", "subnets6"]);
+    let set =
+        h.ns.ok(&["nft", "list", "set", "inet", "hostnet", "subnets6"]);
     assert!(set.contains("fd00:4::/64"), "{set}");
     assert!(h.hostnet(&["check"]).status.success());
 }

@@ -8,7 +8,10 @@ use hostnet::cli::Cli;
 
 fn render(cmd: &clap::Command) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).section("8").render(&mut out).expect("render man page");
+    clap_mangen::Man::new(cmd.clone())
+        .section("8")
+        .render(&mut out)
+        .expect("render man page");
     out
 }
 
@@ -17,7 +20,12 @@ fn pages() -> Vec<(String, Vec<u8>)> {
     fn walk(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) {
         for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
             let name = format!("{prefix}-{}", sub.get_name());
-            let sub = sub.clone().name(name.clone()).bin_name(name.replace('-', " "));
+            // clap wants &'static names; a test process may leak a few strings
+            let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
+            let sub = sub
+                .clone()
+                .name(static_name)
+                .bin_name(name.replace('-', " "));
             out.push((format!("{name}.8"), render(&sub)));
             walk(&sub, &name, out);
         }
@@ -43,5 +51,8 @@ fn man_pages_are_current() {
             stale.push(name);
         }
     }
-    assert!(stale.is_empty(), "stale man pages {stale:?}: run `make man`");
+    assert!(
+        stale.is_empty(),
+        "stale man pages {stale:?}: run `make man`"
+    );
 }

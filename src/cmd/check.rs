@@ -31,20 +31,34 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     for rec in &networks {
         let net = &rec.network;
         let Some(link) = nl.link(&net.bridge)? else {
-            diffs.push(format!("network {}: bridge {} is missing", net.name, net.bridge));
+            diffs.push(format!(
+                "network {}: bridge {} is missing",
+                net.name, net.bridge
+            ));
             continue;
         };
         if link.kind.as_deref() != Some("bridge") {
-            diffs.push(format!("network {}: {} is not a bridge", net.name, net.bridge));
+            diffs.push(format!(
+                "network {}: {} is not a bridge",
+                net.name, net.bridge
+            ));
             continue;
         }
         if !link.up {
-            diffs.push(format!("network {}: bridge {} is down", net.name, net.bridge));
+            diffs.push(format!(
+                "network {}: bridge {} is down",
+                net.name, net.bridge
+            ));
         }
         let have = nl.addresses(link.index)?;
         for s in &net.subnets {
             if !have.contains(&s.gateway_cidr()) {
-                diffs.push(format!("network {}: bridge {} lacks address {}", net.name, net.bridge, s.gateway_cidr()));
+                diffs.push(format!(
+                    "network {}: bridge {} lacks address {}",
+                    net.name,
+                    net.bridge,
+                    s.gateway_cidr()
+                ));
             }
         }
         let key = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
@@ -71,7 +85,10 @@ pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<Stri
             None => diffs.push(format!("chain {} is missing", w.name)),
             Some(h) => {
                 if h.hook != w.hook {
-                    diffs.push(format!("chain {}: hook is \"{}\", want \"{}\"", w.name, h.hook, w.hook));
+                    diffs.push(format!(
+                        "chain {}: hook is \"{}\", want \"{}\"",
+                        w.name, h.hook, w.hook
+                    ));
                 }
                 if h.rules != w.rules {
                     diffs.push(format!(
@@ -100,7 +117,10 @@ pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<Stri
                 }
                 for e in &h.elements {
                     if !w.elements.contains(e) {
-                        diffs.push(format!("set {}: element {e} is not in hostnet's state", w.name));
+                        diffs.push(format!(
+                            "set {}: element {e} is not in hostnet's state",
+                            w.name
+                        ));
                     }
                 }
             }
@@ -119,7 +139,10 @@ pub fn run(g: &Global) -> Result<()> {
     let nl = Netlink::open()?;
     let diffs = differences(&store, &nl)?;
     if g.json {
-        println!("{}", json!({ "ok": diffs.is_empty(), "differences": diffs }));
+        println!(
+            "{}",
+            json!({ "ok": diffs.is_empty(), "differences": diffs })
+        );
     } else if diffs.is_empty() {
         println!("ok: the kernel matches hostnet's state");
     } else {
@@ -130,6 +153,12 @@ pub fn run(g: &Global) -> Result<()> {
     if diffs.is_empty() {
         Ok(())
     } else {
-        Err(Error::new(Kind::Conflict, format!("{} difference(s) between hostnet's state and the kernel", diffs.len())))
+        Err(Error::new(
+            Kind::Conflict,
+            format!(
+                "{} difference(s) between hostnet's state and the kernel",
+                diffs.len()
+            ),
+        ))
     }
 }

@@ -26,7 +26,11 @@ use crate::state::{NetworkRecord, Store};
 pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
     let store = super::store(g);
     let networks = requested_networks(&store, args)?;
-    let _lock = if args.dry_run { None } else { Some(HostLock::acquire(&g.run_dir)?) };
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(HostLock::acquire(&g.run_dir)?)
+    };
     let nl = Netlink::open()?;
     let mut done = Vec::new();
     let mut planned = Vec::new();
@@ -55,7 +59,10 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
 }
 
 fn describe(networks: &[Network]) -> String {
-    let parts: Vec<String> = networks.iter().map(|n| format!("network {} on {}", n.name, n.bridge)).collect();
+    let parts: Vec<String> = networks
+        .iter()
+        .map(|n| format!("network {} on {}", n.name, n.bridge))
+        .collect();
     parts.join(", ")
 }
 
@@ -90,7 +97,11 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
     let net = network::build(name, &bridge, &args.subnet, &args.gateway, args.mtu, id)?;
     let net = match (&existing, args.subnet.is_empty() && args.gateway.is_empty()) {
         // `init --name X` alone re-applies X as recorded
-        (Some(rec), true) => Network { subnets: rec.network.subnets.clone(), mtu: args.mtu.or(rec.network.mtu), ..net },
+        (Some(rec), true) => Network {
+            subnets: rec.network.subnets.clone(),
+            mtu: args.mtu.or(rec.network.mtu),
+            ..net
+        },
         _ => net,
     };
     Ok(vec![net])
@@ -100,12 +111,23 @@ fn print_dry_run(g: &Global, store: &Store, planned: &[(&Network, Vec<Action>)])
     let mut records = store.networks()?;
     for (net, _) in planned {
         records.retain(|r| r.network.name != net.name);
-        records.push(NetworkRecord { network: (*net).clone(), owns_bridge: false, added_addresses: vec![], conflist: None });
+        records.push(NetworkRecord {
+            network: (*net).clone(),
+            owns_bridge: false,
+            added_addresses: vec![],
+            conflist: None,
+        });
     }
     let spec = desired::table_spec(store, &records)?;
-    let lines: Vec<String> = planned.iter().flat_map(|(_, a)| a.iter().map(|a| a.to_string())).collect();
+    let lines: Vec<String> = planned
+        .iter()
+        .flat_map(|(_, a)| a.iter().map(|a| a.to_string()))
+        .collect();
     if g.json {
-        println!("{}", json!({ "dry_run": true, "actions": lines, "ruleset": nft::ruleset_text(&spec) }));
+        println!(
+            "{}",
+            json!({ "dry_run": true, "actions": lines, "ruleset": nft::ruleset_text(&spec) })
+        );
         return Ok(());
     }
     if lines.is_empty() {
@@ -115,12 +137,20 @@ fn print_dry_run(g: &Global, store: &Store, planned: &[(&Network, Vec<Action>)])
     for line in &lines {
         println!("would {line}");
     }
-    println!("\n# nftables ruleset (nft -f syntax):\n{}", nft::ruleset_text(&spec));
+    println!(
+        "\n# nftables ruleset (nft -f syntax):\n{}",
+        nft::ruleset_text(&spec)
+    );
     Ok(())
 }
 
 /// Refuse what cannot work, before anything changes.
-fn validate_against_host(store: &Store, nl: &Netlink, net: &Network, bridge: Option<&LinkInfo>) -> Result<()> {
+fn validate_against_host(
+    store: &Store,
+    nl: &Netlink,
+    net: &Network,
+    bridge: Option<&LinkInfo>,
+) -> Result<()> {
     if let Some(link) = bridge
         && link.kind.as_deref() != Some("bridge")
     {
@@ -136,7 +166,10 @@ fn validate_against_host(store: &Store, nl: &Netlink, net: &Network, bridge: Opt
             continue;
         }
         if o.bridge == net.bridge {
-            return Err(Error::invalid(format!("bridge {} already belongs to network {}", net.bridge, o.name)));
+            return Err(Error::invalid(format!(
+                "bridge {} already belongs to network {}",
+                net.bridge, o.name
+            )));
         }
         for a in &o.subnets {
             for b in &net.subnets {
@@ -158,7 +191,10 @@ fn validate_against_host(store: &Store, nl: &Netlink, net: &Network, bridge: Opt
         for s in &net.subnets {
             if overlaps(route.destination, s.subnet) {
                 let dev = match route.oif {
-                    Some(i) => nl.link_by_index(i)?.map(|l| l.name).unwrap_or_else(|| format!("ifindex {i}")),
+                    Some(i) => nl
+                        .link_by_index(i)?
+                        .map(|l| l.name)
+                        .unwrap_or_else(|| format!("ifindex {i}")),
                     None => "no device".to_string(),
                 };
                 return Err(Error::invalid(format!(
@@ -198,7 +234,13 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
 
 /// Only the actions needed to make `net` true. `conflist_dir`: where to write
 /// the network's conflist (None: write none, keep any recorded one).
-fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network, force_address: bool) -> Result<Vec<Action>> {
+fn plan(
+    conflist_dir: Option<&Path>,
+    store: &Store,
+    nl: &Netlink,
+    net: &Network,
+    force_address: bool,
+) -> Result<Vec<Action>> {
     let bridge = nl.link(&net.bridge)?;
     validate_against_host(store, nl, net, bridge.as_ref())?;
     let existing = store.network(&net.name)?;
@@ -218,7 +260,10 @@ fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network,
             before_changed = true;
         }
         if current != "1" {
-            actions.push(Action::Sysctl { key, value: "1".into() });
+            actions.push(Action::Sysctl {
+                key,
+                value: "1".into(),
+            });
         }
     }
 
@@ -229,24 +274,42 @@ fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network,
         Some(rec) => rec.owns_bridge || bridge.is_none(),
         None => bridge.is_none(),
     };
-    let mut added: Vec<IpNetwork> = existing.as_ref().map(|r| r.added_addresses.clone()).unwrap_or_default();
+    let mut added: Vec<IpNetwork> = existing
+        .as_ref()
+        .map(|r| r.added_addresses.clone())
+        .unwrap_or_default();
     let name = net.bridge.clone();
     match &bridge {
         None => {
-            actions.push(Action::CreateBridge { name: name.clone(), mtu: net.mtu });
-            actions.push(Action::SetMac { link: name.clone(), mac });
+            actions.push(Action::CreateBridge {
+                name: name.clone(),
+                mtu: net.mtu,
+            });
+            actions.push(Action::SetMac {
+                link: name.clone(),
+                mac,
+            });
             for addr in &want {
-                actions.push(Action::AddAddress { link: name.clone(), addr: *addr });
+                actions.push(Action::AddAddress {
+                    link: name.clone(),
+                    addr: *addr,
+                });
             }
         }
         Some(link) => {
             if owns_bridge && link.mac != Some(mac) {
-                actions.push(Action::SetMac { link: name.clone(), mac });
+                actions.push(Action::SetMac {
+                    link: name.clone(),
+                    mac,
+                });
             }
             if let Some(m) = net.mtu
                 && link.mtu != m
             {
-                actions.push(Action::SetMtu { link: name.clone(), mtu: m });
+                actions.push(Action::SetMtu {
+                    link: name.clone(),
+                    mtu: m,
+                });
             }
             let have = nl.addresses(link.index)?;
             let foreign: Vec<IpNetwork> = have
@@ -260,16 +323,25 @@ fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network,
                     "bridge {} already has address {} (want {}); use --force-address to replace it",
                     net.bridge,
                     list.join(", "),
-                    want.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+                    want.iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             for addr in foreign {
-                actions.push(Action::DelAddress { link: name.clone(), addr });
+                actions.push(Action::DelAddress {
+                    link: name.clone(),
+                    addr,
+                });
                 added.retain(|a| *a != addr);
             }
             for addr in &want {
                 if !have.contains(addr) {
-                    actions.push(Action::AddAddress { link: name.clone(), addr: *addr });
+                    actions.push(Action::AddAddress {
+                        link: name.clone(),
+                        addr: *addr,
+                    });
                     if !owns_bridge && !added.contains(addr) {
                         added.push(*addr);
                     }
@@ -284,7 +356,10 @@ fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network,
     let localnet = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
     let localnet_ok = bridge.is_some() && sysctl::read(&localnet).is_ok_and(|v| v == "1");
     if !localnet_ok {
-        actions.push(Action::Sysctl { key: localnet, value: "1".into() });
+        actions.push(Action::Sysctl {
+            key: localnet,
+            value: "1".into(),
+        });
     }
 
     // the nftables table, from every managed network plus this one
@@ -293,10 +368,16 @@ fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network,
         network: net.clone(),
         owns_bridge,
         added_addresses: added,
-        conflist: conflist_path.clone().or_else(|| existing.as_ref().and_then(|r| r.conflist.clone())),
+        conflist: conflist_path
+            .clone()
+            .or_else(|| existing.as_ref().and_then(|r| r.conflist.clone())),
     };
     let previous_records = store.networks()?;
-    let mut records: Vec<NetworkRecord> = previous_records.iter().filter(|r| r.network.name != net.name).cloned().collect();
+    let mut records: Vec<NetworkRecord> = previous_records
+        .iter()
+        .filter(|r| r.network.name != net.name)
+        .cloned()
+        .collect();
     records.push(record.clone());
     let spec = desired::table_spec(store, &records)?;
     let current = nft::read_table()?;
@@ -330,14 +411,19 @@ fn plan(conflist_dir: Option<&Path>, store: &Store, nl: &Netlink, net: &Network,
     if let Some(path) = conflist_path {
         let text = conflist::render_text(net);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            actions.push(Action::WriteFile { path, contents: text.into_bytes(), mode: 0o644 });
+            actions.push(Action::WriteFile {
+                path,
+                contents: text.into_bytes(),
+                mode: 0o644,
+            });
         }
     }
     Ok(actions)
 }
 
 fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
-    let mut b = serde_json::to_vec_pretty(v).map_err(|e| Error::invalid(format!("encoding state: {e}")))?;
+    let mut b =
+        serde_json::to_vec_pretty(v).map_err(|e| Error::invalid(format!("encoding state: {e}")))?;
     b.push(b'\n');
     Ok(b)
 }

@@ -16,7 +16,11 @@ use crate::state::Store;
 
 /// "8080" or "8000-8099" -> (start, end), validated.
 pub fn parse_port_range(text: &str) -> Result<(u16, u16)> {
-    let bad = || Error::invalid(format!("port {text:?}: use PORT or START-END with ports 1-65535"));
+    let bad = || {
+        Error::invalid(format!(
+            "port {text:?}: use PORT or START-END with ports 1-65535"
+        ))
+    };
     let (a, b) = match text.split_once('-') {
         Some((a, b)) => (a, b),
         None => (text, text),
@@ -27,14 +31,20 @@ pub fn parse_port_range(text: &str) -> Result<(u16, u16)> {
         return Err(bad());
     }
     if end < start {
-        return Err(Error::invalid(format!("port range {text}: the end is below the start")));
+        return Err(Error::invalid(format!(
+            "port range {text}: the end is below the start"
+        )));
     }
     Ok((start, end))
 }
 
 /// "10.4.0.2:80", "10.4.0.2:80-179", "[fd00::2]:80" -> (ip, start, end).
 pub fn parse_dest(text: &str) -> Result<(IpAddr, u16, u16)> {
-    let bad = || Error::invalid(format!("destination {text:?}: use IP:PORT[-END], or [IPv6]:PORT[-END]"));
+    let bad = || {
+        Error::invalid(format!(
+            "destination {text:?}: use IP:PORT[-END], or [IPv6]:PORT[-END]"
+        ))
+    };
     let (ip, ports) = if let Some(rest) = text.strip_prefix('[') {
         let (ip, ports) = rest.split_once("]:").ok_or_else(bad)?;
         (ip, ports)
@@ -50,14 +60,21 @@ fn parse_host_ip(text: Option<&str>) -> Result<Option<IpAddr>> {
     match text {
         None | Some("") => Ok(None),
         Some(t) => {
-            let ip: IpAddr = t.parse().map_err(|_| Error::invalid(format!("host ip {t:?} is not an IP address")))?;
+            let ip: IpAddr = t
+                .parse()
+                .map_err(|_| Error::invalid(format!("host ip {t:?} is not an IP address")))?;
             Ok(if ip.is_unspecified() { None } else { Some(ip) })
         }
     }
 }
 
 /// The single-port mappings a range request stands for (port-for-port).
-pub fn expand(host_ip: Option<IpAddr>, proto: &str, host: (u16, u16), dest: (IpAddr, u16, u16)) -> Result<Vec<PortMapping>> {
+pub fn expand(
+    host_ip: Option<IpAddr>,
+    proto: &str,
+    host: (u16, u16),
+    dest: (IpAddr, u16, u16),
+) -> Result<Vec<PortMapping>> {
     let proto = parse_proto(proto)?;
     let (ip, dstart, dend) = dest;
     let len = host.1 - host.0;
@@ -77,16 +94,27 @@ pub fn expand(host_ip: Option<IpAddr>, proto: &str, host: (u16, u16), dest: (IpA
     if let Some(h) = host_ip
         && h.is_ipv4() != ip.is_ipv4()
     {
-        return Err(Error::invalid(format!("host ip {h} and destination {ip} are of different families")));
+        return Err(Error::invalid(format!(
+            "host ip {h} and destination {ip} are of different families"
+        )));
     }
     Ok((0..=len)
-        .map(|i| PortMapping { host_ip, proto, host_port: host.0 + i, dest_ip: ip, dest_port: dstart + i })
+        .map(|i| PortMapping {
+            host_ip,
+            proto,
+            host_port: host.0 + i,
+            dest_ip: ip,
+            dest_port: dstart + i,
+        })
         .collect())
 }
 
 fn require_managed_dest(store: &Store, ip: IpAddr) -> Result<()> {
     let nets = store.networks()?;
-    if nets.iter().any(|r| r.network.subnets.iter().any(|s| s.subnet.contains(ip))) {
+    if nets
+        .iter()
+        .any(|r| r.network.subnets.iter().any(|s| s.subnet.contains(ip)))
+    {
         return Ok(());
     }
     Err(Error::invalid(format!(
@@ -100,14 +128,24 @@ fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
             return Ok(());
         }
     }
-    Err(Error::invalid(format!("host ip {ip} is not an address of this host")))
+    Err(Error::invalid(format!(
+        "host ip {ip} is not an address of this host"
+    )))
 }
 
 pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     let store = super::store(g);
     let host_ip = parse_host_ip(a.host_ip.as_deref())?;
-    let mappings = expand(host_ip, &a.proto, parse_port_range(&a.host_ports)?, parse_dest(&a.dest)?)?;
-    let dest_ip = mappings.first().map(|m| m.dest_ip).ok_or_else(|| Error::invalid("no ports"))?;
+    let mappings = expand(
+        host_ip,
+        &a.proto,
+        parse_port_range(&a.host_ports)?,
+        parse_dest(&a.dest)?,
+    )?;
+    let dest_ip = mappings
+        .first()
+        .map(|m| m.dest_ip)
+        .ok_or_else(|| Error::invalid("no ports"))?;
     if !a.allow_any_dest {
         require_managed_dest(&store, dest_ip)?;
     }
@@ -118,13 +156,22 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     let elements = ports::claim(&store, STATIC_OWNER, &mappings)?;
     if let Err(e) = nft::update_ports(&elements, &[], false) {
         ports::unclaim(&store, STATIC_OWNER, &mappings)?;
-        let hint = if e.errno() == Some(libc::ENOENT) { " (is the host set up? run hostnet init)" } else { "" };
+        let hint = if e.errno() == Some(libc::ENOENT) {
+            " (is the host set up? run hostnet init)"
+        } else {
+            ""
+        };
         return Err(e.context(format!("adding port mapping{hint}")));
     }
     if g.json {
         println!("{}", json!({ "added": elements.len() }));
     } else {
-        println!("mapped {} {} -> {}", a.proto.to_ascii_lowercase(), a.host_ports, a.dest);
+        println!(
+            "mapped {} {} -> {}",
+            a.proto.to_ascii_lowercase(),
+            a.host_ports,
+            a.dest
+        );
     }
     Ok(())
 }
@@ -141,7 +188,11 @@ pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
         .map(|(_, m)| m)
         .collect();
     if mine.is_empty() {
-        return Err(Error::not_found(format!("no static mapping on {}/{}", proto.name(), a.host_ports)));
+        return Err(Error::not_found(format!(
+            "no static mapping on {}/{}",
+            proto.name(),
+            a.host_ports
+        )));
     }
     let elements = ports::unclaim(&store, STATIC_OWNER, &mine)?;
     if let Err(e) = nft::update_ports(&[], &elements, true) {
@@ -178,13 +229,21 @@ fn rows(all: Vec<(String, PortMapping)>) -> Vec<Row> {
                 continue;
             }
         }
-        out.push(Row { owner, first: m, count: 1 });
+        out.push(Row {
+            owner,
+            first: m,
+            count: 1,
+        });
     }
     out
 }
 
 fn span(start: u16, count: u16) -> String {
-    if count == 1 { start.to_string() } else { format!("{start}-{}", start + count - 1) }
+    if count == 1 {
+        start.to_string()
+    } else {
+        format!("{start}-{}", start + count - 1)
+    }
 }
 
 pub fn ls(g: &Global) -> Result<()> {
@@ -209,7 +268,10 @@ pub fn ls(g: &Global) -> Result<()> {
         println!("{}", serde_json::Value::Array(v));
         return Ok(());
     }
-    println!("{:<18}{:<7}{:<14}{:<30}owner", "host ip", "proto", "host port", "destination");
+    println!(
+        "{:<18}{:<7}{:<14}{:<30}owner",
+        "host ip", "proto", "host port", "destination"
+    );
     for r in &rows {
         let host = match r.first.host_ip {
             Some(ip) => ip.to_string(),
@@ -220,7 +282,12 @@ pub fn ls(g: &Global) -> Result<()> {
             IpAddr::V6(ip) => format!("[{ip}]:{}", span(r.first.dest_port, r.count)),
             IpAddr::V4(ip) => format!("{ip}:{}", span(r.first.dest_port, r.count)),
         };
-        println!("{host:<18}{:<7}{:<14}{dest:<30}{}", r.first.proto.name(), span(r.first.host_port, r.count), r.owner);
+        println!(
+            "{host:<18}{:<7}{:<14}{dest:<30}{}",
+            r.first.proto.name(),
+            span(r.first.host_port, r.count),
+            r.owner
+        );
     }
     Ok(())
 }
@@ -240,9 +307,21 @@ mod tests {
 
     #[test]
     fn destinations() {
-        assert_eq!(parse_dest("10.4.0.2:80").unwrap(), ("10.4.0.2".parse().unwrap(), 80, 80));
-        assert_eq!(parse_dest("[fd00::2]:80-81").unwrap(), ("fd00::2".parse().unwrap(), 80, 81));
-        for bad in ["10.4.0.2", "fd00::2:80", "[fd00::2]80", "x:80", "10.4.0.2:0"] {
+        assert_eq!(
+            parse_dest("10.4.0.2:80").unwrap(),
+            ("10.4.0.2".parse().unwrap(), 80, 80)
+        );
+        assert_eq!(
+            parse_dest("[fd00::2]:80-81").unwrap(),
+            ("fd00::2".parse().unwrap(), 80, 81)
+        );
+        for bad in [
+            "10.4.0.2",
+            "fd00::2:80",
+            "[fd00::2]80",
+            "x:80",
+            "10.4.0.2:0",
+        ] {
             assert!(parse_dest(bad).is_err(), "{bad}");
         }
     }
@@ -251,9 +330,30 @@ mod tests {
     fn ranges_expand_port_for_port() {
         let d = parse_dest("10.4.0.2:80-82").unwrap();
         let m = expand(None, "tcp", (8000, 8002), d).unwrap();
-        assert_eq!(m.iter().map(|m| (m.host_port, m.dest_port)).collect::<Vec<_>>(), [(8000, 80), (8001, 81), (8002, 82)]);
-        assert!(expand(None, "tcp", (8000, 8002), parse_dest("10.4.0.2:80").unwrap()).is_err());
-        assert!(expand(None, "tcp", (8000, 8002), parse_dest("10.4.0.2:80-81").unwrap()).is_err());
+        assert_eq!(
+            m.iter()
+                .map(|m| (m.host_port, m.dest_port))
+                .collect::<Vec<_>>(),
+            [(8000, 80), (8001, 81), (8002, 82)]
+        );
+        assert!(
+            expand(
+                None,
+                "tcp",
+                (8000, 8002),
+                parse_dest("10.4.0.2:80").unwrap()
+            )
+            .is_err()
+        );
+        assert!(
+            expand(
+                None,
+                "tcp",
+                (8000, 8002),
+                parse_dest("10.4.0.2:80-81").unwrap()
+            )
+            .is_err()
+        );
         assert!(expand(Some("fd00::1".parse().unwrap()), "tcp", (80, 80), d).is_err());
         assert!(expand(None, "icmp", (80, 80), parse_dest("10.4.0.2:80").unwrap()).is_err());
     }

@@ -22,7 +22,10 @@ struct BridgeView {
 
 fn bridge_id(link: &LinkInfo) -> String {
     match link.mac {
-        Some(m) => format!("8000.{}", m.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        Some(m) => format!(
+            "8000.{}",
+            m.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
         None => "-".into(),
     }
 }
@@ -63,19 +66,36 @@ pub fn run(g: &Global) -> Result<()> {
 
     let mut bridges = Vec::new();
     for rec in &networks {
-        let link = all_links.iter().find(|l| l.name == rec.network.bridge).cloned();
+        let link = all_links
+            .iter()
+            .find(|l| l.name == rec.network.bridge)
+            .cloned();
         let mut ports: Vec<String> = match &link {
-            Some(b) => all_links.iter().filter(|l| l.master == Some(b.index)).map(|l| l.name.clone()).collect(),
+            Some(b) => all_links
+                .iter()
+                .filter(|l| l.master == Some(b.index))
+                .map(|l| l.name.clone())
+                .collect(),
             None => Vec::new(),
         };
         ports.sort();
-        bridges.push(BridgeView { network: rec.network.name.clone(), name: rec.network.bridge.clone(), link, ports });
+        bridges.push(BridgeView {
+            network: rec.network.name.clone(),
+            name: rec.network.bridge.clone(),
+            link,
+            ports,
+        });
     }
-    let subnets: Vec<IpNetwork> = networks.iter().flat_map(|r| r.network.subnets.iter().map(|s| s.subnet)).collect();
+    let subnets: Vec<IpNetwork> = networks
+        .iter()
+        .flat_map(|r| r.network.subnets.iter().map(|s| s.subnet))
+        .collect();
     let routes: Vec<RouteInfo> = nl
         .routes()?
         .into_iter()
-        .filter(|r| r.destination.prefix() > 0 && subnets.iter().any(|s| overlaps(*s, r.destination)))
+        .filter(|r| {
+            r.destination.prefix() > 0 && subnets.iter().any(|s| overlaps(*s, r.destination))
+        })
         .collect();
     let forward = sysctl::read(&sysctl::ipv4_forward()).unwrap_or_else(|e| e.msg);
     let forward6 = sysctl::read(&sysctl::ipv6_forward()).unwrap_or_else(|e| e.msg);
@@ -122,10 +142,16 @@ pub fn run(g: &Global) -> Result<()> {
         println!("no networks: run `hostnet init`");
         return Ok(());
     }
-    println!("{:<16}{:<24}{:<16}interfaces", "bridge name", "bridge id", "STP enabled");
+    println!(
+        "{:<16}{:<24}{:<16}interfaces",
+        "bridge name", "bridge id", "STP enabled"
+    );
     for b in &bridges {
         let Some(link) = &b.link else {
-            println!("{:<16}{:<24}{:<16}(missing: run hostnet init)", b.name, "-", "-");
+            println!(
+                "{:<16}{:<24}{:<16}(missing: run hostnet init)",
+                b.name, "-", "-"
+            );
             continue;
         };
         let stp = match link.stp {
@@ -141,20 +167,37 @@ pub fn run(g: &Global) -> Result<()> {
     }
     println!();
     println!("Kernel IP routing table (managed subnets)");
-    println!("{:<40}{:<16}{:<16}{:<6}Iface", "Destination", "Gateway", "Genmask", "Flags");
+    println!(
+        "{:<40}{:<16}{:<16}{:<6}Iface",
+        "Destination", "Gateway", "Genmask", "Flags"
+    );
     for r in &routes {
-        let gw = r.gateway.map(|g| g.to_string()).unwrap_or_else(|| match r.destination.ip() {
-            IpAddr::V4(_) => "0.0.0.0".into(),
-            IpAddr::V6(_) => "::".into(),
-        });
-        println!("{:<40}{:<16}{:<16}{:<6}{}", r.destination.network(), gw, genmask(&r.destination), route_flags(r), name_of(r.oif));
+        let gw = r
+            .gateway
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| match r.destination.ip() {
+                IpAddr::V4(_) => "0.0.0.0".into(),
+                IpAddr::V6(_) => "::".into(),
+            });
+        println!(
+            "{:<40}{:<16}{:<16}{:<6}{}",
+            r.destination.network(),
+            gw,
+            genmask(&r.destination),
+            route_flags(r),
+            name_of(r.oif)
+        );
     }
     println!();
     println!("net.ipv4.ip_forward = {forward}");
     if networks.iter().any(|r| r.network.has_v6()) {
         println!("net.ipv6.conf.all.forwarding = {forward6}");
     }
-    let state = if table.is_some() { "present" } else { "MISSING (run hostnet init)" };
+    let state = if table.is_some() {
+        "present"
+    } else {
+        "MISSING (run hostnet init)"
+    };
     println!("nftables table inet {}: {state}", nft::TABLE);
     println!("port mappings: {}", ports.len());
     Ok(())

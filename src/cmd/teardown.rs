@@ -13,7 +13,11 @@ use crate::plan::{self, Action};
 
 pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     let store = super::store(g);
-    let _lock = if args.dry_run { None } else { Some(HostLock::acquire(&g.run_dir)?) };
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(HostLock::acquire(&g.run_dir)?)
+    };
     let nl = Netlink::open()?;
     let networks = store.networks()?;
     let mut actions = Vec::new();
@@ -26,11 +30,16 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
         let net = &rec.network;
         if let Some(link) = nl.link(&net.bridge)? {
             if rec.owns_bridge {
-                actions.push(Action::DeleteLink { name: net.bridge.clone() });
+                actions.push(Action::DeleteLink {
+                    name: net.bridge.clone(),
+                });
             } else {
                 let have = nl.addresses(link.index)?;
                 for addr in rec.added_addresses.iter().filter(|a| have.contains(a)) {
-                    actions.push(Action::DelAddress { link: net.bridge.clone(), addr: *addr });
+                    actions.push(Action::DelAddress {
+                        link: net.bridge.clone(),
+                        addr: *addr,
+                    });
                 }
             }
         }
@@ -39,7 +48,9 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
         {
             actions.push(Action::RemoveFile { path: path.clone() });
         }
-        actions.push(Action::RemoveFile { path: store.network_path(&net.name) });
+        actions.push(Action::RemoveFile {
+            path: store.network_path(&net.name),
+        });
     }
     if args.restore_sysctl {
         for (name, value) in store.sysctl_before()? {
@@ -54,9 +65,11 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
                 actions.push(Action::Sysctl { key, value });
             }
         }
-    }
-    if store.sysctl_before_path().exists() {
-        actions.push(Action::RemoveFile { path: store.sysctl_before_path() });
+        // the record of what forwarding was before hostnet goes with the restore;
+        // while forwarding stays as hostnet set it, the record stays too
+        actions.push(Action::RemoveFile {
+            path: store.sysctl_before_path(),
+        });
     }
 
     if args.dry_run {

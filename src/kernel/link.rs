@@ -1,12 +1,44 @@
 //! Links, addresses and routes over rtnetlink, as a small blocking API.
 //! A `Netlink` talks to the network namespace of the thread that opened it.
+//!
+//! Each method is one `block_on` on a private current-thread tokio runtime that
+//! also drives the rtnetlink connection task, so callers read like plain
+//! system calls: `create_veth`, `set_master`, `set_up`, `add_address`.
+//! Kernel refusals come back as `Error::kernel(errno, "<action> <object>: <strerror>")`
+//! with the positive errno (EEXIST, ENODEV, ...) so callers can match on it.
+//!
+//! The socket has `NETLINK_GET_STRICT_CHK` on, which makes the kernel filter
+//! dumps by the request header: `addresses(index)` only receives that link's
+//! addresses and `routes()` only the main table.
+//!
+//! Cost per call: a `link`/`link_by_index` is one GETLINK (no dump); creating
+//! a link is one NEWLINK plus one GETLINK by name (for the index); every other
+//! setter is exactly one request. Only `links()`, `addresses()` and `routes()`
+//! dump, and only what their names say.
 
-use std::net::IpAddr;
-use std::os::fd::BorrowedFd;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
+use futures::stream::{Stream, StreamExt, TryStreamExt};
 use ipnetwork::IpNetwork;
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
+use rtnetlink::packet_route::link::{
+    InfoBridge, InfoBridgePort, InfoData, InfoPortData, InfoVeth, LinkAttribute, LinkFlags,
+    LinkInfo as NlLinkInfo, LinkMessage,
+};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use rtnetlink::{
+    AddressMessageBuilder, Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec,
+    LinkVeth, RouteMessageBuilder,
+};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkInfo {
@@ -38,40 +70,472 @@ pub struct RouteInfo {
 }
 
 pub struct Netlink {
-    // private: a current-thread tokio runtime and an rtnetlink Handle
+    // Field order matters on drop: the handle goes first, then the runtime,
+    // which cancels the connection task and closes the socket.
+    handle: Handle,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Turn an rtnetlink error into ours: the positive errno and
+/// "<what>: <strerror>", e.g. "creating bridge nerdctl0: File exists".
+fn kernel_error(e: rtnetlink::Error, what: impl fmt::Display) -> Error {
+    match e {
+        rtnetlink::Error::NetlinkError(msg) => {
+            let errno = msg.raw_code().abs();
+            Error::kernel(errno, format!("{what}: {}", strerror(errno)))
+        }
+        other => Error::kernel(libc::EIO, format!("{what}: {other}")),
+    }
+}
+
+/// "File exists" for EEXIST: io::Error's text without " (os error 17)".
+fn strerror(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// The kernel's dev_valid_name(): 1..=15 bytes, not "." or "..", no '/', ':'
+/// or whitespace. Checked before creating so the error names the problem.
+fn check_ifname(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() < libc::IFNAMSIZ
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "interface name {name:?}: must be 1 to 15 bytes without '/', ':' or spaces"
+        )))
+    }
+}
+
+fn fmt_mac(mac: &[u8; 6]) -> String {
+    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(":")
+}
+
+fn parse_link(msg: &LinkMessage) -> LinkInfo {
+    let mut info = LinkInfo {
+        index: msg.header.index,
+        name: String::new(),
+        kind: None,
+        mac: None,
+        mtu: 0,
+        up: msg.header.flags.contains(LinkFlags::Up),
+        master: None,
+        stp: None,
+        hairpin: None,
+    };
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(name) => info.name = name.clone(),
+            LinkAttribute::Address(addr) => {
+                if let Ok(mac) = <[u8; 6]>::try_from(addr.as_slice()) {
+                    info.mac = Some(mac);
+                }
+            }
+            LinkAttribute::Mtu(mtu) => info.mtu = *mtu,
+            LinkAttribute::Controller(master) if *master != 0 => info.master = Some(*master),
+            LinkAttribute::LinkInfo(infos) => {
+                for li in infos {
+                    match li {
+                        NlLinkInfo::Kind(kind) => info.kind = Some(kind.to_string()),
+                        NlLinkInfo::Data(InfoData::Bridge(opts)) => {
+                            for opt in opts {
+                                if let InfoBridge::StpState(state) = opt {
+                                    info.stp = Some(u32::from(*state) != 0);
+                                }
+                            }
+                        }
+                        // A plain GETLINK carries IFLA_INFO_SLAVE_DATA for
+                        // bridge ports (what `ip -d link` prints as bridge_slave).
+                        NlLinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
+                            for opt in opts {
+                                if let InfoBridgePort::HairpinMode(on) = opt {
+                                    info.hairpin = Some(*on);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    info
+}
+
+fn route_ip(addr: &RouteAddress) -> Option<IpAddr> {
+    match addr {
+        RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
+        RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    }
+}
+
+/// A main-table unicast route of family inet/inet6, or None for anything else.
+fn parse_route(msg: &RouteMessage) -> Option<RouteInfo> {
+    let h = &msg.header;
+    let unspecified = match h.address_family {
+        AddressFamily::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    if h.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut table = u32::from(h.table);
+    let mut dest = None;
+    let mut gateway = None;
+    let mut oif = None;
+    let mut prefsrc = None;
+    let mut multipath = None;
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(a) => dest = route_ip(a),
+            RouteAttribute::Gateway(a) => gateway = route_ip(a),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::PrefSource(a) => prefsrc = route_ip(a),
+            RouteAttribute::MultiPath(hops) => multipath = hops.first(),
+            _ => {}
+        }
+    }
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+        return None;
+    }
+    // ECMP routes: report the first next hop.
+    if let Some(hop) = multipath {
+        if oif.is_none() && hop.interface_index != 0 {
+            oif = Some(hop.interface_index);
+        }
+        if gateway.is_none() {
+            gateway = hop.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Gateway(g) => route_ip(g),
+                _ => None,
+            });
+        }
+    }
+    let destination =
+        IpNetwork::new(dest.unwrap_or(unspecified), h.destination_prefix_length).ok()?;
+    Some(RouteInfo {
+        destination,
+        gateway,
+        oif,
+        prefsrc,
+        protocol: u8::from(h.protocol),
+    })
+}
+
+fn parse_address(msg: &AddressMessage) -> Option<IpNetwork> {
+    // IFA_LOCAL is the interface's own address (IPv4, and IPv6 with a peer);
+    // IFA_ADDRESS is the peer for point-to-point links, else the same.
+    let mut local = None;
+    let mut address = None;
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(a) => local = Some(*a),
+            AddressAttribute::Address(a) => address = Some(*a),
+            _ => {}
+        }
+    }
+    IpNetwork::new(local.or(address)?, msg.header.prefix_len).ok()
+}
+
+fn address_message(index: u32, addr: IpNetwork) -> AddressMessage {
+    match addr.ip() {
+        IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(index)
+            .address(ip, addr.prefix())
+            .build(),
+        IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(index)
+            .address(ip, addr.prefix())
+            .build(),
+    }
 }
 
 impl Netlink {
     /// Open a netlink connection in the calling thread's network namespace.
-    pub fn open() -> Result<Self> { todo!() }
+    pub fn open() -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| Error::io("starting the netlink runtime", e))?;
+        // The socket is created (and bound to this thread's netns) right here;
+        // registering it with the reactor needs the runtime's context.
+        let (connection, handle, _) = {
+            let _enter = rt.enter();
+            rtnetlink::new_connection_with_strict_check()
+                .map_err(|e| Error::io("opening a netlink socket", e))?
+        };
+        rt.spawn(connection);
+        Ok(Netlink { handle, rt })
+    }
 
-    pub fn link(&self, name: &str) -> Result<Option<LinkInfo>> { todo!() }
-    pub fn link_by_index(&self, index: u32) -> Result<Option<LinkInfo>> { todo!() }
-    pub fn links(&self) -> Result<Vec<LinkInfo>> { todo!() }
+    /// Drain a request's answer stream into a Vec.
+    fn collect<T>(
+        &self,
+        stream: impl Stream<Item = std::result::Result<T, rtnetlink::Error>>,
+        what: impl fmt::Display,
+    ) -> Result<Vec<T>> {
+        self.rt
+            .block_on(stream.try_collect::<Vec<T>>())
+            .map_err(|e| kernel_error(e, what))
+    }
+
+    /// One GETLINK; ENODEV (and ENOENT) mean "no such link".
+    fn get_link(&self, req: rtnetlink::LinkGetRequest, what: &str) -> Result<Option<LinkInfo>> {
+        let answer = self.rt.block_on(async {
+            let mut stream = std::pin::pin!(req.execute());
+            stream.next().await.transpose()
+        });
+        match answer {
+            Ok(msg) => Ok(msg.as_ref().map(parse_link)),
+            Err(rtnetlink::Error::NetlinkError(e))
+                if matches!(e.raw_code().abs(), libc::ENODEV | libc::ENOENT) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(kernel_error(e, format!("reading link {what}"))),
+        }
+    }
+
+    pub fn link(&self, name: &str) -> Result<Option<LinkInfo>> {
+        if check_ifname(name).is_err() {
+            return Ok(None); // no link can have that name
+        }
+        self.get_link(self.handle.link().get().match_name(name), name)
+    }
+
+    pub fn link_by_index(&self, index: u32) -> Result<Option<LinkInfo>> {
+        if index == 0 {
+            return Ok(None);
+        }
+        self.get_link(
+            self.handle.link().get().match_index(index),
+            &format!("#{index}"),
+        )
+    }
+
+    /// Every link of the namespace (a dump): for status displays only.
+    pub fn links(&self) -> Result<Vec<LinkInfo>> {
+        let msgs = self.collect(self.handle.link().get().execute(), "listing links")?;
+        Ok(msgs.iter().map(parse_link).collect())
+    }
+
+    /// Index of a link we just created, by name.
+    fn created_index(&self, name: &str, what: &str) -> Result<u32> {
+        match self.link(name)? {
+            Some(l) => Ok(l.index),
+            None => Err(Error::kernel(
+                libc::ENODEV,
+                format!("{what}: created but gone right after"),
+            )),
+        }
+    }
+
+    /// One RTM_NEWLINK on an existing link (`ip link set`).
+    fn change(&self, msg: LinkMessage, what: impl fmt::Display) -> Result<()> {
+        self.rt
+            .block_on(self.handle.link().change(msg).execute())
+            .map_err(|e| kernel_error(e, what))
+    }
 
     /// Create a bridge (down). Returns its index.
-    pub fn create_bridge(&self, name: &str, mtu: Option<u32>) -> Result<u32> { todo!() }
-    pub fn set_up(&self, index: u32) -> Result<()> { todo!() }
-    pub fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> { todo!() }
-    pub fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> { todo!() }
-    pub fn delete_link(&self, index: u32) -> Result<()> { todo!() }
+    pub fn create_bridge(&self, name: &str, mtu: Option<u32>) -> Result<u32> {
+        check_ifname(name)?;
+        let what = format!("creating bridge {name}");
+        // LinkBridge::new() would set it up: use the builder directly.
+        let mut b = LinkMessageBuilder::<LinkBridge>::new(name);
+        if let Some(mtu) = mtu {
+            b = b.mtu(mtu);
+        }
+        self.rt
+            .block_on(self.handle.link().add(b.build()).execute())
+            .map_err(|e| kernel_error(e, &what))?;
+        self.created_index(name, &what)
+    }
 
-    /// Addresses on one link (with prefix length).
-    pub fn addresses(&self, index: u32) -> Result<Vec<IpNetwork>> { todo!() }
-    pub fn add_address(&self, index: u32, addr: IpNetwork) -> Result<()> { todo!() }
-    pub fn del_address(&self, index: u32, addr: IpNetwork) -> Result<()> { todo!() }
+    pub fn set_up(&self, index: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        self.change(msg, format!("setting link #{index} up"))
+    }
 
-    /// All routes of the main table, both families.
-    pub fn routes(&self) -> Result<Vec<RouteInfo>> { todo!() }
+    pub fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index)
+            .address(mac.to_vec())
+            .build();
+        self.change(
+            msg,
+            format!("setting MAC {} on link #{index}", fmt_mac(&mac)),
+        )
+    }
+
+    pub fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
+        self.change(msg, format!("setting MTU {mtu} on link #{index}"))
+    }
+
+    /// Delete a link; for a veth this removes both ends.
+    pub fn delete_link(&self, index: u32) -> Result<()> {
+        self.rt
+            .block_on(self.handle.link().del(index).execute())
+            .map_err(|e| kernel_error(e, format!("deleting link #{index}")))
+    }
+
+    /// Addresses on one link (with prefix length), IPv4 then IPv6.
+    pub fn addresses(&self, index: u32) -> Result<Vec<IpNetwork>> {
+        // With strict checking the kernel filters the dump by ifa_index;
+        // the userspace filter is a second guard.
+        let mut req = self.handle.address().get().set_link_index_filter(index);
+        req.message_mut().header.index = index;
+        let msgs = self.collect(req.execute(), format!("listing addresses of link #{index}"))?;
+        Ok(msgs
+            .iter()
+            .filter(|m| m.header.index == index)
+            .filter_map(parse_address)
+            .collect())
+    }
+
+    /// Add an address. IPv6 addresses are added with IFA_F_NODAD: the
+    /// addresses we assign are unique by construction (IPAM), and skipping
+    /// duplicate address detection makes them usable at once instead of
+    /// "tentative" for about a second.
+    pub fn add_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
+        let mut req = self.handle.address().add(index, addr.ip(), addr.prefix());
+        if addr.is_ipv6() {
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        self.rt
+            .block_on(req.execute())
+            .map_err(|e| kernel_error(e, format!("adding address {addr} to link #{index}")))
+    }
+
+    pub fn del_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
+        let msg = address_message(index, addr);
+        self.rt
+            .block_on(self.handle.address().del(msg).execute())
+            .map_err(|e| kernel_error(e, format!("deleting address {addr} from link #{index}")))
+    }
+
+    /// All unicast routes of the main table, both families (one dump).
+    pub fn routes(&self) -> Result<Vec<RouteInfo>> {
+        // Strict checking: a non-zero rtm_table filters the dump in the
+        // kernel; protocol/type/scope left at 0 mean "any".
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Unspec;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Unspec;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unspec;
+        let msgs = self.collect(self.handle.route().get(msg).execute(), "listing routes")?;
+        Ok(msgs.iter().filter_map(parse_route).collect())
+    }
+
     /// Add a route in the main table: `dest` via `gateway` and/or out `oif`.
-    pub fn add_route(&self, dest: IpNetwork, gateway: Option<IpAddr>, oif: Option<u32>) -> Result<()> { todo!() }
+    /// A /0 destination is the default route. Without a gateway the route
+    /// has scope link (like `ip route add DEST dev X`).
+    pub fn add_route(
+        &self,
+        dest: IpNetwork,
+        gateway: Option<IpAddr>,
+        oif: Option<u32>,
+    ) -> Result<()> {
+        let what = match gateway {
+            Some(gw) => format!("adding route {dest} via {gw}"),
+            None => format!("adding route {dest}"),
+        };
+        if gateway.is_none() && oif.is_none() {
+            return Err(Error::invalid(format!(
+                "{what}: needs a gateway or an interface"
+            )));
+        }
+        if let Some(gw) = gateway
+            && gw.is_ipv4() != dest.is_ipv4()
+        {
+            return Err(Error::invalid(format!(
+                "{what}: gateway and destination differ in family"
+            )));
+        }
+        let invalid = |e: &dyn fmt::Display| Error::invalid(format!("{what}: {e}"));
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(dest.network(), dest.prefix())
+            .map_err(|e| invalid(&e))?;
+        match gateway {
+            Some(gw) => b = b.gateway(gw).map_err(|e| invalid(&e))?,
+            None => b = b.scope(RouteScope::Link),
+        }
+        if let Some(oif) = oif {
+            b = b.output_interface(oif);
+        }
+        self.rt
+            .block_on(self.handle.route().add(b.build()).execute())
+            .map_err(|e| kernel_error(e, &what))
+    }
 
     /// Create a veth pair: `host_name` here, its peer `peer_name` born directly in
     /// the namespace `peer_netns` (an open /run/netns/... or /proc/PID/ns/net fd).
     /// Optional MTU for both ends and MAC for the peer. Returns the host end's index.
-    pub fn create_veth(&self, host_name: &str, peer_name: &str, peer_netns: BorrowedFd<'_>, mtu: Option<u32>, peer_mac: Option<[u8; 6]>) -> Result<u32> { todo!() }
+    pub fn create_veth(
+        &self,
+        host_name: &str,
+        peer_name: &str,
+        peer_netns: BorrowedFd<'_>,
+        mtu: Option<u32>,
+        peer_mac: Option<[u8; 6]>,
+    ) -> Result<u32> {
+        check_ifname(host_name)?;
+        check_ifname(peer_name)?;
+        let what = format!("creating veth {host_name} (peer {peer_name})");
+        // LinkVeth's own peer() only names the peer: build the peer message
+        // ourselves so it carries IFLA_NET_NS_FD, MTU and MAC.
+        let mut peer = LinkUnspec::new_with_name(peer_name).setns_by_fd(peer_netns.as_raw_fd());
+        let mut host = LinkVeth::new(host_name, peer_name);
+        if let Some(mtu) = mtu {
+            peer = peer.mtu(mtu);
+            host = host.mtu(mtu);
+        }
+        if let Some(mac) = peer_mac {
+            peer = peer.address(mac.to_vec());
+        }
+        let msg = host
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .build();
+        self.rt
+            .block_on(self.handle.link().add(msg).execute())
+            .map_err(|e| kernel_error(e, &what))?;
+        self.created_index(host_name, &what)
+    }
+
     /// Enslave `index` to bridge `master`.
-    pub fn set_master(&self, index: u32, master: u32) -> Result<()> { todo!() }
+    pub fn set_master(&self, index: u32, master: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).controller(master).build();
+        self.change(msg, format!("attaching link #{index} to bridge #{master}"))
+    }
+
     /// Bridge-port hairpin mode on a port already enslaved.
-    pub fn set_hairpin(&self, index: u32, on: bool) -> Result<()> { todo!() }
+    pub fn set_hairpin(&self, index: u32, on: bool) -> Result<()> {
+        let msg = LinkBridgePort::new(index).hairpin(on).build();
+        let state = if on { "on" } else { "off" };
+        self.rt
+            .block_on(self.handle.link().set_port(msg).execute())
+            .map_err(|e| {
+                kernel_error(
+                    e,
+                    format!("setting hairpin {state} on bridge port #{index}"),
+                )
+            })
+    }
 }

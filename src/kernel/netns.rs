@@ -25,7 +25,9 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf> {
         return Ok(PathBuf::from(name_or_path));
     }
     if name_or_path == "." || name_or_path == ".." {
-        return Err(Error::invalid(format!("network namespace {name_or_path:?}: not a name")));
+        return Err(Error::invalid(format!(
+            "network namespace {name_or_path:?}: not a name"
+        )));
     }
     Ok(Path::new(NETNS_RUN_DIR).join(name_or_path))
 }
@@ -42,7 +44,10 @@ fn setns(file: &File, path: &Path) -> Result<()> {
     let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
     if rc != 0 {
         let e = std::io::Error::last_os_error();
-        return Err(Error::io(format!("entering network namespace {}", path.display()), e));
+        return Err(Error::io(
+            format!("entering network namespace {}", path.display()),
+            e,
+        ));
     }
     Ok(())
 }

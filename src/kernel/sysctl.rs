@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use crate::error::{Context, Error, Result};
 
 /// A sysctl key as its path components below /proc/sys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Key(pub Vec<String>);
 
 impl Key {
@@ -21,7 +23,9 @@ impl Key {
         let mut p = PathBuf::from("/proc/sys");
         for part in &self.0 {
             if part.is_empty() || part == "." || part == ".." || part.contains('/') {
-                return Err(Error::invalid(format!("sysctl key {self}: bad component {part:?}")));
+                return Err(Error::invalid(format!(
+                    "sysctl key {self}: bad component {part:?}"
+                )));
             }
             p.push(part);
         }

@@ -195,7 +195,7 @@ impl Host {
     pub fn snapshot(&self) -> String {
         let mut s = String::new();
         s += &self.ns.ruleset();
-        s += &self.ns.ok(&["ip", "-d", "addr"]);
+        s += &without_timers(&self.ns.ok(&["ip", "-d", "addr"]));
         s += &self.ns.ok(&["ip", "route"]);
         s += &self.ns.ok(&["ip", "-6", "route"]);
         s += &self.ns.sysctl("net.ipv4.ip_forward");
@@ -203,6 +203,37 @@ impl Host {
         s += &tree(&self.dirs.path);
         s
     }
+}
+
+/// `ip -d` output without the bridge timers, which tick on their own.
+fn without_timers(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut words = Vec::new();
+        let mut it = line.split_whitespace();
+        while let Some(w) = it.next() {
+            if w.ends_with("_timer") {
+                it.next();
+                continue;
+            }
+            words.push(w);
+        }
+        out.push(words.join(" "));
+    }
+    out.join("\n") + "\n"
+}
+
+/// Assert two snapshots are equal, printing only the lines that differ.
+#[track_caller]
+pub fn assert_same(before: &str, after: &str, what: &str) {
+    if before == after {
+        return;
+    }
+    let b: Vec<&str> = before.lines().collect();
+    let a: Vec<&str> = after.lines().collect();
+    let gone: Vec<&&str> = b.iter().filter(|l| !a.contains(l)).collect();
+    let new: Vec<&&str> = a.iter().filter(|l| !b.contains(l)).collect();
+    panic!("{what}\n--- only before:\n{gone:#?}\n+++ only after:\n{new:#?}");
 }
 
 /// Every file below `dir` with its contents, sorted (empty directories and
@@ -281,19 +312,18 @@ pub fn wait_listening(ns: &NetNs, proto: &str, port: u16) {
 /// Connect from `ns` to addr:port and return what the server said (the peer
 /// address it saw), or None when the connection failed.
 pub fn ask(ns: &NetNs, proto: &str, addr: &str, port: u16) -> Option<String> {
-    let target = match proto {
-        "udp" => format!("UDP:{addr}:{port}"),
-        _ => format!("TCP:{addr}:{port},connect-timeout=3"),
+    // TCP: only read (-u), so the server's close never meets unread data and
+    // turns into a reset that loses the answer. UDP: one datagram triggers it.
+    let script = match proto {
+        "udp" => format!("echo hi | socat -t2 -T2 - UDP:{addr}:{port}"),
+        _ => format!("socat -T3 -u TCP:{addr}:{port},connect-timeout=3 -"),
     };
-    let out = ns.run(&[
-        "timeout",
-        "5",
-        "sh",
-        "-c",
-        &format!("echo hi | socat -T3 - {target}"),
-    ]);
+    let out = ns.run(&["timeout", "6", "sh", "-c", &script]);
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !text.is_empty()).then_some(text)
+    // a UDP client cannot know the answer was the last one: it idles out, so
+    // an answer on stdout is the proof, not the exit status
+    let ok = out.status.success() || proto == "udp";
+    (ok && !text.is_empty()).then_some(text)
 }
 
 /// A "container" namespace wired to `host`'s bridge by hand: veth `host_if` on the

@@ -1,1 +1,345 @@
-//! todo
+//! Reading the table back (GETTABLE, then GETCHAIN/GETRULE/GETSET/GETSETELEM
+//! dumps) and rendering it, or what `apply` would program, as a
+//! [`TableSnapshot`] that compares exactly:
+//! - chain hook: "type nat hook prerouting prio -100 policy accept" ("" for a
+//!   regular chain);
+//! - a rule: libnftnl's text of each expression, "[ ... ]" lines joined by
+//!   '\n' (no handles, no counters);
+//! - set elements: nft-like text, sorted ("nerdctl0", "10.4.0.0/24",
+//!   "tcp . 8080 : 10.4.0.2 . 80 comment static").
+//!
+//! The dumps are not one atomic read; every answer carries the ruleset
+//! generation (nfgenmsg.res_id), and a read that saw two generations, or an
+//! interrupted dump, is retried.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+
+use super::elements::{self, PORT_MAPS};
+use super::sys::{self, BaseChain, Elem, NlMsg, Reply, Requests, Socket};
+use super::table::{self, BRIDGES, SUBNETS4, SUBNETS6};
+use super::{ChainSnapshot, PortElement, SetSnapshot, TABLE, TableSnapshot, TableSpec};
+use crate::error::{Context, Error, Result};
+
+const ATTEMPTS: usize = 5;
+
+fn hook_name(hook: u32) -> String {
+    match hook as i32 {
+        libc::NF_INET_PRE_ROUTING => "prerouting".to_string(),
+        libc::NF_INET_LOCAL_IN => "input".to_string(),
+        libc::NF_INET_FORWARD => "forward".to_string(),
+        libc::NF_INET_LOCAL_OUT => "output".to_string(),
+        libc::NF_INET_POST_ROUTING => "postrouting".to_string(),
+        libc::NF_INET_INGRESS => "ingress".to_string(),
+        n => format!("{n}"),
+    }
+}
+
+fn hook_text(base: &Option<BaseChain>) -> String {
+    match base {
+        None => String::new(),
+        Some(b) => {
+            let policy = match b.policy as i32 {
+                libc::NF_ACCEPT => "accept".to_string(),
+                libc::NF_DROP => "drop".to_string(),
+                n => format!("{n}"),
+            };
+            format!(
+                "type {} hook {} prio {} policy {policy}",
+                b.kind,
+                hook_name(b.hook),
+                b.prio
+            )
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+fn be_u128(b: &[u8]) -> u128 {
+    b.iter().fold(0u128, |acc, x| (acc << 8) | *x as u128)
+}
+
+/// Interval sets: starts paired with the next interval-end element above them.
+fn render_intervals(elems: &[Elem], bytes: usize) -> Vec<String> {
+    let bits = (bytes * 8) as u32;
+    let is_end = |e: &Elem| e.flags & sys::ELEM_INTERVAL_END != 0;
+    let ends: BTreeSet<u128> = elems
+        .iter()
+        .filter(|e| is_end(e))
+        .map(|e| be_u128(&e.key))
+        .collect();
+    let mut out = Vec::new();
+    for e in elems.iter().filter(|e| !is_end(e)) {
+        if e.key.len() != bytes {
+            out.push(format!("key {}", hex(&e.key)));
+            continue;
+        }
+        let s = be_u128(&e.key);
+        let end = ends
+            .range((Bound::Excluded(s), Bound::Unbounded))
+            .next()
+            .copied();
+        out.push(table::range_text(s, end, bits));
+    }
+    out
+}
+
+fn render_generic(e: &Elem) -> String {
+    let mut s = format!("key {}", hex(&e.key));
+    if let Some(d) = &e.data {
+        s.push_str(&format!(" : {}", hex(d)));
+    }
+    if e.flags != 0 {
+        s.push_str(&format!(" flags {:#x}", e.flags));
+    }
+    if let Some(u) = &e.udata {
+        s.push_str(&format!(" udata {}", hex(u)));
+    }
+    s
+}
+
+fn render_elems(set: &str, elems: &[Elem]) -> Vec<String> {
+    let mut out: Vec<String> = match set {
+        BRIDGES => elems
+            .iter()
+            .map(|e| match e.key.split(|b| *b == 0).next() {
+                Some(name) if e.data.is_none() && e.key.len() == 16 => {
+                    String::from_utf8_lossy(name).into_owned()
+                }
+                _ => render_generic(e),
+            })
+            .collect(),
+        SUBNETS4 => render_intervals(elems, 4),
+        SUBNETS6 => render_intervals(elems, 16),
+        s if PORT_MAPS.contains(&s) => elems
+            .iter()
+            .map(|e| match elements::from_elem(s, e) {
+                Some(p) => elements::text(&p, false),
+                None => render_generic(e),
+            })
+            .collect(),
+        _ => elems.iter().map(render_generic).collect(),
+    };
+    out.sort();
+    out
+}
+
+fn kernel_err(what: &str, errno: i32) -> Error {
+    Error::kernel(errno, format!("{what}: {}", sys::strerror(errno)))
+}
+
+enum Read {
+    Absent,
+    Snapshot(TableSnapshot),
+    Retry,
+}
+
+fn read_once() -> Result<Read> {
+    let mut sock = Socket::open()?;
+    let mut gens = BTreeSet::new();
+    let note = |m: &NlMsg<'_>, gens: &mut BTreeSet<u16>| {
+        if let Some(g) = m.genid() {
+            gens.insert(g);
+        }
+    };
+
+    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    reqs.get_table();
+    let replies = sock.run_gets(reqs)?;
+    match replies.first() {
+        Some(Reply::Err(libc::ENOENT)) => return Ok(Read::Absent),
+        Some(Reply::Err(e)) => return Err(kernel_err("reading table", *e)),
+        Some(r) => {
+            r.with_msg(|m| {
+                note(m, &mut gens);
+                Ok(())
+            })?;
+        }
+        None => return Ok(Read::Retry),
+    }
+
+    // chains
+    let mut chains: Vec<ChainSnapshot> = Vec::new();
+    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    reqs.dump_chains();
+    let r = sock.run_dump(reqs, |m| {
+        if sys::is_chain(m) {
+            note(m, &mut gens);
+            let c = sys::parse_chain(m)?;
+            if c.table == TABLE {
+                chains.push(ChainSnapshot {
+                    name: c.name,
+                    hook: hook_text(&c.base),
+                    rules: Vec::new(),
+                });
+            }
+        }
+        Ok(())
+    })?;
+    match r {
+        Ok(()) => {}
+        Err(libc::EINTR) | Err(libc::ENOENT) => return Ok(Read::Retry),
+        Err(e) => return Err(kernel_err("listing chains", e)),
+    }
+
+    // rules, in chain order
+    let mut rules: Vec<(String, String)> = Vec::new();
+    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    reqs.dump_rules();
+    let r = sock.run_dump(reqs, |m| {
+        if sys::is_rule(m) {
+            note(m, &mut gens);
+            let r = sys::parse_rule(m)?;
+            if r.table == TABLE {
+                rules.push((r.chain, r.exprs.join("\n")));
+            }
+        }
+        Ok(())
+    })?;
+    match r {
+        Ok(()) => {}
+        Err(libc::EINTR) | Err(libc::ENOENT) => return Ok(Read::Retry),
+        Err(e) => return Err(kernel_err("listing rules", e)),
+    }
+    let index: HashMap<String, usize> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
+    for (chain, rule) in rules {
+        match index.get(&chain) {
+            Some(&i) => chains[i].rules.push(rule),
+            None => return Ok(Read::Retry),
+        }
+    }
+
+    // sets, then the elements of each
+    let mut names: Vec<String> = Vec::new();
+    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    reqs.dump_sets();
+    let r = sock.run_dump(reqs, |m| {
+        if sys::is_set(m) {
+            note(m, &mut gens);
+            let s = sys::parse_set(m)?;
+            if s.table == TABLE {
+                names.push(s.name);
+            }
+        }
+        Ok(())
+    })?;
+    match r {
+        Ok(()) => {}
+        Err(libc::EINTR) | Err(libc::ENOENT) => return Ok(Read::Retry),
+        Err(e) => return Err(kernel_err("listing sets", e)),
+    }
+    let mut sets = Vec::new();
+    for name in names {
+        let mut elems = Vec::new();
+        let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+        reqs.dump_elems(&name);
+        let r = sock.run_dump(reqs, |m| {
+            if sys::is_elems(m) {
+                note(m, &mut gens);
+                elems.extend(sys::parse_elems(m)?.1);
+            }
+            Ok(())
+        })?;
+        match r {
+            Ok(()) => {}
+            Err(libc::EINTR) | Err(libc::ENOENT) => return Ok(Read::Retry),
+            Err(e) => return Err(kernel_err(&format!("listing set {name}"), e)),
+        }
+        sets.push(SetSnapshot {
+            elements: render_elems(&name, &elems),
+            name,
+        });
+    }
+    if gens.len() > 1 {
+        return Ok(Read::Retry);
+    }
+    Ok(Read::Snapshot(TableSnapshot { chains, sets }))
+}
+
+pub(super) fn read_table() -> Result<Option<TableSnapshot>> {
+    for _ in 0..ATTEMPTS {
+        match read_once().ctx(format!("reading table inet {TABLE}"))? {
+            Read::Absent => return Ok(None),
+            Read::Snapshot(s) => return Ok(Some(s)),
+            Read::Retry => continue,
+        }
+    }
+    Err(Error::new(
+        crate::error::Kind::TryAgain,
+        format!("reading table inet {TABLE}: the ruleset kept changing"),
+    ))
+}
+
+pub(super) fn desired_table(spec: &TableSpec) -> Result<TableSnapshot> {
+    let objs = table::objects(spec).ctx(format!("table inet {TABLE}"))?;
+    let mut chains: Vec<ChainSnapshot> = objs
+        .chains
+        .iter()
+        .map(|c| ChainSnapshot {
+            name: c.name.clone(),
+            hook: hook_text(&c.base),
+            rules: Vec::new(),
+        })
+        .collect();
+    for (chain, exprs) in &objs.rules {
+        if let Some(c) = chains.iter_mut().find(|c| &c.name == chain) {
+            c.rules.push(sys::render_exprs(exprs).join("\n"));
+        }
+    }
+    let sets = objs
+        .sets
+        .iter()
+        .map(|(def, elems)| SetSnapshot {
+            name: def.name.clone(),
+            elements: render_elems(&def.name, elems),
+        })
+        .collect();
+    Ok(TableSnapshot { chains, sets })
+}
+
+/// The elements of one map (empty when the table or map does not exist).
+fn map_elems(sock: &mut Socket, map: &str) -> Result<Vec<Elem>> {
+    for _ in 0..ATTEMPTS {
+        let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+        reqs.dump_elems(map);
+        let mut elems = Vec::new();
+        let r = sock.run_dump(reqs, |m| {
+            if sys::is_elems(m) {
+                elems.extend(sys::parse_elems(m)?.1);
+            }
+            Ok(())
+        })?;
+        match r {
+            Ok(()) => return Ok(elems),
+            Err(libc::ENOENT) => return Ok(Vec::new()),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(kernel_err(&format!("listing map {map}"), e)),
+        }
+    }
+    Err(Error::new(
+        crate::error::Kind::TryAgain,
+        format!("listing map {map}: it kept changing"),
+    ))
+}
+
+pub(super) fn read_ports() -> Result<Vec<PortElement>> {
+    let mut sock = Socket::open()?;
+    let mut out = Vec::new();
+    for map in PORT_MAPS {
+        let elems = map_elems(&mut sock, map)?;
+        out.extend(elems.iter().filter_map(|e| elements::from_elem(map, e)));
+    }
+    out.sort();
+    Ok(out)
+}

@@ -15,7 +15,10 @@ use crate::error::Result;
 
 pub const TABLE: &str = "hostnet";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum L4Proto {
     Tcp,
     Udp,
@@ -90,10 +93,10 @@ pub struct SetSnapshot {
     pub elements: Vec<String>,
 }
 
+mod dump;
+mod elements;
 mod sys;
 mod table;
-mod elements;
-mod dump;
 
 /// Replace the whole `inet hostnet` table with the static ruleset plus the
 /// elements of `spec`, in ONE netlink transaction (creates it if absent).

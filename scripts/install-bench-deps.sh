@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make bench` / `make bench-quick`: install the peers hostnet is measured
+# against and the tools the benchmark uses, from Debian packages, only if
+# missing. (The build and test dependencies are scripts/install-deps.sh.)
+#   containernetworking-plugins  the reference chain: bridge, host-local, portmap, firewall, tuning (/usr/lib/cni)
+#   netavark                     podman's network backend (/usr/lib/podman/netavark)
+#   iptables                     what the reference portmap/bridge/firewall and netavark program
+#   strace                       counts the processes per ADD/DEL (strace -f -e trace=execve)
+#   iproute2, nftables, procps   namespaces and links (ip), `nft list ruleset`, sysctl
+set -euo pipefail
+pkgs=(containernetworking-plugins netavark iptables strace iproute2 nftables procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for f in /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/portmap /usr/lib/cni/firewall /usr/lib/cni/tuning /usr/lib/podman/netavark; do
+  [ -x "$f" ] || { echo "missing $f after installing the bench dependencies" >&2; exit 1; }
+done

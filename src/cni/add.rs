@@ -1,0 +1,466 @@
+//! ADD: the whole attach in one process.
+//!
+//! 1. validate everything (done by the caller's parse, plus routes and
+//!    requested addresses here); a delegated IPAM runs first;
+//! 2. under the host lock: ensure the host side (cheap when in place),
+//!    reserve addresses (host-local files), claim host ports, add the map
+//!    elements in one nft transaction, write the record (incomplete);
+//! 3. without the lock: veth with the peer born in the container netns, host
+//!    end on the bridge with hairpin, up; container end addressed, up, routed,
+//!    tuned;
+//! 4. the record again, complete with the result; print the result.
+//!
+//! Any failure undoes what was done, in reverse (`Rollback`).
+
+use std::fs::File;
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use ipnetwork::IpNetwork;
+use serde_json::Value;
+
+use super::config::{IpamKind, Mode, NetConf, RouteSpec};
+use super::container;
+use super::env::Env;
+use super::failure::{CONFLICT, CniContext, CniResult, Failure, KERNEL, UNKNOWN_CONTAINER};
+use super::ipam::delegate;
+use super::ipam::hostlocal::{HostLocal, LastReserved, Reservation};
+use super::linkext;
+use super::netspec;
+use super::portspec;
+use super::record::{self, AttachedIp, Attachment, IpamRecord, RouteRecord};
+use super::result::{AddResult, Dns, Interface, IpConfig, Route, parse_resolv_conf};
+use super::vethname;
+use crate::cmd::init::ensure;
+use crate::error::{Error, Kind};
+use crate::kernel::link::Netlink;
+use crate::kernel::netns;
+use crate::kernel::nft::{self, PortElement};
+use crate::kernel::sysctl::Key;
+use crate::lock::HostLock;
+use crate::network::format_mac;
+use crate::ports::{self, PortMapping};
+use crate::state::Store;
+
+/// The attachment being worked on.
+pub struct Ctx<'a> {
+    pub env: &'a Env,
+    pub conf: &'a NetConf,
+    pub cid: &'a str,
+    pub ifname: &'a str,
+    pub store: Store,
+}
+
+/// What a failed ADD has to undo, filled in step by step.
+#[derive(Default)]
+struct Rollback {
+    delegated: Option<String>,
+    data_dir: Option<std::path::PathBuf>,
+    reservations: Vec<Reservation>,
+    last_reserved: Vec<LastReserved>,
+    claimed: Vec<PortMapping>,
+    elements: Vec<PortElement>,
+    record: Option<Attachment>,
+    veth: Option<u32>,
+    netns: Option<String>,
+    container_sysctls: Vec<(String, Key, String)>,
+}
+
+impl Rollback {
+    /// Undo in reverse order; returns what could not be undone.
+    fn undo(self, c: &Ctx<'_>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut note = |what: &str, r: CniResult<()>| {
+            if let Err(f) = r {
+                problems.push(format!("{what}: {}", f.msg));
+            }
+        };
+        if !self.container_sysctls.is_empty()
+            && let Some(ns) = &self.netns
+        {
+            let before = self.container_sysctls.clone();
+            note(
+                "restoring container sysctls",
+                netns::run_in(Path::new(ns), || container::restore_sysctls(&before))
+                    .map_err(Failure::from),
+            );
+        }
+        if let Some(index) = self.veth {
+            note("deleting the veth", delete_link_quietly(index));
+        }
+        let locked_work = self.record.is_some()
+            || !self.elements.is_empty()
+            || !self.claimed.is_empty()
+            || !self.reservations.is_empty();
+        if locked_work {
+            let r = (|| -> CniResult<()> {
+                let _lock = HostLock::acquire(&c.conf.run_dir)?;
+                let mut problems = Vec::new();
+                if !self.elements.is_empty()
+                    && let Err(e) = nft::update_ports(&[], &self.elements, true)
+                {
+                    problems.push(format!("deleting port elements: {}", e.msg));
+                }
+                if !self.claimed.is_empty()
+                    && let Err(e) = ports::unclaim(&c.store, c.cid, &self.claimed)
+                {
+                    problems.push(format!("releasing host ports: {}", e.msg));
+                }
+                if let Some(dir) = &self.data_dir
+                    && !self.reservations.is_empty()
+                {
+                    let hl = HostLocal::new(dir, &c.conf.name);
+                    let _dl = hl.lock()?;
+                    for res in self.reservations.iter().rev() {
+                        if let Err(e) = hl.release(res.address.ip(), c.cid, c.ifname) {
+                            problems.push(format!("releasing {}: {}", res.address.ip(), e.msg));
+                        }
+                    }
+                    for last in self.last_reserved.iter().rev() {
+                        if let Err(e) = HostLocal::restore_last(last) {
+                            problems.push(e.msg);
+                        }
+                    }
+                }
+                if let Some(rec) = &self.record
+                    && let Err(e) = record::remove(&c.store, rec)
+                {
+                    problems.push(format!("removing the record: {}", e.msg));
+                }
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failure::new(super::failure::INTERNAL, problems.join("; ")))
+                }
+            })();
+            note("rolling back host state", r);
+        }
+        if let Some(kind) = &self.delegated {
+            note(
+                &format!("releasing the address through {kind}"),
+                delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw).map(|_| ()),
+            );
+        }
+        problems
+    }
+}
+
+pub fn delete_link_quietly(index: u32) -> CniResult<()> {
+    let nl = Netlink::open()?;
+    match nl.delete_link(index) {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.errno(), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Add port elements; if the table is gone (a flushed ruleset), rebuild it
+/// from hostnet's state, which holds these claims already.
+pub fn add_elements(store: &Store, elements: &[PortElement]) -> crate::error::Result<()> {
+    match nft::update_ports(elements, &[], false) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
+            let spec = crate::desired::table_spec(store, &store.networks()?)?;
+            nft::apply_table(&spec)
+                .map_err(|e2| e2.context(format!("rebuilding the table after: {}", e.msg)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
+    let cid = env.container_id()?;
+    let ifname = env.ifname()?;
+    let netns_path = env.netns()?;
+    let netns_file = netns::open(Path::new(netns_path))
+        .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
+    let c = Ctx {
+        env,
+        conf,
+        cid,
+        ifname,
+        store: Store::new(&conf.state_dir),
+    };
+    let mut rb = Rollback {
+        netns: Some(netns_path.to_string()),
+        ..Rollback::default()
+    };
+    match steps(&c, netns_path, &netns_file, &mut rb) {
+        Ok(v) => Ok(v),
+        Err(f) => {
+            let problems = rb.undo(&c);
+            if problems.is_empty() {
+                Err(f)
+            } else {
+                let details = if f.details.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}; ", f.details)
+                };
+                Err(Failure {
+                    details: format!("{details}rollback incomplete: {}", problems.join("; ")),
+                    ..f
+                })
+            }
+        }
+    }
+}
+
+fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) -> CniResult<Value> {
+    let conf = c.conf;
+    // -- 1. validate; delegated IPAM first (it needs no lock of ours)
+    let mut ips: Vec<(IpNetwork, Option<IpAddr>)> = Vec::new();
+    let mut route_specs: Vec<RouteSpec> = conf.ipam.routes.clone();
+    let mut dns = Dns::default();
+    let (families, requested) = match &conf.ipam.kind {
+        IpamKind::HostLocal { range_sets, .. } => {
+            let requested =
+                netspec::requested_per_set(range_sets, &conf.requested_ips, &c.env.args.ips)?;
+            let families: Vec<(IpNetwork, Option<IpAddr>)> = range_sets
+                .iter()
+                .map(|s| (s.subnet(), Some(s.gateway())))
+                .collect();
+            (families, requested)
+        }
+        IpamKind::Delegated(kind) => {
+            let answer = delegate::exec(&c.env.path, kind, "ADD", &conf.raw)?;
+            rb.delegated = Some(kind.clone());
+            let Some(answer) = answer else {
+                return Err(Failure::new(
+                    super::failure::DELEGATE,
+                    format!("IPAM plugin {kind} returned nothing"),
+                ));
+            };
+            let r = AddResult::from_json(&answer).cctx(format!("IPAM plugin {kind}'s result"))?;
+            ips = r.ips.iter().map(|i| (i.address, i.gateway)).collect();
+            route_specs = r
+                .routes
+                .iter()
+                .map(|r| RouteSpec {
+                    dst: r.dst,
+                    gw: r.gw,
+                })
+                .collect();
+            dns = r.dns;
+            (ips.clone(), Vec::new())
+        }
+    };
+    let routes = netspec::routes(conf, &route_specs, &families)?;
+    let hops = netspec::next_hops(&routes, &families)?;
+    let net = netspec::network(conf, &ips)?;
+    let host_veth = vethname::derived(&conf.name, c.cid, c.ifname);
+
+    // -- 2. under the host lock: host side, addresses, ports, record
+    let mut rec = {
+        let _lock = HostLock::acquire(&conf.run_dir)?;
+        if record::read(&c.store, &conf.name, c.cid, c.ifname)?.is_some() {
+            return Err(Failure::new(
+                CONFLICT,
+                format!(
+                    "container {} is already attached to network {} as {} (DEL it first)",
+                    c.cid, conf.name, c.ifname
+                ),
+            ));
+        }
+        ensure(&c.store, &net).cctx(format!(
+            "setting up network {} on bridge {}",
+            net.name, net.bridge
+        ))?;
+        let mut ipam_rec = IpamRecord {
+            kind: "host-local".into(),
+            data_dir: None,
+        };
+        if let IpamKind::HostLocal {
+            range_sets,
+            data_dir,
+            resolv_conf,
+        } = &conf.ipam.kind
+        {
+            ipam_rec.data_dir = Some(data_dir.clone());
+            rb.data_dir = Some(data_dir.clone());
+            let hl = HostLocal::new(data_dir, &conf.name);
+            let _dl = hl.lock()?;
+            for (i, set) in range_sets.iter().enumerate() {
+                let (res, last) = hl
+                    .allocate(set, i, c.cid, c.ifname, requested[i])
+                    .cctx(format!("network {}", conf.name))?;
+                ips.push((res.address, Some(res.gateway)));
+                rb.reservations.push(res);
+                rb.last_reserved.push(last);
+            }
+            if let Some(path) = resolv_conf {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("reading resolvConf {}", path.display()), e))?;
+                dns = parse_resolv_conf(&text);
+            }
+        } else if let IpamKind::Delegated(kind) = &conf.ipam.kind {
+            ipam_rec.kind = kind.clone();
+        }
+        let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
+        let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
+        if !mappings.is_empty() {
+            let elements = ports::claim(&c.store, c.cid, &mappings)?;
+            rb.claimed = mappings.clone();
+            add_elements(&c.store, &elements).cctx("adding port mappings")?;
+            rb.elements = elements;
+        }
+        let rec = Attachment {
+            network: conf.name.clone(),
+            container_id: c.cid.to_string(),
+            ifname: c.ifname.to_string(),
+            netns: netns_path.to_string(),
+            mode: match conf.mode {
+                Mode::Integrated => "hostnet".into(),
+                Mode::Bridge => "bridge".into(),
+            },
+            bridge: conf.bridge.clone(),
+            host_veth: host_veth.clone(),
+            ips: ips
+                .iter()
+                .map(|(a, g)| AttachedIp {
+                    address: *a,
+                    gateway: *g,
+                })
+                .collect(),
+            routes: hops
+                .iter()
+                .map(|(d, g)| RouteRecord {
+                    dst: *d,
+                    gw: Some(*g),
+                })
+                .collect(),
+            port_mappings: mappings,
+            ipam: ipam_rec,
+            hairpin: conf.hairpin,
+            sysctl_before: Default::default(),
+            cni_version: conf.version.to_string(),
+            complete: false,
+            result: None,
+        };
+        record::write(&c.store, &rec)?;
+        rb.record = Some(rec.clone());
+        rec
+    };
+
+    // -- 3. links, outside the lock
+    let nl = Netlink::open()?;
+    let Some(bridge) = nl.link(&conf.bridge)? else {
+        return Err(Failure::new(
+            KERNEL,
+            format!("bridge {} vanished right after setting it up", conf.bridge),
+        ));
+    };
+    if conf.promisc_mode {
+        linkext::set_flags(bridge.index, Some(true), None, None)
+            .cctx(format!("promiscMode on {}", conf.bridge))?;
+    }
+    let exists_inside = || {
+        Failure::new(
+            CONFLICT,
+            format!(
+                "an interface named {} already exists in the container netns {netns_path}",
+                c.ifname
+            ),
+        )
+    };
+    let create =
+        |name: &str| nl.create_veth(name, c.ifname, netns_file.as_fd(), conf.mtu, conf.mac);
+    let host_index = match create(&rec.host_veth) {
+        Ok(i) => i,
+        Err(e) if e.errno() == Some(libc::EEXIST) => {
+            if nl.link(&rec.host_veth)?.is_none() {
+                return Err(exists_inside());
+            }
+            // the derived name is taken on the host: a hash collision
+            let name = vethname::random()?;
+            let i = match create(&name) {
+                Ok(i) => i,
+                Err(e) if e.errno() == Some(libc::EEXIST) => return Err(exists_inside()),
+                Err(e) => return Err(e.into()),
+            };
+            rb.veth = Some(i);
+            rec.host_veth = name;
+            record::write(&c.store, &rec)?;
+            rb.record = Some(rec.clone());
+            i
+        }
+        Err(e) => return Err(e.into()),
+    };
+    rb.veth = Some(host_index);
+    nl.set_master(host_index, bridge.index)
+        .cctx(format!("host end {}", rec.host_veth))?;
+    if conf.hairpin {
+        nl.set_hairpin(host_index, true)
+            .cctx(format!("host end {}", rec.host_veth))?;
+    }
+    nl.set_up(host_index)
+        .cctx(format!("host end {}", rec.host_veth))?;
+    let host_link = nl.link_by_index(host_index)?;
+
+    let addresses: Vec<IpNetwork> = ips.iter().map(|(a, _)| *a).collect();
+    let plan = container::Plan {
+        ifname: c.ifname,
+        addresses: &addresses,
+        routes: &hops,
+        tuning: &conf.tuning,
+    };
+    let done = netns::run_in(Path::new(netns_path), || container::configure(&plan))
+        .cctx(format!("container netns {netns_path}"))?;
+    rb.container_sysctls = done.sysctl_before.clone();
+
+    // -- 4. the result, recorded before it is printed
+    let mac = |m: Option<[u8; 6]>| m.map(|m| format_mac(&m));
+    let result = AddResult {
+        interfaces: vec![
+            Interface {
+                name: bridge.name.clone(),
+                mac: mac(bridge.mac),
+                mtu: Some(bridge.mtu),
+                sandbox: None,
+            },
+            Interface {
+                name: rec.host_veth.clone(),
+                mac: mac(host_link.as_ref().and_then(|l| l.mac)),
+                mtu: host_link.as_ref().map(|l| l.mtu),
+                sandbox: None,
+            },
+            Interface {
+                name: c.ifname.to_string(),
+                mac: mac(done.link.mac),
+                mtu: Some(done.link.mtu),
+                sandbox: Some(netns_path.to_string()),
+            },
+        ],
+        ips: ips
+            .iter()
+            .map(|(a, g)| IpConfig {
+                address: *a,
+                gateway: *g,
+                interface: Some(2),
+            })
+            .collect(),
+        routes: routes
+            .iter()
+            .map(|r| Route {
+                dst: r.dst,
+                gw: r.gw,
+            })
+            .collect(),
+        dns: if dns.is_empty() {
+            conf.dns.clone()
+        } else {
+            dns
+        },
+    };
+    let json = result.to_json(conf.version);
+    rec.complete = true;
+    rec.result = Some(json.clone());
+    rec.sysctl_before = done
+        .sysctl_before
+        .iter()
+        .map(|(n, _, v)| (n.clone(), v.clone()))
+        .collect();
+    record::write(&c.store, &rec)?;
+    Ok(json)
+}

@@ -1,0 +1,142 @@
+//! DEL: idempotent and O(1), without the container's netns. The record says
+//! what to remove: the host veth (its peer goes with it), the reserved
+//! addresses (one file each, checked to name this attachment), the port
+//! claims and their elements (one transaction), then the record itself.
+//! Without a record, `prevResult` (if any) says which address files and
+//! which host veth to look at; nothing is ever searched for.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use super::add::{Ctx, delete_link_quietly};
+use super::config::{IpamKind, NetConf};
+use super::container;
+use super::env::Env;
+use super::failure::{CniContext, CniResult};
+use super::ipam::delegate;
+use super::ipam::hostlocal::HostLocal;
+use super::record::{self, Attachment};
+use super::result::AddResult;
+use crate::error::Kind;
+use crate::kernel::link::Netlink;
+use crate::kernel::netns;
+use crate::kernel::nft;
+use crate::kernel::sysctl;
+use crate::lock::HostLock;
+use crate::ports;
+use crate::state::Store;
+
+pub fn del(env: &Env, conf: &NetConf) -> CniResult<()> {
+    let cid = env.container_id()?;
+    let ifname = env.ifname()?;
+    let c = Ctx {
+        env,
+        conf,
+        cid,
+        ifname,
+        store: Store::new(&conf.state_dir),
+    };
+    match record::read(&c.store, &conf.name, cid, ifname)? {
+        Some(a) => release(&c, &a, true),
+        None => without_record(&c),
+    }
+}
+
+/// Remove the host veth if it is still there and still a veth.
+fn delete_host_veth(name: &str) -> CniResult<()> {
+    let nl = Netlink::open()?;
+    if let Some(link) = nl.link(name)?
+        && link.kind.as_deref() == Some("veth")
+    {
+        delete_link_quietly(link.index).cctx(format!("deleting {name}"))?;
+    }
+    Ok(())
+}
+
+/// Undo one attachment entirely (also used by GC, which tells a delegated
+/// IPAM plugin with GC instead of one DEL per attachment).
+pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
+    delete_host_veth(&a.host_veth)?;
+    // namespace-wide tuning sysctls: put back when the netns is still there
+    if !a.sysctl_before.is_empty()
+        && let Some(ns) = c.env.netns.as_deref().filter(|ns| Path::new(ns).exists())
+    {
+        let keys: Vec<_> = a
+            .sysctl_before
+            .iter()
+            .filter_map(|(n, v)| {
+                sysctl::parse_dotted(n)
+                    .ok()
+                    .map(|k| (n.clone(), k, v.clone()))
+            })
+            .collect();
+        if let Err(e) = netns::run_in(Path::new(ns), || container::restore_sysctls(&keys)) {
+            eprintln!("hostnet: DEL {}: {}", a.key(), e.msg);
+        }
+    }
+    if delegated_del && let IpamKind::Delegated(kind) = &c.conf.ipam.kind {
+        delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
+    }
+    let _lock = HostLock::acquire(&c.conf.run_dir)?;
+    if !a.port_mappings.is_empty() {
+        ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
+        let elements: Vec<_> = a
+            .port_mappings
+            .iter()
+            .map(|m| m.element(&a.container_id))
+            .collect();
+        match nft::update_ports(&[], &elements, true) {
+            Ok(()) => {}
+            // no table: no elements to remove
+            Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e).cctx("deleting port mappings"),
+        }
+    }
+    if let Some(dir) = &a.ipam.data_dir {
+        let hl = HostLocal::new(dir, &a.network);
+        let _dl = hl.lock()?;
+        for ip in &a.ips {
+            hl.release(ip.address.ip(), &a.container_id, &a.ifname)?;
+        }
+    }
+    record::remove(&c.store, a)?;
+    Ok(())
+}
+
+/// No record: an ADD that never got far, or an attachment made by another
+/// plugin. Clean up what prevResult names, then the delegated IPAM.
+fn without_record(c: &Ctx<'_>) -> CniResult<()> {
+    let prev = match &c.conf.prev_result {
+        Some(v) => AddResult::from_json(v).ok(),
+        None => None,
+    };
+    if let Some(prev) = &prev {
+        for iface in prev
+            .interfaces
+            .iter()
+            .filter(|i| i.sandbox.is_none() && i.name.starts_with("veth"))
+        {
+            delete_host_veth(&iface.name)?;
+        }
+    }
+    match &c.conf.ipam.kind {
+        IpamKind::Delegated(kind) => {
+            delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
+        }
+        IpamKind::HostLocal { data_dir, .. } => {
+            let ips: Vec<IpAddr> = prev
+                .iter()
+                .flat_map(|p| p.ips.iter().map(|i| i.address.ip()))
+                .collect();
+            if !ips.is_empty() {
+                let _lock = HostLock::acquire(&c.conf.run_dir)?;
+                let hl = HostLocal::new(data_dir, &c.conf.name);
+                let _dl = hl.lock()?;
+                for ip in ips {
+                    hl.release(ip, c.cid, c.ifname)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

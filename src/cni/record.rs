@@ -1,0 +1,147 @@
+//! The attachment record, `<state-dir>/attachments/<net>/<cid>-<ifname>.json`:
+//! everything DEL, CHECK and GC need, so none of them needs the container's
+//! netns (nerdctl sends DEL with CNI_NETNS=""). Written before the result is
+//! printed; read by `hostnet status` and `hostnet check` too.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ports::PortMapping;
+use crate::state::{Store, list_json, read_json, read_json_opt, remove_file_if_exists, write_json};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedIp {
+    pub address: IpNetwork,
+    pub gateway: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteRecord {
+    pub dst: IpNetwork,
+    pub gw: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamRecord {
+    /// "host-local" (built in) or the delegated plugin's type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// host-local's data directory (the network's files are below it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub network: String,
+    pub container_id: String,
+    pub ifname: String,
+    /// CNI_NETNS at ADD time (for display and CHECK; DEL does not need it).
+    pub netns: String,
+    /// "hostnet" (integrated) or "bridge" (drop-in).
+    pub mode: String,
+    pub bridge: String,
+    pub host_veth: String,
+    pub ips: Vec<AttachedIp>,
+    #[serde(default)]
+    pub routes: Vec<RouteRecord>,
+    #[serde(default)]
+    pub port_mappings: Vec<PortMapping>,
+    pub ipam: IpamRecord,
+    pub hairpin: bool,
+    /// Namespace-wide sysctls set by tuning, with their previous values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctl_before: BTreeMap<String, String>,
+    pub cni_version: String,
+    /// false while the ADD is still under way (or crashed): DEL cleans up either way.
+    pub complete: bool,
+    /// The result printed to the runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+impl Attachment {
+    pub fn key(&self) -> String {
+        format!("{}/{}-{}", self.network, self.container_id, self.ifname)
+    }
+}
+
+pub fn network_dir(store: &Store, network: &str) -> PathBuf {
+    store.attachments_dir().join(network)
+}
+
+/// The record's path; callers validated all three parts (no '/', no "..").
+pub fn path(store: &Store, network: &str, container_id: &str, ifname: &str) -> PathBuf {
+    network_dir(store, network).join(format!("{container_id}-{ifname}.json"))
+}
+
+/// This attachment's record, if any. A file of that name for a different
+/// (container, ifname) pair (possible when ids contain '-') is a clash.
+pub fn read(
+    store: &Store,
+    network: &str,
+    container_id: &str,
+    ifname: &str,
+) -> Result<Option<Attachment>> {
+    let p = path(store, network, container_id, ifname);
+    let Some(a) = read_json_opt::<Attachment>(&p)? else {
+        return Ok(None);
+    };
+    if a.container_id != container_id || a.ifname != ifname {
+        return Err(Error::conflict(format!(
+            "{} belongs to container {} ifname {}",
+            p.display(),
+            a.container_id,
+            a.ifname
+        )));
+    }
+    Ok(Some(a))
+}
+
+pub fn write(store: &Store, a: &Attachment) -> Result<()> {
+    write_json(&path(store, &a.network, &a.container_id, &a.ifname), a)
+}
+
+pub fn remove(store: &Store, a: &Attachment) -> Result<()> {
+    remove_file_if_exists(&path(store, &a.network, &a.container_id, &a.ifname))
+}
+
+/// The records of one network (a listing: GC and status only).
+pub fn list_network(store: &Store, network: &str) -> Result<Vec<Attachment>> {
+    list_dir(&network_dir(store, network))
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<Attachment>> {
+    let mut out = Vec::new();
+    for p in list_json(dir)? {
+        out.push(read_json::<Attachment>(&p)?);
+    }
+    Ok(out)
+}
+
+/// Every attachment record of every network, sorted by network, container, ifname.
+pub fn attachments(store: &Store) -> Result<Vec<Attachment>> {
+    let dir = store.attachments_dir();
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        if entry.path().is_dir() {
+            out.extend(list_dir(&entry.path())?);
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.network, &a.container_id, &a.ifname).cmp(&(&b.network, &b.container_id, &b.ifname))
+    });
+    Ok(out)
+}

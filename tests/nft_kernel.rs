@@ -1,0 +1,700 @@
+//! nftables over netlink: the `inet hostnet` table programmed by
+//! `hostnet::kernel::nft` against the same table loaded by `nft -f`, the
+//! desired-vs-kernel snapshot, and element updates. Every kernel action runs
+//! inside a namespace the test creates (and deletes on drop).
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::NetNs;
+use hostnet::error::{Kind, Result};
+use hostnet::kernel::netns::run_in;
+use hostnet::kernel::nft::{self, L4Proto, PortElement, TableSpec};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn port(
+    host_ip: Option<&str>,
+    proto: L4Proto,
+    host_port: u16,
+    dest: &str,
+    dest_port: u16,
+    owner: &str,
+) -> PortElement {
+    PortElement {
+        host_ip: host_ip.map(ip),
+        proto,
+        host_port,
+        dest_ip: ip(dest),
+        dest_port,
+        owner: owner.to_string(),
+    }
+}
+
+fn spec() -> TableSpec {
+    TableSpec {
+        bridges: vec!["nerdctl0".to_string(), "br-0123456789ab".to_string()],
+        subnets4: vec![
+            "10.4.0.0/24".parse().unwrap(),
+            "10.4.1.0/24".parse().unwrap(),
+        ],
+        subnets6: vec!["fd00:4::/64".parse().unwrap()],
+        ports: vec![
+            port(None, L4Proto::Tcp, 8080, "10.4.0.2", 80, "static"),
+            port(
+                Some("192.168.1.10"),
+                L4Proto::Udp,
+                5353,
+                "10.4.0.3",
+                53,
+                "cid123",
+            ),
+            port(
+                Some("fd00::1"),
+                L4Proto::Sctp,
+                9000,
+                "fd00:4::2",
+                9001,
+                "c6",
+            ),
+            port(None, L4Proto::Tcp, 443, "fd00:4::3", 8443, "c7"),
+        ],
+    }
+}
+
+/// Run a library call inside the namespace.
+fn within<T: Send>(ns: &NetNs, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    run_in(&ns.path(), f)
+}
+
+fn listing(ns: &NetNs) -> String {
+    ns.ok(&["nft", "list", "table", "inet", "hostnet"])
+}
+
+/// Load `text` with `nft -f` inside the namespace.
+fn nft_load(ns: &NetNs, text: &str) {
+    let dir = common::TempDir::new("nftf");
+    let path = dir.join("ruleset.nft");
+    std::fs::write(&path, text).unwrap();
+    ns.ok(&["nft", "-f", path.to_str().unwrap()]);
+}
+
+fn rule_lines(list: &str) -> usize {
+    // rules are the lines inside chains that are not declarations
+    let mut in_chain = false;
+    let mut n = 0;
+    for l in list.lines().map(str::trim) {
+        if l.starts_with("chain ") {
+            in_chain = true;
+        } else if l == "}" {
+            in_chain = false;
+        } else if in_chain && !l.is_empty() && !l.starts_with("type ") {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn netlink_table_lists_like_nft_file() {
+    let s = spec();
+    let a = NetNs::new("nfta");
+    let b = NetNs::new("nftb");
+    within(&a, || nft::apply_table(&s)).unwrap();
+    nft_load(&b, &nft::ruleset_text(&s));
+    let la = listing(&a);
+    let lb = listing(&b);
+    assert!(!la.trim().is_empty());
+    assert_eq!(la, lb, "netlink (left) vs nft -f (right)");
+    for needle in [
+        "tcp . 8080 comment \"static\" : 10.4.0.2 . 80",
+        "192.168.1.10 . udp . 5353 comment \"cid123\" : 10.4.0.3 . 53",
+        "fd00::1 . sctp . 9000 comment \"c6\" : fd00:4::2 . 9001",
+        "tcp . 443 comment \"c7\" : fd00:4::3 . 8443",
+        "\"br-0123456789ab\"",
+        "10.4.0.0/24",
+        "fd00:4::/64",
+        "fib daddr type local jump hostports",
+    ] {
+        assert!(la.contains(needle), "{needle:?} not in\n{la}");
+    }
+    // and every attribute the kernel holds, byte for byte
+    let (ra, rb) = (raw_table(&a), raw_table(&b));
+    assert_eq!(ra.len(), 5 + 15 + 7 + 7);
+    // "nerdctl0" is in there, as a 16-byte key
+    assert!(
+        ra.iter()
+            .any(|l| l.starts_with("bridges: ") && l.contains("6e65726463746c300000000000000000")),
+        "{ra:?}"
+    );
+    assert_eq!(ra, rb);
+}
+
+#[test]
+fn empty_spec_lists_like_the_static_file() {
+    let s = TableSpec::default();
+    let a = NetNs::new("nfte");
+    let b = NetNs::new("nftf");
+    within(&a, || nft::apply_table(&s)).unwrap();
+    nft_load(&b, &nft::ruleset_text(&s));
+    assert_eq!(listing(&a), listing(&b));
+}
+
+#[test]
+fn subnets_edge_cases_list_like_nft() {
+    let s = TableSpec {
+        bridges: vec!["nerdctl0".to_string()],
+        subnets4: vec![
+            "255.255.255.0/24".parse().unwrap(),
+            "10.4.0.0/24".parse().unwrap(),
+            "10.4.0.0/16".parse().unwrap(),
+            "0.0.0.0/8".parse().unwrap(),
+            "172.16.5.7/30".parse().unwrap(),
+        ],
+        subnets6: vec!["ffff::/16".parse().unwrap(), "fd00:4::/64".parse().unwrap()],
+        ports: vec![],
+    };
+    let a = NetNs::new("nftsa");
+    let b = NetNs::new("nftsb");
+    within(&a, || nft::apply_table(&s)).unwrap();
+    nft_load(&b, &nft::ruleset_text(&s));
+    let la = listing(&a);
+    assert_eq!(la, listing(&b));
+    assert!(la.contains("255.255.255.0/24"), "{la}");
+    assert_eq!(raw_table(&a), raw_table(&b));
+    let snap = within(&a, nft::read_table).unwrap().unwrap();
+    assert_eq!(within(&a, || nft::desired_table(&s)).unwrap(), snap);
+}
+
+#[test]
+fn apply_is_idempotent_and_repairs_flush() {
+    let s = spec();
+    let ns = NetNs::new("nftidem");
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    let first = listing(&ns);
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    assert_eq!(listing(&ns), first, "second apply changed the table");
+    ns.ok(&["nft", "flush", "ruleset"]);
+    assert!(ns.ruleset().trim().is_empty());
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    assert_eq!(listing(&ns), first);
+    // another table is left alone
+    ns.ok(&["nft", "add", "table", "ip", "other"]);
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    ns.ok(&["nft", "list", "table", "ip", "other"]);
+}
+
+#[test]
+fn delete_table_reports_whether_it_existed() {
+    let ns = NetNs::new("nftdel");
+    assert!(!within(&ns, nft::delete_table).unwrap());
+    within(&ns, || nft::apply_table(&spec())).unwrap();
+    assert!(within(&ns, nft::delete_table).unwrap());
+    assert!(ns.ruleset().trim().is_empty());
+    assert!(!within(&ns, nft::delete_table).unwrap());
+}
+
+#[test]
+fn snapshot_matches_desired_and_detects_drift() {
+    let s = spec();
+    let ns = NetNs::new("nftsnap");
+    assert_eq!(within(&ns, nft::read_table).unwrap(), None);
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    let desired = within(&ns, || nft::desired_table(&s)).unwrap();
+    let kernel = within(&ns, nft::read_table).unwrap().expect("table exists");
+    assert_eq!(desired, kernel);
+    assert_eq!(kernel.chains.len(), 5);
+    assert_eq!(
+        kernel.chains[0].hook,
+        "type nat hook prerouting prio -100 policy accept"
+    );
+    assert_eq!(kernel.chains[2].hook, "");
+    assert_eq!(kernel.chains[2].rules.len(), 4);
+    let maps: Vec<&str> = kernel.sets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        maps,
+        [
+            "bridges",
+            "subnets4",
+            "subnets6",
+            "hostports4",
+            "hostports6",
+            "hostports4_any",
+            "hostports6_any"
+        ]
+    );
+    let any4 = kernel
+        .sets
+        .iter()
+        .find(|s| s.name == "hostports4_any")
+        .unwrap();
+    assert_eq!(any4.elements, ["tcp . 8080 : 10.4.0.2 . 80 comment static"]);
+    let sub4 = kernel.sets.iter().find(|s| s.name == "subnets4").unwrap();
+    assert_eq!(sub4.elements, ["10.4.0.0/24", "10.4.1.0/24"]);
+
+    // a rule deleted by hand
+    let handles = ns.ok(&[
+        "nft",
+        "-a",
+        "list",
+        "chain",
+        "inet",
+        "hostnet",
+        "postrouting",
+    ]);
+    let handle = handles
+        .lines()
+        .find(|l| l.contains("masquerade"))
+        .and_then(|l| l.rsplit("# handle ").next())
+        .unwrap()
+        .trim()
+        .to_string();
+    ns.ok(&[
+        "nft",
+        "delete",
+        "rule",
+        "inet",
+        "hostnet",
+        "postrouting",
+        "handle",
+        &handle,
+    ]);
+    assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
+
+    // repaired, then a flushed chain
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    assert_eq!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
+    ns.ok(&["nft", "flush", "chain", "inet", "hostnet", "forward"]);
+    let drift = within(&ns, nft::read_table).unwrap().unwrap();
+    assert_ne!(drift, desired);
+    assert!(
+        drift
+            .chains
+            .iter()
+            .find(|c| c.name == "forward")
+            .unwrap()
+            .rules
+            .is_empty()
+    );
+
+    // repaired, then an element removed by nft
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    assert_eq!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
+    ns.ok(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "hostnet",
+        "hostports4_any",
+        "{ tcp . 8080 }",
+    ]);
+    assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    ns.ok(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "hostnet",
+        "subnets4",
+        "{ 10.4.1.0/24 }",
+    ]);
+    assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
+
+    // gone
+    within(&ns, nft::delete_table).unwrap();
+    assert_eq!(within(&ns, nft::read_table).unwrap(), None);
+}
+
+#[test]
+fn update_ports_add_conflict_delete() {
+    let ns = NetNs::new("nftports");
+    let base = TableSpec {
+        ports: vec![port(None, L4Proto::Tcp, 8080, "10.4.0.2", 80, "static")],
+        ..spec()
+    };
+    within(&ns, || nft::apply_table(&base)).unwrap();
+
+    // nothing to do: no error, nothing touched
+    within(&ns, || nft::update_ports(&[], &[], false)).unwrap();
+
+    // add, read back with its owner
+    let a = port(None, L4Proto::Udp, 5000, "10.4.0.5", 5001, "cidA");
+    let a6 = port(
+        Some("fd00::1"),
+        L4Proto::Tcp,
+        5000,
+        "fd00:4::5",
+        5001,
+        "cidA",
+    );
+    within(&ns, || {
+        nft::update_ports(&[a.clone(), a6.clone()], &[], false)
+    })
+    .unwrap();
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert!(ports.contains(&a), "{ports:?}");
+    assert!(ports.contains(&a6), "{ports:?}");
+    assert!(listing(&ns).contains("udp . 5000 comment \"cidA\" : 10.4.0.5 . 5001"));
+
+    // the same key again, in a batch with a new one: conflict, nothing applied
+    let fresh = port(None, L4Proto::Tcp, 6000, "10.4.0.6", 6000, "cidB");
+    let dup = port(None, L4Proto::Tcp, 8080, "10.4.0.9", 80, "cidB");
+    let err = within(&ns, || {
+        nft::update_ports(&[fresh.clone(), dup.clone()], &[], false)
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::Conflict, "{err}");
+    assert!(err.msg.contains("tcp/8080"), "{err}");
+    assert!(err.msg.contains("static"), "names the owner: {err}");
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert!(!ports.contains(&fresh), "batch was not atomic: {ports:?}");
+    assert!(!ports.iter().any(|p| p.owner == "cidB"));
+
+    // delete of a missing element: NotFound, or skipped with ignore_missing
+    let missing = port(None, L4Proto::Sctp, 7000, "10.4.0.7", 7000, "cidC");
+    let err = within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&missing), false)
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::NotFound, "{err}");
+    within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&missing), true)
+    })
+    .unwrap();
+    // a missing delete skipped, an existing one done, an add, all at once
+    within(&ns, || {
+        nft::update_ports(
+            std::slice::from_ref(&fresh),
+            &[missing.clone(), a.clone()],
+            true,
+        )
+    })
+    .unwrap();
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert!(!ports.contains(&a));
+    assert!(ports.contains(&fresh));
+    assert!(ports.contains(&a6));
+
+    // with ignore_missing, an element of another owner on that key is not ours
+    let not_mine = PortElement {
+        owner: "someone-else".to_string(),
+        ..a6.clone()
+    };
+    within(&ns, || nft::update_ports(&[], &[not_mine], true)).unwrap();
+    assert!(within(&ns, nft::read_ports).unwrap().contains(&a6));
+
+    // delete + add of the same key in one call replaces it
+    let moved = PortElement {
+        dest_ip: ip("fd00:4::9"),
+        ..a6.clone()
+    };
+    within(&ns, || {
+        nft::update_ports(
+            std::slice::from_ref(&moved),
+            std::slice::from_ref(&a6),
+            false,
+        )
+    })
+    .unwrap();
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert!(ports.contains(&moved) && !ports.contains(&a6));
+}
+
+#[test]
+fn update_ports_without_table_is_not_found() {
+    let ns = NetNs::new("nftnotab");
+    let a = port(None, L4Proto::Tcp, 80, "10.4.0.2", 80, "x");
+    let err = within(&ns, || {
+        nft::update_ports(std::slice::from_ref(&a), &[], false)
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::NotFound, "{err}");
+    within(&ns, || nft::update_ports(&[], &[a], true)).unwrap();
+    assert_eq!(within(&ns, nft::read_ports).unwrap(), vec![]);
+}
+
+#[test]
+fn thousand_elements_add_no_rules() {
+    let ns = NetNs::new("nft1k");
+    let s = spec();
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    let rules_before = rule_lines(&listing(&ns));
+    assert_eq!(rules_before, 15);
+    let many: Vec<PortElement> = (0..1000u16)
+        .map(|i| {
+            port(
+                None,
+                L4Proto::Udp,
+                20000 + i,
+                "10.4.0.50",
+                1000 + i,
+                &format!("bulk{i}"),
+            )
+        })
+        .collect();
+    within(&ns, || nft::update_ports(&many, &[], false)).unwrap();
+    let list = listing(&ns);
+    assert_eq!(rule_lines(&list), rules_before);
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert_eq!(ports.len(), s.ports.len() + 1000);
+
+    // 200 more single-element transactions still land one by one
+    // (their speed is the benchmark's business, not a test's)
+    let one = port(None, L4Proto::Tcp, 31000, "10.4.0.51", 80, "single");
+    let n = 200u16;
+    within(&ns, || {
+        for i in 0..n {
+            nft::update_ports(
+                &[PortElement {
+                    host_port: 31000 + i,
+                    ..one.clone()
+                }],
+                &[],
+                false,
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert_eq!(
+        ports.iter().filter(|p| p.owner == "single").count(),
+        n as usize
+    );
+    let del: Vec<PortElement> = (0..n)
+        .map(|i| PortElement {
+            host_port: 31000 + i,
+            ..one.clone()
+        })
+        .collect();
+    within(&ns, || nft::update_ports(&[], &del, true)).unwrap();
+
+    // and the whole table again with all of them in the spec
+    let big = TableSpec {
+        ports: [s.ports.clone(), many].concat(),
+        ..s
+    };
+    within(&ns, || nft::apply_table(&big)).unwrap();
+    let kernel = within(&ns, nft::read_table).unwrap().unwrap();
+    assert_eq!(kernel, within(&ns, || nft::desired_table(&big)).unwrap());
+}
+
+#[test]
+fn ruleset_text_is_the_file_plus_elements() {
+    let s = spec();
+    let text = nft::ruleset_text(&s);
+    assert!(text.starts_with(include_str!("../rulesets/hostnet.nft")));
+    assert!(
+        text.contains("add element inet hostnet bridges { \"br-0123456789ab\", \"nerdctl0\" }")
+    );
+    assert!(text.contains(
+        "add element inet hostnet hostports4_any { tcp . 8080 comment \"static\" : 10.4.0.2 . 80 }"
+    ));
+    let empty = nft::ruleset_text(&TableSpec::default());
+    assert!(!empty.contains("add element"));
+}
+
+// ---- the kernel's own answers, byte for byte (handles left out)
+
+fn attrs(b: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut o = 0;
+    while o + 4 <= b.len() {
+        let len = u16::from_ne_bytes([b[o], b[o + 1]]) as usize;
+        let ty = u16::from_ne_bytes([b[o + 2], b[o + 3]]) & 0x3fff;
+        if len < 4 || o + len > b.len() {
+            break;
+        }
+        out.push((ty, &b[o + 4..o + len]));
+        o += (len + 3) & !3;
+    }
+    out
+}
+
+fn str_attr(ty: u16, s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    let len = 4 + v.len();
+    let mut a = (len as u16).to_ne_bytes().to_vec();
+    a.extend(ty.to_ne_bytes());
+    a.extend(v);
+    a.resize((len + 3) & !3, 0);
+    a
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One NFT_MSG_GET* dump of family inet; each answer's attributes in hex,
+/// without the attribute `skip` (the handle).
+fn raw_dump(msg: u16, payload: &[u8], skip: Option<u16>) -> Vec<String> {
+    raw_dump_with(msg, payload, |attrs| {
+        let a: Vec<String> = attrs
+            .iter()
+            .filter(|(t, _)| Some(*t) != skip)
+            .map(|(t, v)| format!("{t}={}", hex(v)))
+            .collect();
+        vec![a.join(" ")]
+    })
+}
+
+fn raw_dump_with(
+    msg: u16,
+    payload: &[u8],
+    f: impl Fn(&[(u16, &[u8])]) -> Vec<String>,
+) -> Vec<String> {
+    let sock = mnl::Socket::new(mnl::Bus::Netfilter).unwrap();
+    let body = [&[1u8, 0, 0, 0][..], payload].concat();
+    let mut req = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
+    req.extend(((10u16 << 8) | msg).to_ne_bytes());
+    req.extend((libc::NLM_F_REQUEST as u16 | libc::NLM_F_DUMP as u16).to_ne_bytes());
+    req.extend(1u32.to_ne_bytes());
+    req.extend(0u32.to_ne_bytes());
+    req.extend(body);
+    sock.send(&req).unwrap();
+    let mut buf = vec![0u8; 1 << 17];
+    let off = buf.as_ptr().align_offset(4);
+    let mut out = Vec::new();
+    loop {
+        let n = sock.recv_raw(&mut buf[off..]).unwrap();
+        let d = &buf[off..off + n];
+        let mut o = 0;
+        while o + 16 <= d.len() {
+            let len = u32::from_ne_bytes(d[o..o + 4].try_into().unwrap()) as usize;
+            let ty = u16::from_ne_bytes([d[o + 4], d[o + 5]]);
+            if ty == libc::NLMSG_DONE as u16 {
+                return out;
+            }
+            assert_ne!(ty, libc::NLMSG_ERROR as u16, "dump {msg} failed");
+            out.extend(f(&attrs(&d[o + 20..o + len])));
+            o += (len + 3) & !3;
+        }
+    }
+}
+
+/// The elements of one set dump, one string per element nest.
+fn raw_elements(payload: &[u8]) -> Vec<String> {
+    raw_dump_with(libc::NFT_MSG_GETSETELEM as u16, payload, |attrs| {
+        attrs
+            .iter()
+            .filter(|(t, _)| *t == 3) // NFTA_SET_ELEM_LIST_ELEMENTS
+            .flat_map(|(_, nest)| {
+                self::attrs(nest)
+                    .into_iter()
+                    .map(|(_, e)| hex(e))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    })
+}
+
+/// Chains, rules, sets and every set's elements as the kernel dumps them.
+fn raw_table(ns: &NetNs) -> Vec<String> {
+    within(ns, || {
+        let t = str_attr(1, "hostnet");
+        let mut out = Vec::new();
+        out.extend(raw_dump(libc::NFT_MSG_GETCHAIN as u16, &t, Some(2)));
+        out.extend(raw_dump(libc::NFT_MSG_GETRULE as u16, &t, Some(3)));
+        out.extend(raw_dump(libc::NFT_MSG_GETSET as u16, &t, Some(16)));
+        for set in [
+            "bridges",
+            "subnets4",
+            "subnets6",
+            "hostports4",
+            "hostports6",
+            "hostports4_any",
+            "hostports6_any",
+        ] {
+            // elements come in hash order: compare them sorted
+            let p = [str_attr(1, "hostnet"), str_attr(2, set)].concat();
+            let mut elems: Vec<String> = raw_dump(libc::NFT_MSG_GETSETELEM as u16, &p, Some(3))
+                .into_iter()
+                .chain(raw_elements(&p))
+                .collect();
+            // (one header per answer message: how many is the kernel's choice)
+            elems.sort();
+            elems.dedup();
+            out.push(format!("{set}: {}", elems.join(" | ")));
+        }
+        Ok(out)
+    })
+    .unwrap()
+}
+
+#[test]
+fn large_batches() {
+    let ns = NetNs::new("nftbig");
+    let v4: Vec<PortElement> = (0..12000u32)
+        .map(|i| {
+            port(
+                None,
+                L4Proto::Tcp,
+                1 + i as u16,
+                "10.4.0.2",
+                80,
+                &format!("c{i:060}"),
+            )
+        })
+        .collect();
+    let v6: Vec<PortElement> = (0..8000u32)
+        .map(|i| {
+            port(
+                Some("fd00::1"),
+                L4Proto::Udp,
+                1 + i as u16,
+                "fd00:4::2",
+                53,
+                &format!("d{i:060}"),
+            )
+        })
+        .collect();
+    let s = TableSpec {
+        ports: [v4.clone(), v6.clone()].concat(),
+        ..spec()
+    };
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    assert_eq!(within(&ns, nft::read_ports).unwrap().len(), 20000);
+    assert_eq!(
+        within(&ns, nft::read_table).unwrap().unwrap(),
+        within(&ns, || nft::desired_table(&s)).unwrap()
+    );
+
+    // one transaction of 10000 deletes (checked one by one) and 10000 adds: over 1 MB
+    let del = &v4[..10000];
+    let add: Vec<PortElement> = (0..10000u32)
+        .map(|i| {
+            port(
+                None,
+                L4Proto::Sctp,
+                1 + i as u16,
+                "10.4.0.3",
+                80,
+                &format!("e{i:060}"),
+            )
+        })
+        .collect();
+    within(&ns, || nft::update_ports(&add, del, true)).unwrap();
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert_eq!(ports.len(), 20000);
+    assert!(ports.contains(&add[9999]) && !ports.contains(&del[0]) && ports.contains(&v4[10000]));
+
+    // a conflict at the very end of a big batch still aborts all of it
+    let mut clash: Vec<PortElement> = (0..5000u32)
+        .map(|i| port(None, L4Proto::Udp, 1 + i as u16, "10.4.0.4", 80, "late"))
+        .collect();
+    clash.push(v4[11999].clone());
+    let err = within(&ns, || nft::update_ports(&clash, &[], false)).unwrap_err();
+    assert_eq!(err.kind, Kind::Conflict, "{err}");
+    assert!(
+        !within(&ns, nft::read_ports)
+            .unwrap()
+            .iter()
+            .any(|p| p.owner == "late")
+    );
+}
