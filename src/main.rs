@@ -16,6 +16,16 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
+    // CNI plugin mode: the runtime runs us in the host netns with CNI_* set;
+    // only the result or error JSON goes to stdout.
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return hostnet::cni::run();
+    }
+    // no arguments: the CNI version banner (stderr), as the reference plugins print
+    if std::env::args_os().len() == 1 {
+        hostnet::cni::version_banner();
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     let g = &cli.global;
     let result = (|| {
