@@ -6,9 +6,10 @@
 #   netavark                     podman's network backend (/usr/lib/podman/netavark)
 #   iptables                     what the reference portmap/bridge/firewall and netavark program
 #   strace                       counts the processes per ADD/DEL (strace -f -e trace=execve)
+#   time                         GNU time: peak RSS of one ADD (wait4 ru_maxrss of the plugin it forks)
 #   iproute2, nftables, procps   namespaces and links (ip), `nft list ruleset`, sysctl
 set -euo pipefail
-pkgs=(containernetworking-plugins netavark iptables strace iproute2 nftables procps)
+pkgs=(containernetworking-plugins netavark iptables strace time iproute2 nftables procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

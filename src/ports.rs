@@ -41,6 +41,7 @@ impl PortMapping {
             host_ip: self.host_ip,
             proto: self.proto,
             host_port: self.host_port,
+            host_port_end: self.host_port,
             dest_ip: self.dest_ip,
             dest_port: self.dest_port,
             owner: owner.to_string(),
@@ -65,6 +66,38 @@ struct Entry {
     owner: String,
     #[serde(flatten)]
     mapping: PortMapping,
+    /// The same-port range (first, last host port) this port was claimed
+    /// with: the kernel holds the whole range as one interval element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    range: Option<(u16, u16)>,
+}
+
+impl Entry {
+    fn element(&self) -> PortElement {
+        let mut e = self.mapping.element(&self.owner);
+        if let Some((first, last)) = self.range {
+            e.host_port = first;
+            e.dest_port = first;
+            e.host_port_end = last;
+        }
+        e
+    }
+}
+
+/// Is `mappings` one same-port range (8000-8099 -> ip:8000-8099, at least two
+/// ports, one owner's request)? Then the kernel can hold it as one element.
+pub fn same_port_range(mappings: &[PortMapping]) -> Option<(u16, u16)> {
+    let first = mappings.first()?;
+    let n = mappings.len();
+    let run = n >= 2
+        && mappings.iter().enumerate().all(|(i, m)| {
+            m.host_ip == first.host_ip
+                && m.proto == first.proto
+                && m.dest_ip == first.dest_ip
+                && m.host_port == m.dest_port
+                && usize::from(m.host_port) == usize::from(first.host_port) + i
+        });
+    run.then(|| (first.host_port, first.host_port + (n as u16 - 1)))
 }
 
 fn ports_dir(store: &Store) -> std::path::PathBuf {
@@ -117,6 +150,25 @@ pub fn validate(m: &PortMapping) -> Result<()> {
 /// A mapping identical to one `owner` already has is not an error (it is
 /// returned again so the kernel can be repaired).
 pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
+    claim_as(store, owner, mappings, None)
+}
+
+/// Like `claim`, but a same-port range (see `same_port_range`) is recorded
+/// and returned as ONE interval element instead of one element per port.
+pub fn claim_grouped(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<PortElement>> {
+    claim_as(store, owner, mappings, same_port_range(mappings))
+}
+
+fn claim_as(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+    range: Option<(u16, u16)>,
+) -> Result<Vec<PortElement>> {
     use std::collections::BTreeMap;
     // group by file, check everything first, then write
     let mut files: BTreeMap<std::path::PathBuf, Vec<Entry>> = BTreeMap::new();
@@ -139,7 +191,10 @@ pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec
         let entries = files
             .get_mut(&path)
             .ok_or_else(|| Error::invalid("internal: port file"))?;
-        if entries.iter().any(|e| e.owner == owner && e.mapping == *m) {
+        if entries
+            .iter()
+            .any(|e| e.owner == owner && e.mapping == *m && e.range == range)
+        {
             continue;
         }
         if let Some(e) = entries.iter().find(|e| clashes(&e.mapping, m)) {
@@ -158,6 +213,7 @@ pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec
         entries.push(Entry {
             owner: owner.to_string(),
             mapping: m.clone(),
+            range,
         });
     }
     let mut written: Vec<(std::path::PathBuf, Option<Vec<Entry>>)> = Vec::new();
@@ -177,33 +233,64 @@ pub fn claim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec
         }
         written.push((path.clone(), before));
     }
-    let mut out: Vec<PortElement> = mappings.iter().map(|m| m.element(owner)).collect();
+    let mut out: Vec<PortElement> = mappings
+        .iter()
+        .map(|m| {
+            Entry {
+                owner: owner.to_string(),
+                mapping: m.clone(),
+                range,
+            }
+            .element()
+        })
+        .collect();
     out.sort();
     out.dedup();
     Ok(out)
 }
 
 /// Remove `owner`'s entries for `mappings`; returns the elements to delete
-/// (only those that were recorded for `owner`).
+/// (only those that were recorded for `owner`). A port claimed as part of a
+/// same-port range is released only with the whole range.
 pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
-    let mut out = Vec::new();
+    // check first: nothing is written when a range would be cut
+    let mut found: Vec<(std::path::PathBuf, Entry)> = Vec::new();
     for m in mappings {
         let path = port_file(store, m.proto, m.host_port);
-        let Some(mut entries) = read_json_opt::<Vec<Entry>>(&path)? else {
-            continue;
-        };
-        let before = entries.len();
-        entries.retain(|e| !(e.owner == owner && e.mapping == *m));
-        if entries.len() == before {
-            continue;
+        let entries: Vec<Entry> = read_json_opt(&path)?.unwrap_or_default();
+        if let Some(e) = entries
+            .into_iter()
+            .find(|e| e.owner == owner && e.mapping == *m)
+        {
+            if let Some((first, last)) = e.range {
+                let whole = (first..=last).all(|p| {
+                    mappings
+                        .iter()
+                        .any(|o| o.host_port == p && o.proto == m.proto)
+                });
+                if !whole {
+                    return Err(Error::invalid(format!(
+                        "{} is part of the range {first}-{last}: remove the whole range",
+                        describe(m)
+                    )));
+                }
+            }
+            found.push((path, e));
         }
+    }
+    let mut out = Vec::new();
+    for (path, gone) in found {
+        let mut entries: Vec<Entry> = read_json_opt(&path)?.unwrap_or_default();
+        entries.retain(|e| !(e.owner == gone.owner && e.mapping == gone.mapping));
         if entries.is_empty() {
             remove_file_if_exists(&path)?;
         } else {
             write_json(&path, &entries)?;
         }
-        out.push(m.element(owner));
+        out.push(gone.element());
     }
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -224,13 +311,20 @@ pub fn on_ports(
     Ok(out)
 }
 
-/// Every mapping on disk with its owner (for `init`, `portmap ls`, GC).
-pub fn all(store: &Store) -> Result<Vec<(String, PortMapping)>> {
+fn all_entries(store: &Store) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for path in list_json(&ports_dir(store))? {
-        let entries: Vec<Entry> = read_json(&path)?;
-        out.extend(entries.into_iter().map(|e| (e.owner, e.mapping)));
+        out.extend(read_json::<Vec<Entry>>(&path)?);
     }
+    Ok(out)
+}
+
+/// Every mapping on disk with its owner, one per host port (for `portmap ls`, GC).
+pub fn all(store: &Store) -> Result<Vec<(String, PortMapping)>> {
+    let mut out: Vec<(String, PortMapping)> = all_entries(store)?
+        .into_iter()
+        .map(|e| (e.owner, e.mapping))
+        .collect();
     out.sort_by(|a, b| {
         (&a.1.proto, a.1.host_port, &a.1.host_ip, &a.0).cmp(&(
             &b.1.proto,
@@ -242,10 +336,10 @@ pub fn all(store: &Store) -> Result<Vec<(String, PortMapping)>> {
     Ok(out)
 }
 
-/// Every port element hostnet has persisted.
+/// Every port element hostnet has persisted: a same-port range once.
 pub fn persisted_elements(store: &Store) -> Result<Vec<PortElement>> {
-    Ok(all(store)?
-        .into_iter()
-        .map(|(owner, m)| m.element(&owner))
-        .collect())
+    let mut out: Vec<PortElement> = all_entries(store)?.iter().map(Entry::element).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }

@@ -481,3 +481,50 @@ fn dual_stack_network() {
     assert!(set.contains("fd00:4::/64"), "{set}");
     assert!(h.hostnet(&["check"]).status.success());
 }
+
+/// Containers on one bridge reach each other even where br_netfilter sends
+/// bridged traffic through the inet forward hook (iifname = oifname = the
+/// bridge); containers on two different managed bridges do not.
+#[test]
+fn same_bridge_talks_other_bridge_is_isolated() {
+    let h = Host::new("iso");
+    init_default(&h);
+    h.hostnet_ok(&[
+        "init",
+        "--name",
+        "other",
+        "--bridge",
+        "br-0000000000aa",
+        "--subnet",
+        "10.4.1.0/24",
+    ]);
+    let br_nf =
+        h.ns.run(&["sysctl", "-n", "net.bridge.bridge-nf-call-iptables"]);
+    eprintln!("bridge-nf-call-iptables here: {}", stdout(&br_nf).trim());
+    let a = manual_container(&h.ns, "nerdctl0", "vethc0000020", "10.4.0.2/24", "10.4.0.1");
+    let b = manual_container(&h.ns, "nerdctl0", "vethc0000021", "10.4.0.3/24", "10.4.0.1");
+    let c = manual_container(
+        &h.ns,
+        "br-0000000000aa",
+        "vethc0000022",
+        "10.4.1.2/24",
+        "10.4.1.1",
+    );
+    let _srv = echo_peer_server(&b, "tcp", 7000);
+    let _srv2 = echo_peer_server(&c, "tcp", 7000);
+    a.ok(&["ping", "-c1", "-W2", "10.4.0.3"]);
+    assert_eq!(
+        ask(&a, "tcp", "10.4.0.3", 7000).as_deref(),
+        Some("10.4.0.2"),
+        "same bridge, no NAT"
+    );
+    assert_eq!(
+        ask(&a, "tcp", "10.4.1.2", 7000),
+        None,
+        "another managed bridge is isolated"
+    );
+    assert!(!a.run(&["ping", "-c1", "-W1", "10.4.1.2"]).status.success());
+    // both gateways still answer
+    a.ok(&["ping", "-c1", "-W2", "10.4.0.1"]);
+    c.ok(&["ping", "-c1", "-W2", "10.4.1.1"]);
+}

@@ -28,9 +28,25 @@ fn port(
         host_ip: host_ip.map(ip),
         proto,
         host_port,
+        host_port_end: host_port,
         dest_ip: ip(dest),
         dest_port,
         owner: owner.to_string(),
+    }
+}
+
+/// A same-port range: host ports first..=last -> dest, ports kept.
+fn range(
+    host_ip: Option<&str>,
+    proto: L4Proto,
+    first: u16,
+    last: u16,
+    dest: &str,
+    owner: &str,
+) -> PortElement {
+    PortElement {
+        host_port_end: last,
+        ..port(host_ip, proto, first, dest, first, owner)
     }
 }
 
@@ -61,6 +77,24 @@ fn spec() -> TableSpec {
                 "c6",
             ),
             port(None, L4Proto::Tcp, 443, "fd00:4::3", 8443, "c7"),
+            range(None, L4Proto::Tcp, 8000, 8099, "10.4.0.2", "static"),
+            range(
+                Some("198.51.100.1"),
+                L4Proto::Udp,
+                5000,
+                5009,
+                "10.4.0.3",
+                "cid123",
+            ),
+            range(
+                Some("fd00::1"),
+                L4Proto::Sctp,
+                9100,
+                9199,
+                "fd00:4::2",
+                "c6",
+            ),
+            range(None, L4Proto::Tcp, 7000, 7010, "fd00:4::3", "c7"),
         ],
     }
 }
@@ -114,6 +148,12 @@ fn netlink_table_lists_like_nft_file() {
         "192.168.1.10 . udp . 5353 comment \"cid123\" : 10.4.0.3 . 53",
         "fd00::1 . sctp . 9000 comment \"c6\" : fd00:4::2 . 9001",
         "tcp . 443 comment \"c7\" : fd00:4::3 . 8443",
+        "0.0.0.0/0 . tcp . 8000-8099 comment \"static\" : 10.4.0.2",
+        "198.51.100.1 . udp . 5000-5009 comment \"cid123\" : 10.4.0.3",
+        "fd00::1 . sctp . 9100-9199 comment \"c6\" : fd00:4::2",
+        "::/0 . tcp . 7000-7010 comment \"c7\" : fd00:4::3",
+        "dnat ip to ip daddr . meta l4proto . th dport map @hostranges4",
+        "dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostranges6",
         "\"br-0123456789ab\"",
         "10.4.0.0/24",
         "fd00:4::/64",
@@ -123,7 +163,7 @@ fn netlink_table_lists_like_nft_file() {
     }
     // and every attribute the kernel holds, byte for byte
     let (ra, rb) = (raw_table(&a), raw_table(&b));
-    assert_eq!(ra.len(), 5 + 15 + 7 + 7);
+    assert_eq!(ra.len(), 5 + 17 + 9 + 9);
     // "nerdctl0" is in there, as a 16-byte key
     assert!(
         ra.iter()
@@ -212,7 +252,7 @@ fn snapshot_matches_desired_and_detects_drift() {
         "type nat hook prerouting prio -100 policy accept"
     );
     assert_eq!(kernel.chains[2].hook, "");
-    assert_eq!(kernel.chains[2].rules.len(), 4);
+    assert_eq!(kernel.chains[2].rules.len(), 6);
     let maps: Vec<&str> = kernel.sets.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         maps,
@@ -223,7 +263,9 @@ fn snapshot_matches_desired_and_detects_drift() {
             "hostports4",
             "hostports6",
             "hostports4_any",
-            "hostports6_any"
+            "hostports6_any",
+            "hostranges4",
+            "hostranges6"
         ]
     );
     let any4 = kernel
@@ -232,6 +274,18 @@ fn snapshot_matches_desired_and_detects_drift() {
         .find(|s| s.name == "hostports4_any")
         .unwrap();
     assert_eq!(any4.elements, ["tcp . 8080 : 10.4.0.2 . 80 comment static"]);
+    let r4 = kernel
+        .sets
+        .iter()
+        .find(|s| s.name == "hostranges4")
+        .unwrap();
+    assert_eq!(
+        r4.elements,
+        [
+            "0.0.0.0/0 . tcp . 8000-8099 : 10.4.0.2 comment static",
+            "198.51.100.1 . udp . 5000-5009 : 10.4.0.3 comment cid123"
+        ]
+    );
     let sub4 = kernel.sets.iter().find(|s| s.name == "subnets4").unwrap();
     assert_eq!(sub4.elements, ["10.4.0.0/24", "10.4.1.0/24"]);
 
@@ -406,6 +460,252 @@ fn update_ports_add_conflict_delete() {
 }
 
 #[test]
+fn update_ports_ranges_add_overlap_delete() {
+    let ns = NetNs::new("nftrange");
+    let base = TableSpec {
+        ports: vec![port(None, L4Proto::Tcp, 8080, "10.4.0.2", 80, "static")],
+        ..spec()
+    };
+    within(&ns, || nft::apply_table(&base)).unwrap();
+    let rules = rule_lines(&listing(&ns));
+    assert_eq!(rules, 17);
+    let ranges4 = |ns: &NetNs| {
+        within(ns, nft::read_table)
+            .unwrap()
+            .unwrap()
+            .sets
+            .into_iter()
+            .find(|s| s.name == "hostranges4")
+            .unwrap()
+            .elements
+    };
+
+    // 100 ports, one element
+    let r = range(None, L4Proto::Tcp, 8000, 8099, "10.4.0.2", "cidA");
+    within(&ns, || {
+        nft::update_ports(std::slice::from_ref(&r), &[], false)
+    })
+    .unwrap();
+    assert_eq!(
+        ranges4(&ns),
+        ["0.0.0.0/0 . tcp . 8000-8099 : 10.4.0.2 comment cidA"]
+    );
+    assert!(
+        listing(&ns).contains("0.0.0.0/0 . tcp . 8000-8099 comment \"cidA\" : 10.4.0.2"),
+        "{}",
+        listing(&ns)
+    );
+    // host-bound, and v6 on the same ports (another map: no overlap)
+    let h = range(
+        Some("198.51.100.1"),
+        L4Proto::Udp,
+        5000,
+        5009,
+        "10.4.0.3",
+        "cidB",
+    );
+    let v6 = range(
+        Some("fd00::1"),
+        L4Proto::Tcp,
+        8000,
+        8099,
+        "fd00:4::2",
+        "cidB",
+    );
+    within(&ns, || {
+        nft::update_ports(&[h.clone(), v6.clone()], &[], false)
+    })
+    .unwrap();
+    let ports = within(&ns, nft::read_ports).unwrap();
+    for e in [&r, &h, &v6] {
+        assert!(ports.contains(e), "{e:?} not in {ports:?}");
+    }
+    assert!(listing(&ns).contains("fd00::1 . tcp . 8000-8099 comment \"cidB\" : fd00:4::2"));
+    let before = within(&ns, nft::read_ports).unwrap();
+
+    // conflicts: each in a batch with a fresh element, nothing applied
+    let fresh = port(None, L4Proto::Tcp, 6000, "10.4.0.6", 6000, "cidC");
+    let clashes: Vec<(Vec<PortElement>, &str)> = vec![
+        // the same range again
+        (
+            vec![range(None, L4Proto::Tcp, 8000, 8099, "10.4.0.9", "cidC")],
+            "cidA",
+        ),
+        // partly overlapping
+        (
+            vec![range(None, L4Proto::Tcp, 8050, 8150, "10.4.0.9", "cidC")],
+            "8000-8099",
+        ),
+        (
+            vec![range(None, L4Proto::Tcp, 7000, 8000, "10.4.0.9", "cidC")],
+            "8000-8099",
+        ),
+        // on one address, inside a range on every address
+        (
+            vec![range(
+                Some("198.51.100.1"),
+                L4Proto::Tcp,
+                8010,
+                8020,
+                "10.4.0.9",
+                "cidC",
+            )],
+            "cidA",
+        ),
+        // holding an existing range whole (the kernel alone would take it)
+        (
+            vec![range(None, L4Proto::Tcp, 7000, 9000, "10.4.0.9", "cidC")],
+            "8000-8099",
+        ),
+        (
+            vec![range(None, L4Proto::Udp, 4000, 6000, "10.4.0.9", "cidC")],
+            "cidB",
+        ),
+        // two new ones overlapping each other
+        (
+            vec![
+                range(None, L4Proto::Sctp, 9000, 9010, "10.4.0.9", "cidC"),
+                range(None, L4Proto::Sctp, 9005, 9020, "10.4.0.9", "cidD"),
+            ],
+            "9000-9010",
+        ),
+    ];
+    for (bad, needle) in clashes {
+        let add = [vec![fresh.clone()], bad.clone()].concat();
+        let err = within(&ns, || nft::update_ports(&add, &[], false)).unwrap_err();
+        assert_eq!(err.kind, Kind::Conflict, "{bad:?}: {err}");
+        assert!(err.msg.contains(needle), "{bad:?}: {err}");
+        assert!(err.msg.contains("host ports"), "names the range: {err}");
+        assert_eq!(within(&ns, nft::read_ports).unwrap(), before, "{bad:?}");
+    }
+
+    // next to it is fine
+    let next = range(None, L4Proto::Tcp, 8100, 8199, "10.4.0.4", "cidC");
+    within(&ns, || {
+        nft::update_ports(std::slice::from_ref(&next), &[], false)
+    })
+    .unwrap();
+
+    // a delete names the exact range: part of one is not mapped, and the
+    // range holding it stays (the kernel alone would delete it)
+    let part = range(None, L4Proto::Tcp, 8000, 8009, "10.4.0.2", "cidA");
+    let err = within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&part), false)
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::NotFound, "{err}");
+    assert!(
+        err.msg.contains("8000-8009") && err.msg.contains("8000-8099"),
+        "{err}"
+    );
+    within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&part), true)
+    })
+    .unwrap();
+    let inner = range(None, L4Proto::Tcp, 8050, 8060, "10.4.0.2", "cidA");
+    within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&inner), true)
+    })
+    .unwrap();
+    // with ignore_missing, another owner's range is not ours
+    let not_mine = PortElement {
+        owner: "someone-else".to_string(),
+        ..r.clone()
+    };
+    within(&ns, || nft::update_ports(&[], &[not_mine], true)).unwrap();
+    assert!(within(&ns, nft::read_ports).unwrap().contains(&r));
+
+    // delete without ignore_missing, then with it (after which it is missing)
+    within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&r), false)
+    })
+    .unwrap();
+    within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&h), true)
+    })
+    .unwrap();
+    within(&ns, || {
+        nft::update_ports(&[], &[h.clone(), r.clone()], true)
+    })
+    .unwrap();
+    let err = within(&ns, || {
+        nft::update_ports(&[], std::slice::from_ref(&h), false)
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::NotFound, "{err}");
+    let ports = within(&ns, nft::read_ports).unwrap();
+    assert!(!ports.contains(&r) && !ports.contains(&h), "{ports:?}");
+    assert!(ports.contains(&v6) && ports.contains(&next), "{ports:?}");
+    assert_eq!(
+        ranges4(&ns),
+        ["0.0.0.0/0 . tcp . 8100-8199 : 10.4.0.4 comment cidC"]
+    );
+
+    // delete + add of an overlapping range in one call replaces it
+    let wider = range(None, L4Proto::Tcp, 8100, 8299, "10.4.0.4", "cidC");
+    within(&ns, || {
+        nft::update_ports(
+            std::slice::from_ref(&wider),
+            std::slice::from_ref(&next),
+            false,
+        )
+    })
+    .unwrap();
+    assert_eq!(
+        ranges4(&ns),
+        ["0.0.0.0/0 . tcp . 8100-8299 : 10.4.0.4 comment cidC"]
+    );
+
+    // malformed ranges never reach the kernel
+    let backwards = PortElement {
+        host_port_end: 7999,
+        ..range(None, L4Proto::Tcp, 8000, 8000, "10.4.0.2", "x")
+    };
+    let shifted = PortElement {
+        dest_port: 80,
+        ..range(None, L4Proto::Tcp, 8000, 8099, "10.4.0.2", "x")
+    };
+    for bad in [backwards, shifted] {
+        let err = within(&ns, || {
+            nft::update_ports(std::slice::from_ref(&bad), &[], false)
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, Kind::Invalid, "{err}");
+        let err = within(&ns, || {
+            nft::apply_table(&TableSpec {
+                ports: vec![bad.clone()],
+                ..spec()
+            })
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, Kind::Invalid, "{err}");
+    }
+    // overlapping ranges in a table spec
+    let err = within(&ns, || {
+        nft::apply_table(&TableSpec {
+            ports: vec![
+                range(None, L4Proto::Udp, 1000, 2000, "10.4.0.2", "a"),
+                range(Some("10.0.0.1"), L4Proto::Udp, 1500, 1600, "10.4.0.3", "b"),
+            ],
+            ..spec()
+        })
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::Conflict, "{err}");
+
+    assert_eq!(rule_lines(&listing(&ns)), rules);
+    // the kernel still lists like nft -f of the same elements
+    let spec_now = TableSpec {
+        ports: within(&ns, nft::read_ports).unwrap(),
+        ..base
+    };
+    assert_eq!(
+        within(&ns, nft::read_table).unwrap().unwrap(),
+        within(&ns, || nft::desired_table(&spec_now)).unwrap()
+    );
+}
+
+#[test]
 fn update_ports_without_table_is_not_found() {
     let ns = NetNs::new("nftnotab");
     let a = port(None, L4Proto::Tcp, 80, "10.4.0.2", 80, "x");
@@ -424,7 +724,7 @@ fn thousand_elements_add_no_rules() {
     let s = spec();
     within(&ns, || nft::apply_table(&s)).unwrap();
     let rules_before = rule_lines(&listing(&ns));
-    assert_eq!(rules_before, 15);
+    assert_eq!(rules_before, 17);
     let many: Vec<PortElement> = (0..1000u16)
         .map(|i| {
             port(
@@ -452,6 +752,7 @@ fn thousand_elements_add_no_rules() {
             nft::update_ports(
                 &[PortElement {
                     host_port: 31000 + i,
+                    host_port_end: 31000 + i,
                     ..one.clone()
                 }],
                 &[],
@@ -469,6 +770,7 @@ fn thousand_elements_add_no_rules() {
     let del: Vec<PortElement> = (0..n)
         .map(|i| PortElement {
             host_port: 31000 + i,
+            host_port_end: 31000 + i,
             ..one.clone()
         })
         .collect();
@@ -494,6 +796,10 @@ fn ruleset_text_is_the_file_plus_elements() {
     );
     assert!(text.contains(
         "add element inet hostnet hostports4_any { tcp . 8080 comment \"static\" : 10.4.0.2 . 80 }"
+    ));
+    assert!(text.contains(
+        "add element inet hostnet hostranges6 { ::/0 . tcp . 7000-7010 comment \"c7\" : fd00:4::3, \
+         fd00::1 . sctp . 9100-9199 comment \"c6\" : fd00:4::2 }"
     ));
     let empty = nft::ruleset_text(&TableSpec::default());
     assert!(!empty.contains("add element"));
@@ -610,6 +916,8 @@ fn raw_table(ns: &NetNs) -> Vec<String> {
             "hostports6",
             "hostports4_any",
             "hostports6_any",
+            "hostranges4",
+            "hostranges6",
         ] {
             // elements come in hash order: compare them sorted
             let p = [str_attr(1, "hostnet"), str_attr(2, set)].concat();

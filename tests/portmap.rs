@@ -416,3 +416,67 @@ fn boot_unit_restores_everything_after_a_flush() {
         );
     }
 }
+
+#[test]
+fn same_port_range_is_one_interval_element() {
+    let w = world("pm-same");
+    let _a = tagged_server(&w.ctr, "tcp", 9000, "p9000");
+    let _b = tagged_server(&w.ctr, "tcp", 9002, "p9002");
+    w.host
+        .hostnet_ok(&["portmap", "add", "9000-9002", "10.4.0.2:9000-9002"]);
+    let map = w
+        .host
+        .ns
+        .ok(&["nft", "list", "map", "inet", "hostnet", "hostranges4"]);
+    assert!(
+        map.contains("0.0.0.0/0 . tcp . 9000-9002 comment \"static\" : 10.4.0.2"),
+        "one interval element: {map}"
+    );
+    let any = w
+        .host
+        .ns
+        .ok(&["nft", "list", "map", "inet", "hostnet", "hostports4_any"]);
+    assert!(!any.contains("9001"), "no per-port elements: {any}");
+    assert_eq!(
+        ask(&w.outside, "tcp", "198.51.100.1", 9000).as_deref(),
+        Some("p9000")
+    );
+    assert_eq!(
+        ask(&w.outside, "tcp", "198.51.100.1", 9002).as_deref(),
+        Some("p9002")
+    );
+    assert!(w.host.hostnet(&["check"]).status.success());
+
+    // a port inside the range clashes; a piece of the range cannot be removed alone
+    let before = w.host.snapshot();
+    let out = w.host.hostnet(&["portmap", "add", "9001", "10.4.0.3:80"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = w.host.hostnet(&["portmap", "del", "9001"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("part of the range 9000-9002"),
+        "{}",
+        stderr(&out)
+    );
+    assert_same(
+        &before,
+        &w.host.snapshot(),
+        "refused changes changed something",
+    );
+
+    // restored by init after a flush, then removed whole
+    w.host.ns.ok(&["nft", "flush", "ruleset"]);
+    w.host.hostnet_ok(&["init"]);
+    assert_same(
+        &before,
+        &w.host.snapshot(),
+        "init restores the range element",
+    );
+    w.host.hostnet_ok(&["portmap", "del", "9000-9002"]);
+    assert_eq!(ask(&w.outside, "tcp", "198.51.100.1", 9002), None);
+    let map = w
+        .host
+        .ns
+        .ok(&["nft", "list", "map", "inet", "hostnet", "hostranges4"]);
+    assert!(!map.contains("9000"), "{map}");
+}

@@ -34,7 +34,11 @@ use run::Scratch;
 
 pub type R<T> = Result<T, String>;
 
-const HOSTNET: &str = env!("CARGO_BIN_EXE_hostnet");
+/// The hostnet binary cargo built for this bench; HOSTNET_BIN overrides it
+/// (e.g. to measure another build).
+fn hostnet_bin() -> String {
+    std::env::var("HOSTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hostnet").to_string())
+}
 const NETAVARK: &str = "/usr/lib/podman/netavark";
 const OUT_HOST: &str = "198.51.100.1";
 const OUT_CLIENT: &str = "198.51.100.2";
@@ -163,7 +167,7 @@ impl Drop for Work {
 fn make_peer(name: &str, work: &Work, tag: &str) -> Box<dyn Peer> {
     match name {
         "hostnet" => Box::new(peers::hostnet_chain(
-            Path::new(HOSTNET),
+            Path::new(&hostnet_bin()),
             work.sub(&format!("hostnet-{tag}")),
         )),
         "reference" => Box::new(peers::reference_chain(
@@ -216,57 +220,54 @@ fn project(points: &[(usize, f64)], from: usize, to: usize) -> f64 {
     (to - from) as f64 * (t(from) + t(to)) / 2.0 / 1000.0
 }
 
-/// The kernel floor of a DEL, in the hostnet host namespace at its current n:
-/// a bare veth delete (host end on the bridge, peer up with an address in a
-/// container namespace) and a bare nft map element delete, both over netlink
-/// from this process.
+/// The kernel floors, in the hostnet host namespace at its current n, over
+/// netlink from this process (each call opens and closes its own socket, as
+/// a plugin process would):
+/// - ADD: create a veth with its peer born in a container namespace, enslave
+///   the host end to the bridge, hairpin on, up; add one nft map element;
+/// - DEL: delete that veth (its peer up with an address), then delete the
+///   element.
 fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor> {
     let br = peers::bridge(net);
-    let probe_path = probe.path.clone();
+    let mut add = Vec::new();
     let mut veth = Vec::new();
     let mut elem = Vec::new();
     for rep in 0..reps {
         check_interrupted()?;
         let hname = format!("hnbfl{rep}");
         let cname = format!("fl{rep}");
-        let idx = in_ns(host, || {
+        let ip = format!("10.{}.250.{}", 128 + net, 10 + rep);
+        let probe_path = probe.path.clone();
+        let e = peers::floor_element(65000 + rep as u16, ip.parse().unwrap());
+        let (idx, ta) = in_ns(host, || {
+            let fd = netns::open(&probe_path).map_err(|e| e.to_string())?;
+            use std::os::fd::AsFd;
+            let t = Instant::now();
             let nl = Netlink::open().map_err(|e| e.to_string())?;
             let br = nl
                 .link(&br)
                 .map_err(|e| e.to_string())?
                 .ok_or(format!("no bridge {br}"))?;
-            let fd = netns::open(&probe_path).map_err(|e| e.to_string())?;
-            use std::os::fd::AsFd;
             let idx = nl
                 .create_veth(&hname, &cname, fd.as_fd(), None, None)
                 .map_err(|e| e.to_string())?;
             nl.set_master(idx, br.index).map_err(|e| e.to_string())?;
+            nl.set_hairpin(idx, true).map_err(|e| e.to_string())?;
             nl.set_up(idx).map_err(|e| e.to_string())?;
-            Ok(idx)
-        })?;
-        probe.ip(&[
-            "addr",
-            "add",
-            &format!("10.{}.250.{}/16", 128 + net, 10 + rep),
-            "dev",
-            &cname,
-        ])?;
-        probe.ip(&["link", "set", &cname, "up"])?;
-        let e = nft::PortElement {
-            host_ip: None,
-            proto: nft::L4Proto::Tcp,
-            host_port: 65000 + rep as u16,
-            dest_ip: format!("10.{}.250.{}", 128 + net, 10 + rep)
-                .parse()
-                .unwrap(),
-            dest_port: 80,
-            owner: "bench-floor".into(),
-        };
-        let (tv, te) = in_ns(host, || {
+            drop(nl);
             nft::update_ports(std::slice::from_ref(&e), &[], false).map_err(|e| e.to_string())?;
-            let nl = Netlink::open().map_err(|e| e.to_string())?;
+            Ok((idx, t.elapsed()))
+        })?;
+        add.push(ta);
+        probe.ip(&["addr", "add", &format!("{ip}/16"), "dev", &cname])?;
+        probe.ip(&["link", "set", &cname, "up"])?;
+        // let the address and element work settle before the deletes
+        std::thread::sleep(Duration::from_millis(30));
+        let (tv, te) = in_ns(host, || {
             let t = Instant::now();
+            let nl = Netlink::open().map_err(|e| e.to_string())?;
             nl.delete_link(idx).map_err(|e| e.to_string())?;
+            drop(nl);
             let tv = t.elapsed();
             let t = Instant::now();
             nft::update_ports(&[], std::slice::from_ref(&e), false).map_err(|e| e.to_string())?;
@@ -276,8 +277,60 @@ fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor
         elem.push(te);
     }
     Ok(Floor {
+        add: Stats::of(&add),
         veth: Stats::of(&veth),
         elem: Stats::of(&elem),
+        exec: None,
+    })
+}
+
+/// The process floor: `hostnet` with CNI_COMMAND=VERSION (exec, dynamic
+/// loading, startup, exit), timed exactly like an ADD.
+fn process_floor(host: &NetNs, sc: &Scratch, reps: usize) -> R<Stats> {
+    in_ns(host, || {
+        let mut v = Vec::new();
+        for _ in 0..reps {
+            let mut cmd = Command::new(hostnet_bin());
+            cmd.env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .env("CNI_COMMAND", "VERSION");
+            let run = run::timed(&mut cmd, br#"{"cniVersion":"1.0.0"}"#, sc)?;
+            if !run.ok() {
+                return Err(run.failure("hostnet VERSION"));
+            }
+            v.push(run.wall);
+        }
+        Ok(Stats::of(&v))
+    })
+}
+
+/// Peak RSS of one ADD, whole process (for a chain: its largest plugin),
+/// from an extra untimed ADD/DEL run under GNU time, which forks the plugin
+/// itself and reports its wait4 ru_maxrss. (The timed runs' own rusage is not
+/// used for this: they are spawned with vfork, and exec records the RSS of
+/// the vforking benchmark process into the child's ru_maxrss.)
+fn peak_rss(peer: &dyn Peer, host: &NetNs, c: &Container, sc: &Scratch, dir: &Path) -> R<u64> {
+    let out = dir.join("rss.txt");
+    let _ = std::fs::remove_file(&out);
+    let wrap: Vec<String> = [
+        "/usr/bin/time",
+        "-a",
+        "-o",
+        out.to_str().unwrap(),
+        "-f",
+        "%M",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    in_ns(host, || {
+        peer.add(c, sc, Some(&wrap))?;
+        let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        peer.del(c, sc, None)?;
+        text.lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .max()
+            .ok_or_else(|| format!("no RSS in {text:?}"))
     })
 }
 
@@ -375,15 +428,23 @@ fn latency(
         let add = Stats::of(&adds.iter().map(|o| o.wall).collect::<Vec<_>>());
         let del = Stats::of(&dels.iter().map(|o| o.wall).collect::<Vec<_>>());
         points.push((n, add.median_ms()));
-        let rss = adds.iter().map(|o| o.maxrss_kib).max().unwrap_or(0);
+        let rss = peak_rss(
+            peer.as_ref(),
+            &host,
+            &probe_container(probe, n, cfg.reps),
+            &sc,
+            &work.dir,
+        )?;
         let spawned = adds.first().map(|o| o.spawned).unwrap_or(0);
         eprintln!("  {name} n={n}: ADD {add} DEL {del} peak RSS {rss} KiB");
         let floor = if name == "hostnet" {
             let f = kernel_floor(&host, probe, probe_container(probe, n, 0).net, cfg.reps)?;
             eprintln!(
-                "  kernel floor n={n}: veth del {} + element del {}",
-                f.veth, f.elem
+                "  kernel floor n={n}: ADD {}; DEL: veth {} + element {}",
+                f.add, f.veth, f.elem
             );
+            let mut f = f;
+            f.exec = Some(process_floor(&host, &sc, cfg.reps)?);
             Some(f)
         } else {
             None
@@ -418,7 +479,7 @@ fn outside_link(host: &NetNs, out: &NetNs) -> R<()> {
 fn hostnet_cli(host: &NetNs, dir: &Path, args: &[&str]) -> R<String> {
     let d = |s: &str| dir.join(s).to_str().unwrap().to_string();
     let mut argv: Vec<String> = vec![
-        HOSTNET.into(),
+        hostnet_bin(),
         "--state-dir".into(),
         d("state"),
         "--run-dir".into(),
@@ -534,7 +595,7 @@ fn packet_one(cfg: &Cfg, name: &str, n: usize, work: &Work) -> R<(Vec<f64>, Stri
     let peer: Box<dyn Peer>;
     if name == "hostnet" {
         let dir = work.sub("hostnet-pk");
-        peer = Box::new(peers::hostnet_chain(Path::new(HOSTNET), dir.clone()));
+        peer = Box::new(peers::hostnet_chain(Path::new(&hostnet_bin()), dir.clone()));
         // the CNI ADD below records the network; background mappings need it first
         let warm = NetNs::new("hostnet-pkw")?;
         let w = Container {
@@ -657,7 +718,7 @@ fn packet(cfg: &Cfg, work: &Work, rep: &mut Report) -> R<()> {
 fn portmap(cfg: &Cfg, work: &Work, rep: &mut Report) -> R<()> {
     let host = NetNs::with_lo("pm")?;
     let dir = work.sub("hostnet-pm");
-    let peer = peers::hostnet_chain(Path::new(HOSTNET), dir.clone());
+    let peer = peers::hostnet_chain(Path::new(&hostnet_bin()), dir.clone());
     let sc = Scratch::new(&work.dir, "pm");
     let cont = NetNs::new("pmc")?;
     let c = Container {
@@ -690,7 +751,7 @@ fn portmap(cfg: &Cfg, work: &Work, rep: &mut Report) -> R<()> {
                 let port = (40000 + r).to_string();
                 let dest = format!("{}:80", clone_ip(1));
                 for (verb, out) in [("add", &mut adds), ("del", &mut dels)] {
-                    let mut cmd = Command::new(HOSTNET);
+                    let mut cmd = Command::new(hostnet_bin());
                     cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
                     cmd.args([
                         "--state-dir",
@@ -917,7 +978,7 @@ fn versions() -> Vec<(String, String)> {
                 .trim()
                 .to_string(),
         ),
-        ("hostnet".into(), q(&[HOSTNET, "--version"])),
+        ("hostnet".into(), q(&[&hostnet_bin(), "--version"])),
         (
             "containernetworking-plugins".into(),
             deb("containernetworking-plugins"),
@@ -951,8 +1012,9 @@ fn real_main() -> R<()> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("needs root (network namespaces, nftables)".into());
     }
+    let bin = hostnet_bin();
     for (what, p) in [
-        ("hostnet", HOSTNET),
+        ("hostnet", bin.as_str()),
         ("the reference plugins", "/usr/lib/cni/bridge"),
         ("netavark", NETAVARK),
     ] {

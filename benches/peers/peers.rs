@@ -337,3 +337,19 @@ impl Peer for Netavark {
         })
     }
 }
+
+/// One single-port map element for the kernel floor measurement, built
+/// through hostnet's own model (so it has exactly the shape hostnet uses).
+pub fn floor_element(
+    host_port: u16,
+    dest_ip: std::net::IpAddr,
+) -> hostnet::kernel::nft::PortElement {
+    hostnet::ports::PortMapping {
+        host_ip: None,
+        proto: hostnet::kernel::nft::L4Proto::Tcp,
+        host_port,
+        dest_ip,
+        dest_port: CONTAINER_PORT,
+    }
+    .element("bench-floor")
+}

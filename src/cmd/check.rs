@@ -72,7 +72,10 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     let want = nft::desired_table(&spec)?;
     match nft::read_table()? {
         None => diffs.push(format!("nftables table inet {} is missing", nft::TABLE)),
-        Some(have) => diffs.extend(table_differences(&want, &have)),
+        Some(have) => {
+            diffs.extend(table_differences(&want, &have));
+            diffs.extend(crate::cni::attachment_differences(store, nl)?);
+        }
     }
     Ok(diffs)
 }

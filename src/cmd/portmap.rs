@@ -49,7 +49,12 @@ pub fn parse_dest(text: &str) -> Result<(IpAddr, u16, u16)> {
         let (ip, ports) = rest.split_once("]:").ok_or_else(bad)?;
         (ip, ports)
     } else {
-        text.rsplit_once(':').ok_or_else(bad)?
+        let (ip, ports) = text.rsplit_once(':').ok_or_else(bad)?;
+        if ip.contains(':') {
+            // fd00::2:80 is ambiguous: IPv6 destinations need brackets
+            return Err(bad());
+        }
+        (ip, ports)
     };
     let ip: IpAddr = ip.parse().map_err(|_| bad())?;
     let (start, end) = parse_port_range(ports)?;
@@ -153,7 +158,7 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     if let Some(ip) = host_ip {
         require_local(&Netlink::open()?, ip)?;
     }
-    let elements = ports::claim(&store, STATIC_OWNER, &mappings)?;
+    let elements = ports::claim_grouped(&store, STATIC_OWNER, &mappings)?;
     if let Err(e) = nft::update_ports(&elements, &[], false) {
         ports::unclaim(&store, STATIC_OWNER, &mappings)?;
         let hint = if e.errno() == Some(libc::ENOENT) {
@@ -196,7 +201,7 @@ pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
     }
     let elements = ports::unclaim(&store, STATIC_OWNER, &mine)?;
     if let Err(e) = nft::update_ports(&[], &elements, true) {
-        ports::claim(&store, STATIC_OWNER, &mine)?;
+        ports::claim_grouped(&store, STATIC_OWNER, &mine)?;
         return Err(e.context("removing port mapping"));
     }
     if !g.json {

@@ -99,6 +99,7 @@ pub fn run(g: &Global) -> Result<()> {
         .collect();
     let forward = sysctl::read(&sysctl::ipv4_forward()).unwrap_or_else(|e| e.msg);
     let forward6 = sysctl::read(&sysctl::ipv6_forward()).unwrap_or_else(|e| e.msg);
+    let attachments = crate::cni::attachments(&store)?;
     let table = nft::read_table()?;
     let ports = match &table {
         Some(_) => nft::read_ports()?,
@@ -133,6 +134,7 @@ pub fn run(g: &Global) -> Result<()> {
                 "ipv6_forwarding": forward6,
                 "table": table.is_some(),
                 "port_mappings": ports.len(),
+                "attachments": attachments.iter().map(attachment_json).collect::<Vec<_>>(),
             })
         );
         return Ok(());
@@ -200,5 +202,53 @@ pub fn run(g: &Global) -> Result<()> {
     };
     println!("nftables table inet {}: {state}", nft::TABLE);
     println!("port mappings: {}", ports.len());
+    println!();
+    println!("attachments: {}", attachments.len());
+    if !attachments.is_empty() {
+        println!(
+            "{:<16}{:<14}{:<8}{:<20}{:<14}ports",
+            "container", "network", "ifname", "address", "host veth"
+        );
+        for a in &attachments {
+            let short: String = a.container_id.chars().take(12).collect();
+            let addrs: Vec<String> = a.ips.iter().map(|i| i.address.to_string()).collect();
+            println!(
+                "{short:<16}{:<14}{:<8}{:<20}{:<14}{}",
+                a.network,
+                a.ifname,
+                addrs.join(","),
+                a.host_veth,
+                describe_ports(&a.port_mappings)
+            );
+        }
+    }
     Ok(())
+}
+
+fn describe_ports(ports: &[crate::ports::PortMapping]) -> String {
+    let parts: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            let host = p.host_ip.map(|i| format!("{i}:")).unwrap_or_default();
+            format!("{host}{}->{}/{}", p.host_port, p.dest_port, p.proto.name())
+        })
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+fn attachment_json(a: &crate::cni::Attachment) -> Value {
+    json!({
+        "container_id": a.container_id,
+        "network": a.network,
+        "ifname": a.ifname,
+        "netns": a.netns,
+        "host_veth": a.host_veth,
+        "addresses": a.ips.iter().map(|i| i.address.to_string()).collect::<Vec<_>>(),
+        "ports": a.port_mappings,
+        "complete": a.complete,
+    })
 }

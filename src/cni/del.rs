@@ -56,7 +56,23 @@ fn delete_host_veth(name: &str) -> CniResult<()> {
 /// Undo one attachment entirely (also used by GC, which tells a delegated
 /// IPAM plugin with GC instead of one DEL per attachment).
 pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
-    delete_host_veth(&a.host_veth)?;
+    // Deleting a link and closing an nftables socket after deleting elements
+    // each wait for an RCU grace period in the kernel (~10 ms here): do the
+    // veth on its own thread so the two waits overlap.
+    std::thread::scope(|s| {
+        let veth = s.spawn(|| delete_host_veth(&a.host_veth));
+        let rest = release_state(c, a, delegated_del);
+        let veth = veth.join().unwrap_or_else(|_| {
+            Err(super::failure::Failure::new(
+                super::failure::INTERNAL,
+                "deleting the veth panicked",
+            ))
+        });
+        veth.and(rest)
+    })
+}
+
+fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
     // namespace-wide tuning sysctls: put back when the netns is still there
     if !a.sysctl_before.is_empty()
         && let Some(ns) = c.env.netns.as_deref().filter(|ns| Path::new(ns).exists())

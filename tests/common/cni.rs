@@ -529,3 +529,28 @@ pub fn settle(ns: &NetNs) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+impl Runtime {
+    /// CHECK one plugin of the chain (by index) with the cached ADD result.
+    pub fn check_one(&self, list: &Value, index: usize, att: &Attachment) -> Result<(), PluginRun> {
+        let plugin = &list["plugins"][index];
+        let conf = Self::plugin_conf(list, plugin, Some(att), self.cached(list, att).as_ref());
+        let run = self.exec(
+            plugin["type"].as_str().expect("type"),
+            "CHECK",
+            Some(att),
+            conf.to_string().as_bytes(),
+        );
+        if run.success { Ok(()) } else { Err(run) }
+    }
+}
+
+/// A listener process, killed and reaped when dropped.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

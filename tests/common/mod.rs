@@ -216,6 +216,10 @@ fn without_timers(text: &str) -> String {
                 it.next();
                 continue;
             }
+            // IPv6 duplicate address detection finishes on its own time
+            if w == "tentative" {
+                continue;
+            }
             words.push(w);
         }
         out.push(words.join(" "));

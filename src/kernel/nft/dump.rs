@@ -5,8 +5,10 @@
 //!   regular chain);
 //! - a rule: libnftnl's text of each expression, "[ ... ]" lines joined by
 //!   '\n' (no handles, no counters);
-//! - set elements: nft-like text, sorted ("nerdctl0", "10.4.0.0/24",
-//!   "tcp . 8080 : 10.4.0.2 . 80 comment static").
+//! - set elements: nft-like text, sorted ("nerdctl0", "nerdctl0 . nerdctl0",
+//!   "10.4.0.0/24",
+//!   "tcp . 8080 : 10.4.0.2 . 80 comment static",
+//!   "0.0.0.0/0 . tcp . 8000-8099 : 10.4.0.2 comment static").
 //!
 //! The dumps are not one atomic read; every answer carries the ruleset
 //! generation (nfgenmsg.res_id), and a read that saw two generations, or an
@@ -17,7 +19,7 @@ use std::ops::Bound;
 
 use super::elements::{self, PORT_MAPS};
 use super::sys::{self, BaseChain, Elem, NlMsg, Reply, Requests, Socket};
-use super::table::{self, BRIDGES, SUBNETS4, SUBNETS6};
+use super::table::{self, BRIDGE_SELF, BRIDGES, SUBNETS4, SUBNETS6};
 use super::{ChainSnapshot, PortElement, SetSnapshot, TABLE, TableSnapshot, TableSpec};
 use crate::error::{Context, Error, Result};
 
@@ -93,6 +95,9 @@ fn render_intervals(elems: &[Elem], bytes: usize) -> Vec<String> {
 
 fn render_generic(e: &Elem) -> String {
     let mut s = format!("key {}", hex(&e.key));
+    if let Some(k) = &e.key_end {
+        s.push_str(&format!("-{}", hex(k)));
+    }
     if let Some(d) = &e.data {
         s.push_str(&format!(" : {}", hex(d)));
     }
@@ -105,17 +110,30 @@ fn render_generic(e: &Elem) -> String {
     s
 }
 
+/// The name in a 16-byte (IFNAMSIZ) ifname key: up to the first NUL.
+fn ifname_text(key: &[u8]) -> String {
+    let name = key.split(|b| *b == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// A plain element (key only) whose key is `names` ifnames back to back:
+/// the names joined by " . "; anything else rendered generically.
+fn render_ifnames(e: &Elem, names: usize) -> String {
+    let plain = e.data.is_none() && e.key_end.is_none() && e.flags == 0 && e.udata.is_none();
+    if !plain || e.key.len() != 16 * names {
+        return render_generic(e);
+    }
+    e.key
+        .chunks(16)
+        .map(ifname_text)
+        .collect::<Vec<_>>()
+        .join(" . ")
+}
+
 fn render_elems(set: &str, elems: &[Elem]) -> Vec<String> {
     let mut out: Vec<String> = match set {
-        BRIDGES => elems
-            .iter()
-            .map(|e| match e.key.split(|b| *b == 0).next() {
-                Some(name) if e.data.is_none() && e.key.len() == 16 => {
-                    String::from_utf8_lossy(name).into_owned()
-                }
-                _ => render_generic(e),
-            })
-            .collect(),
+        BRIDGES => elems.iter().map(|e| render_ifnames(e, 1)).collect(),
+        BRIDGE_SELF => elems.iter().map(|e| render_ifnames(e, 2)).collect(),
         SUBNETS4 => render_intervals(elems, 4),
         SUBNETS6 => render_intervals(elems, 16),
         s if PORT_MAPS.contains(&s) => elems
@@ -309,7 +327,7 @@ pub(super) fn desired_table(spec: &TableSpec) -> Result<TableSnapshot> {
 }
 
 /// The elements of one map (empty when the table or map does not exist).
-fn map_elems(sock: &mut Socket, map: &str) -> Result<Vec<Elem>> {
+pub(super) fn map_elems(sock: &mut Socket, map: &str) -> Result<Vec<Elem>> {
     for _ in 0..ATTEMPTS {
         let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
         reqs.dump_elems(map);

@@ -47,11 +47,21 @@ impl L4Proto {
 /// `host_ip` None means "any host address" (the `_any` maps); the family of
 /// `dest_ip` picks the v4 or v6 map. When `host_ip` is Some, it has the same
 /// family as `dest_ip`.
+///
+/// A same-port range (`host_port_end > host_port`) is one interval element
+/// of the hostranges maps: (host ip | 0.0.0.0/0 | ::/0) . proto . host port
+/// range -> dest ip, the port kept. Ranges that overlap (same family and
+/// protocol, intersecting ports, the same host address or either on any) are
+/// a conflict.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortElement {
     pub host_ip: Option<IpAddr>,
     pub proto: L4Proto,
     pub host_port: u16,
+    /// last host port; == host_port for a single port. When > host_port the
+    /// element is a same-port range: dest_port must equal host_port, and it
+    /// goes to the hostranges maps.
+    pub host_port_end: u16,
     pub dest_ip: IpAddr,
     pub dest_port: u16,
     /// "static" or a container id; stored as the element comment (<= 128 bytes).
@@ -110,9 +120,11 @@ pub fn delete_table() -> Result<bool> {
 }
 
 /// Add and delete port elements in ONE transaction. An add whose key exists
-/// already fails the whole batch (Kind::Conflict); a delete of a missing
-/// element fails it too (Kind::NotFound) unless `ignore_missing` is set, in
-/// which case missing elements are skipped (each delete checked first).
+/// already, or a range overlapping an existing range, fails the whole batch
+/// (Kind::Conflict); a delete of a missing element fails it too
+/// (Kind::NotFound) unless `ignore_missing` is set, in which case missing
+/// elements are skipped (each delete checked first). A range is deleted only
+/// when exactly that range exists (one GET per range delete, always).
 pub fn update_ports(add: &[PortElement], del: &[PortElement], ignore_missing: bool) -> Result<()> {
     elements::update_ports(add, del, ignore_missing)
 }
@@ -127,7 +139,7 @@ pub fn desired_table(spec: &TableSpec) -> Result<TableSnapshot> {
     dump::desired_table(spec)
 }
 
-/// The port elements currently in the kernel (all four maps), with owners.
+/// The port elements currently in the kernel (all six maps), with owners.
 pub fn read_ports() -> Result<Vec<PortElement>> {
     dump::read_ports()
 }

@@ -58,12 +58,18 @@ pub(super) const FIB_F_DADDR: u32 = 1 << 1;
 pub(super) const FIB_RESULT_ADDRTYPE: u32 = 3;
 
 pub(super) const NAT_DNAT: u32 = libc::NFT_NAT_DNAT as u32;
-/// NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED: what the kernel adds
-/// to (and dumps for) a nat expression with address and port registers.
-const NAT_FLAGS_MAP_IPS_PROTO: u32 = 0x1 | 0x2;
+/// NF_NAT_RANGE_MAP_IPS and NF_NAT_RANGE_PROTO_SPECIFIED: what the kernel adds
+/// to (and dumps for) a nat expression with an address (and port) register.
+const NAT_FLAG_MAP_IPS: u32 = 0x1;
+const NAT_FLAG_PROTO_SPECIFIED: u32 = 0x2;
+
+pub(super) const BYTEORDER_HTON: u32 = libc::NFT_BYTEORDER_HTON as u32;
 
 pub(super) const SET_INTERVAL: u32 = libc::NFT_SET_INTERVAL as u32;
 pub(super) const SET_MAP: u32 = libc::NFT_SET_MAP as u32;
+/// NFT_SET_CONCAT (linux/netfilter/nf_tables.h; not in libc): a concatenated
+/// interval set, the kernel's pipapo backend.
+pub(super) const SET_CONCAT: u32 = 0x80;
 pub(super) const ELEM_INTERVAL_END: u32 = libc::NFT_SET_ELEM_INTERVAL_END as u32;
 
 const NLMSG_NOOP: u16 = libc::NLMSG_NOOP as u16;
@@ -122,6 +128,14 @@ pub(super) enum Expr {
         result: u32,
         dreg: u32,
     },
+    /// `dreg = op(sreg)` over `len` bytes in units of `size` bytes.
+    Byteorder {
+        sreg: u32,
+        dreg: u32,
+        op: u32,
+        len: u32,
+        size: u32,
+    },
     /// `set_id` names a set created in the same batch (0: none).
     Lookup {
         sreg: u32,
@@ -130,12 +144,13 @@ pub(super) enum Expr {
         dreg: Option<u32>,
         invert: bool,
     },
-    /// Address and port from registers (a concatenated map's data).
+    /// Address (and port) from registers (a map's data).
     Nat {
         nat_type: u32,
         family: u32,
         addr_reg: u32,
-        proto_reg: u32,
+        /// None: the port is left as it is.
+        proto_reg: Option<u32>,
     },
     Masq,
     Accept,
@@ -169,6 +184,9 @@ pub(super) struct SetDef {
     pub key_len: u32,
     /// (data type, data len) for maps.
     pub data: Option<(u32, u32)>,
+    /// NFTA_SET_DESC_CONCAT: the length in bytes of each field of a
+    /// concatenated interval set (empty: none).
+    pub concat: Vec<u8>,
     /// NFTA_SET_USERDATA: nft's byteorder/typeof TLVs, so `nft list` renders it.
     pub udata: Vec<u8>,
 }
@@ -177,6 +195,9 @@ pub(super) struct SetDef {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(super) struct Elem {
     pub key: Vec<u8>,
+    /// NFTA_SET_ELEM_KEY_END: the last key of a concatenated interval,
+    /// which is one element (key .. key_end, both included).
+    pub key_end: Option<Vec<u8>>,
     pub data: Option<Vec<u8>>,
     /// NFT_SET_ELEM_INTERVAL_END, ...; 0 = attribute absent.
     pub flags: u32,
@@ -314,6 +335,7 @@ impl NlExpr {
             Expr::Bitwise { .. } => c"bitwise",
             Expr::Ct { .. } => c"ct",
             Expr::Fib { .. } => c"fib",
+            Expr::Byteorder { .. } => c"byteorder",
             Expr::Lookup { .. } => c"lookup",
             Expr::Nat { .. } => c"nat",
             Expr::Masq => c"masq",
@@ -394,6 +416,19 @@ impl NlExpr {
                 u32_(sys::NFTNL_EXPR_FIB_RESULT, *result);
                 u32_(sys::NFTNL_EXPR_FIB_DREG, *dreg);
             }
+            Expr::Byteorder {
+                sreg,
+                dreg,
+                op,
+                len,
+                size,
+            } => {
+                u32_(sys::NFTNL_EXPR_BYTEORDER_SREG, *sreg);
+                u32_(sys::NFTNL_EXPR_BYTEORDER_DREG, *dreg);
+                u32_(sys::NFTNL_EXPR_BYTEORDER_OP, *op);
+                u32_(sys::NFTNL_EXPR_BYTEORDER_LEN, *len);
+                u32_(sys::NFTNL_EXPR_BYTEORDER_SIZE, *size);
+            }
             Expr::Lookup {
                 sreg,
                 set,
@@ -430,9 +465,13 @@ impl NlExpr {
                 u32_(sys::NFTNL_EXPR_NAT_FAMILY, *family);
                 u32_(sys::NFTNL_EXPR_NAT_REG_ADDR_MIN, *addr_reg);
                 u32_(sys::NFTNL_EXPR_NAT_REG_ADDR_MAX, *addr_reg);
-                u32_(sys::NFTNL_EXPR_NAT_REG_PROTO_MIN, *proto_reg);
-                u32_(sys::NFTNL_EXPR_NAT_REG_PROTO_MAX, *proto_reg);
-                u32_(sys::NFTNL_EXPR_NAT_FLAGS, NAT_FLAGS_MAP_IPS_PROTO);
+                let mut flags = NAT_FLAG_MAP_IPS;
+                if let Some(proto_reg) = proto_reg {
+                    u32_(sys::NFTNL_EXPR_NAT_REG_PROTO_MIN, *proto_reg);
+                    u32_(sys::NFTNL_EXPR_NAT_REG_PROTO_MAX, *proto_reg);
+                    flags |= NAT_FLAG_PROTO_SPECIFIED;
+                }
+                u32_(sys::NFTNL_EXPR_NAT_FLAGS, flags);
             }
             Expr::Masq => {}
             Expr::Accept | Expr::Drop | Expr::Jump(_) => {
@@ -563,6 +602,9 @@ fn add_elem(set: &NlSet, e: &Elem) {
             sys::nftnl_set_elem_set_u32(el, sys::NFTNL_SET_ELEM_FLAGS as u16, e.flags);
         }
         put(sys::NFTNL_SET_ELEM_KEY, &e.key);
+        if let Some(k) = &e.key_end {
+            put(sys::NFTNL_SET_ELEM_KEY_END, k);
+        }
         if let Some(d) = &e.data {
             put(sys::NFTNL_SET_ELEM_DATA, d);
         }
@@ -577,6 +619,7 @@ fn add_elem(set: &NlSet, e: &Elem) {
 fn elem_cost(e: &Elem) -> usize {
     let pad = |n: usize| (n + 3) & !3;
     48 + pad(e.key.len())
+        + e.key_end.as_ref().map_or(0, |k| 8 + pad(k.len()))
         + e.data.as_ref().map_or(0, |d| pad(d.len()))
         + e.udata.as_ref().map_or(0, |u| pad(u.len()))
 }
@@ -722,6 +765,17 @@ impl Batch {
                 sys::nftnl_set_set_u32(p, sys::NFTNL_SET_DATA_LEN as u16, dl);
             }
             sys::nftnl_set_set_u32(p, sys::NFTNL_SET_ID as u16, s.id);
+            if !s.concat.is_empty() {
+                // libnftnl copies the u8 lengths into a zeroed 16-byte array
+                // and counts them up to the first 0: at most 15 (ours are 3).
+                let fields = &s.concat[..s.concat.len().min(15)];
+                sys::nftnl_set_set_data(
+                    p,
+                    sys::NFTNL_SET_DESC_CONCAT as u16,
+                    fields.as_ptr().cast::<c_void>(),
+                    fields.len() as u32,
+                );
+            }
             if !s.udata.is_empty() {
                 sys::nftnl_set_set_data(
                     p,
@@ -1141,6 +1195,7 @@ pub(super) fn parse_elems(msg: &NlMsg<'_>) -> Result<(String, Vec<Elem>)> {
             };
             out.push(Elem {
                 key: get(sys::NFTNL_SET_ELEM_KEY).unwrap_or_default(),
+                key_end: get(sys::NFTNL_SET_ELEM_KEY_END),
                 data: get(sys::NFTNL_SET_ELEM_DATA),
                 flags,
                 udata: get(sys::NFTNL_SET_ELEM_USERDATA),

@@ -11,7 +11,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnetwork::{Ipv4Network, Ipv6Network};
 
 use super::elements::{
-    self, HOSTPORTS4, HOSTPORTS4_ANY, HOSTPORTS6, HOSTPORTS6_ANY, UDATA_ELEM_FLAGS,
+    self, HOSTPORTS4, HOSTPORTS4_ANY, HOSTPORTS6, HOSTPORTS6_ANY, HOSTRANGES4, HOSTRANGES6,
+    PORT_MAPS, UDATA_ELEM_FLAGS,
 };
 use super::sys::{self, BaseChain, Batch, ChainDef, Elem, ElemOp, Expr, SetDef, Socket};
 use super::{PortElement, TABLE, TableSpec};
@@ -20,6 +21,11 @@ use crate::error::{Context, Error, Result};
 const RULESET: &str = include_str!("../../../rulesets/hostnet.nft");
 
 pub(super) const BRIDGES: &str = "bridges";
+/// Each managed bridge paired with itself (`"br" . "br"`): derived from
+/// `TableSpec::bridges`, so the forward chain accepts traffic that stays on
+/// one bridge (which reaches the inet forward hook when br_netfilter is
+/// loaded) and drops only traffic between two different managed bridges.
+pub(super) const BRIDGE_SELF: &str = "bridge_self";
 pub(super) const SUBNETS4: &str = "subnets4";
 pub(super) const SUBNETS6: &str = "subnets6";
 
@@ -44,6 +50,13 @@ const fn concat(types: &[u32]) -> u32 {
 /// NFTNL_UDATA_SET_KEYBYTEORDER (0) = 1 (host: ifname), 2 (big endian: addresses).
 const UDATA_HOST_ORDER: &[u8] = &[0, 4, 1, 0, 0, 0];
 const UDATA_BIG_ENDIAN: &[u8] = &[0, 4, 2, 0, 0, 0];
+/// For `ifname . ifname`: key byteorder 0 (mixed) and the key "typeof" TLV
+/// (3) holding an EXPR_CONCAT (13) with no sub-expressions, as nft 1.0.6
+/// writes it for a concatenated (non-interval) set declared by `type`.
+const UDATA_CONCAT_SET: &[u8] = &[
+    0, 4, 0, 0, 0, 0, //
+    3, 8, 0, 4, 13, 0, 0, 0, 1, 0,
+];
 /// For the concatenated maps: key and data byteorder 0 (mixed), key and data
 /// "typeof" TLVs (3, 4) holding an EXPR_CONCAT (13) with no sub-expressions,
 /// NFTNL_UDATA_SET_DATA_INTERVAL (6) = 0.
@@ -52,6 +65,15 @@ const UDATA_CONCAT_MAP: &[u8] = &[
     1, 4, 0, 0, 0, 0, //
     3, 8, 0, 4, 13, 0, 0, 0, 1, 0, //
     4, 8, 0, 4, 13, 0, 0, 0, 1, 0, //
+    6, 4, 0, 0, 0, 0,
+];
+/// For the concatenated interval maps (hostranges): key byteorder 0 (mixed),
+/// data byteorder 2 (big endian: an address), the key "typeof" TLV (3) as
+/// above, no data typeof, NFTNL_UDATA_SET_DATA_INTERVAL (6) = 0.
+const UDATA_CONCAT_RANGE_MAP: &[u8] = &[
+    0, 4, 0, 0, 0, 0, //
+    1, 4, 2, 0, 0, 0, //
+    3, 8, 0, 4, 13, 0, 0, 0, 1, 0, //
     6, 4, 0, 0, 0, 0,
 ];
 /// Element userdata of an interval open to the top of the address space:
@@ -81,7 +103,25 @@ fn set_def(
         key_type: key.0,
         key_len: key.1,
         data,
+        concat: Vec::new(),
         udata: udata.to_vec(),
+    }
+}
+
+/// A concatenated interval map (NFT_SET_CONCAT | NFT_SET_INTERVAL |
+/// NFT_SET_MAP) with NFTA_SET_DESC_CONCAT giving each field's real length
+/// (not the 4-byte padded one).
+fn range_map_def(id: u32, name: &str, key: (u32, u32), data: (u32, u32), fields: &[u8]) -> SetDef {
+    SetDef {
+        concat: fields.to_vec(),
+        ..set_def(
+            id,
+            name,
+            sys::SET_CONCAT | sys::SET_INTERVAL | sys::SET_MAP,
+            key,
+            Some(data),
+            UDATA_CONCAT_RANGE_MAP,
+        )
     }
 }
 
@@ -91,8 +131,18 @@ fn set_defs() -> Vec<SetDef> {
     let v6_port = concat(&[TYPE_IP6ADDR, TYPE_INET_SERVICE]);
     vec![
         set_def(1, BRIDGES, 0, (TYPE_IFNAME, 16), None, UDATA_HOST_ORDER),
+        // a plain hash set of two 16-byte names: no NFT_SET_CONCAT flag and
+        // no NFTA_SET_DESC_CONCAT (those are for concatenated intervals)
         set_def(
             2,
+            BRIDGE_SELF,
+            0,
+            (concat(&[TYPE_IFNAME, TYPE_IFNAME]), 32),
+            None,
+            UDATA_CONCAT_SET,
+        ),
+        set_def(
+            3,
             SUBNETS4,
             sys::SET_INTERVAL,
             (TYPE_IPADDR, 4),
@@ -100,7 +150,7 @@ fn set_defs() -> Vec<SetDef> {
             UDATA_BIG_ENDIAN,
         ),
         set_def(
-            3,
+            4,
             SUBNETS6,
             sys::SET_INTERVAL,
             (TYPE_IP6ADDR, 16),
@@ -108,7 +158,7 @@ fn set_defs() -> Vec<SetDef> {
             UDATA_BIG_ENDIAN,
         ),
         set_def(
-            4,
+            5,
             HOSTPORTS4,
             sys::SET_MAP,
             (concat(&[TYPE_IPADDR, proto_port[0], proto_port[1]]), 12),
@@ -116,7 +166,7 @@ fn set_defs() -> Vec<SetDef> {
             UDATA_CONCAT_MAP,
         ),
         set_def(
-            5,
+            6,
             HOSTPORTS6,
             sys::SET_MAP,
             (concat(&[TYPE_IP6ADDR, proto_port[0], proto_port[1]]), 24),
@@ -124,7 +174,7 @@ fn set_defs() -> Vec<SetDef> {
             UDATA_CONCAT_MAP,
         ),
         set_def(
-            6,
+            7,
             HOSTPORTS4_ANY,
             sys::SET_MAP,
             (concat(&proto_port), 8),
@@ -132,12 +182,26 @@ fn set_defs() -> Vec<SetDef> {
             UDATA_CONCAT_MAP,
         ),
         set_def(
-            7,
+            8,
             HOSTPORTS6_ANY,
             sys::SET_MAP,
             (concat(&proto_port), 8),
             Some((v6_port, 20)),
             UDATA_CONCAT_MAP,
+        ),
+        range_map_def(
+            9,
+            HOSTRANGES4,
+            (concat(&[TYPE_IPADDR, proto_port[0], proto_port[1]]), 12),
+            (TYPE_IPADDR, 4),
+            &[4, 1, 2],
+        ),
+        range_map_def(
+            10,
+            HOSTRANGES6,
+            (concat(&[TYPE_IP6ADDR, proto_port[0], proto_port[1]]), 24),
+            (TYPE_IP6ADDR, 16),
+            &[16, 1, 2],
         ),
     ]
 }
@@ -242,7 +306,7 @@ fn ct_has(key: u32, bits: u32) -> [Expr; 3] {
         cmp(sys::CMP_NEQ, &[0; 4]),
     ]
 }
-fn dnat(family: u32, proto_reg: u32) -> Expr {
+fn dnat(family: u32, proto_reg: Option<u32>) -> Expr {
     Expr::Nat {
         nat_type: sys::NAT_DNAT,
         family,
@@ -270,6 +334,15 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
         ]
     };
     let l4proto = |dreg| meta(sys::META_L4PROTO, dreg);
+    // In a concatenated interval key nft turns host-order parts to network
+    // order: `meta l4proto` (1 byte) gets a byteorder hton, size 2, len 1.
+    let hton_l4proto = |reg| Expr::Byteorder {
+        sreg: reg,
+        dreg: reg,
+        op: sys::BYTEORDER_HTON,
+        len: 1,
+        size: 2,
+    };
     let dport = |dreg| payload(sys::PAYLOAD_TRANSPORT, 2, 2, dreg);
     let status_dnat = || ct_has(sys::CT_STATUS, CT_STATUS_DNAT);
     let oifname = || meta(sys::META_OIFNAME, sys::REG_1);
@@ -285,7 +358,7 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
             vec![
                 nfproto_is(v4).to_vec(),
                 vec![net(16, 4), l4proto(sys::REG32_01), dport(sys::REG32_02)],
-                vec![map_lookup(HOSTPORTS4), dnat(v4, sys::REG32_01)],
+                vec![map_lookup(HOSTPORTS4), dnat(v4, Some(sys::REG32_01))],
             ],
         ),
         r(
@@ -293,7 +366,7 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
             vec![
                 nfproto_is(v4).to_vec(),
                 vec![l4proto(sys::REG_1), dport(sys::REG32_01)],
-                vec![map_lookup(HOSTPORTS4_ANY), dnat(v4, sys::REG32_01)],
+                vec![map_lookup(HOSTPORTS4_ANY), dnat(v4, Some(sys::REG32_01))],
             ],
         ),
         r(
@@ -301,7 +374,7 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
             vec![
                 nfproto_is(v6).to_vec(),
                 vec![net(24, 16), l4proto(sys::REG_2), dport(sys::REG32_05)],
-                vec![map_lookup(HOSTPORTS6), dnat(v6, sys::REG_2)],
+                vec![map_lookup(HOSTPORTS6), dnat(v6, Some(sys::REG_2))],
             ],
         ),
         r(
@@ -309,7 +382,34 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
             vec![
                 nfproto_is(v6).to_vec(),
                 vec![l4proto(sys::REG_1), dport(sys::REG32_01)],
-                vec![map_lookup(HOSTPORTS6_ANY), dnat(v6, sys::REG_2)],
+                vec![map_lookup(HOSTPORTS6_ANY), dnat(v6, Some(sys::REG_2))],
+            ],
+        ),
+        // the same registers as hostports4/6, the port left as it is
+        r(
+            "hostports",
+            vec![
+                nfproto_is(v4).to_vec(),
+                vec![
+                    net(16, 4),
+                    l4proto(sys::REG32_01),
+                    hton_l4proto(sys::REG32_01),
+                    dport(sys::REG32_02),
+                ],
+                vec![map_lookup(HOSTRANGES4), dnat(v4, None)],
+            ],
+        ),
+        r(
+            "hostports",
+            vec![
+                nfproto_is(v6).to_vec(),
+                vec![
+                    net(24, 16),
+                    l4proto(sys::REG_2),
+                    hton_l4proto(sys::REG_2),
+                    dport(sys::REG32_05),
+                ],
+                vec![map_lookup(HOSTRANGES6), dnat(v6, None)],
             ],
         ),
         // ct status dnat ip saddr 127.0.0.0/8 masquerade
@@ -396,6 +496,17 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
             ],
         ),
         r("forward", vec![status_dnat().to_vec(), vec![Expr::Accept]]),
+        // iifname . oifname @bridge_self accept: the two 16-byte names in
+        // registers 1 and 2, one lookup of the 32-byte key
+        r(
+            "forward",
+            vec![vec![
+                iifname(),
+                meta(sys::META_OIFNAME, sys::REG_2),
+                lookup(BRIDGE_SELF),
+                Expr::Accept,
+            ]],
+        ),
         r(
             "forward",
             vec![vec![
@@ -415,7 +526,8 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
 
 // ------------------------------------------------------------ elements
 
-fn ifname_elem(name: &str) -> Result<Elem> {
+/// An interface name as a 16-byte (IFNAMSIZ) key, NUL padded.
+fn ifname_key(name: &str) -> Result<Vec<u8>> {
     if name.is_empty() || name.len() >= 16 || name.contains('\0') || name.contains('"') {
         return Err(Error::invalid(format!(
             "bridge name {name:?}: not a valid interface name"
@@ -423,10 +535,32 @@ fn ifname_elem(name: &str) -> Result<Elem> {
     }
     let mut key = name.as_bytes().to_vec();
     key.resize(16, 0);
+    Ok(key)
+}
+
+fn ifname_elem(name: &str) -> Result<Elem> {
     Ok(Elem {
-        key,
+        key: ifname_key(name)?,
         ..Elem::default()
     })
+}
+
+/// `"<br>" . "<br>"`: the two padded names back to back (32 bytes), no
+/// flags, no userdata (what nft sends for that element).
+fn bridge_self_elem(name: &str) -> Result<Elem> {
+    let key = ifname_key(name)?;
+    Ok(Elem {
+        key: [key.as_slice(), key.as_slice()].concat(),
+        ..Elem::default()
+    })
+}
+
+/// The managed bridges, sorted and deduplicated.
+fn bridge_names(spec: &TableSpec) -> Vec<String> {
+    let mut bridges = spec.bridges.clone();
+    bridges.sort();
+    bridges.dedup();
+    bridges
 }
 
 /// Disjoint, sorted [start, end) ranges of `bits`-bit addresses from
@@ -569,17 +703,26 @@ pub(super) fn range_text(start: u128, end: Option<u128>, bits: u32) -> String {
 }
 
 pub(super) fn objects(spec: &TableSpec) -> Result<Objects> {
-    let mut elems: Vec<Vec<Elem>> = vec![Vec::new(); 7];
-    let mut bridges = spec.bridges.clone();
-    bridges.sort();
-    bridges.dedup();
-    for b in &bridges {
-        elems[0].push(ifname_elem(b)?);
+    let defs = set_defs();
+    let mut elems: Vec<Vec<Elem>> = vec![Vec::new(); defs.len()];
+    let at = |name: &str| -> Result<usize> {
+        defs.iter()
+            .position(|d| d.name == name)
+            .ok_or_else(|| Error::invalid(format!("internal: no set {name} in table inet {TABLE}")))
+    };
+    for b in &bridge_names(spec) {
+        elems[at(BRIDGES)?].push(ifname_elem(b)?);
+        elems[at(BRIDGE_SELF)?].push(bridge_self_elem(b)?);
     }
-    elems[1] = interval_elems(&v4_ranges(&spec.subnets4), 4);
-    elems[2] = interval_elems(&v6_ranges(&spec.subnets6), 16);
+    elems[at(SUBNETS4)?] = interval_elems(&v4_ranges(&spec.subnets4), 4);
+    elems[at(SUBNETS6)?] = interval_elems(&v6_ranges(&spec.subnets6), 16);
+    // In the order `text` writes them: a concatenated interval map (pipapo)
+    // lists its elements in insertion order, so both must insert alike.
+    let mut ports: Vec<&PortElement> = spec.ports.iter().collect();
+    ports.sort();
     let mut seen = HashMap::new();
-    for p in &spec.ports {
+    let mut ranges: Vec<&PortElement> = Vec::new();
+    for p in ports {
         elements::validate(p)?;
         let set = elements::map_name(p);
         if let Some(prev) = seen.insert((set, elements::key(p)), p) {
@@ -593,15 +736,13 @@ pub(super) fn objects(spec: &TableSpec) -> Result<Objects> {
             }
             continue;
         }
-        let i = match set {
-            HOSTPORTS4 => 3,
-            HOSTPORTS6 => 4,
-            HOSTPORTS4_ANY => 5,
-            _ => 6,
-        };
-        elems[i].push(elements::to_elem(p));
+        if elements::is_range(p) {
+            ranges.push(p);
+        }
+        elems[at(set)?].push(elements::to_elem(p));
     }
-    let sets = set_defs().into_iter().zip(elems).collect();
+    elements::check_overlaps(&ranges)?;
+    let sets = defs.into_iter().zip(elems).collect();
     Ok(Objects {
         sets,
         chains: chain_defs(),
@@ -692,16 +833,21 @@ pub(super) fn text(spec: &TableSpec) -> String {
             ));
         }
     };
-    let mut bridges = spec.bridges.clone();
-    bridges.sort();
-    bridges.dedup();
+    let bridges = bridge_names(spec);
     add(
         BRIDGES,
         bridges.iter().map(|b| format!("\"{b}\"")).collect(),
     );
+    add(
+        BRIDGE_SELF,
+        bridges
+            .iter()
+            .map(|b| format!("\"{b}\" . \"{b}\""))
+            .collect(),
+    );
     add(SUBNETS4, net_text(&v4_ranges(&spec.subnets4), 32));
     add(SUBNETS6, net_text(&v6_ranges(&spec.subnets6), 128));
-    for map in elements::PORT_MAPS {
+    for map in PORT_MAPS {
         let mut ports: Vec<&PortElement> = spec
             .ports
             .iter()
