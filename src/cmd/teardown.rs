@@ -22,6 +22,20 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     let networks = store.networks()?;
     let mut actions = Vec::new();
 
+    // containers first: their host veths (the container ends go with them),
+    // address reservations and records; then every claimed host port
+    let attachments = crate::cni::attachments(&store)?;
+    for a in &attachments {
+        if nl.link(&a.host_veth)?.is_some_and(|l| l.kind.as_deref() == Some("veth")) {
+            actions.push(Action::DeleteLink { name: a.host_veth.clone() });
+        }
+        for path in crate::cni::attachment_files(&store, a)? {
+            actions.push(Action::RemoveFile { path });
+        }
+    }
+    for path in crate::ports::claim_files(&store)? {
+        actions.push(Action::RemoveFile { path });
+    }
     if nft::read_table()?.is_some() {
         let previous = Some(desired::table_spec(&store, &networks)?);
         actions.push(Action::DeleteTable { previous });

@@ -26,7 +26,6 @@ use super::env::Env;
 use super::failure::{CONFLICT, CniContext, CniResult, Failure, KERNEL, UNKNOWN_CONTAINER};
 use super::ipam::delegate;
 use super::ipam::hostlocal::{HostLocal, LastReserved, Reservation};
-use super::linkext;
 use super::netspec;
 use super::portspec;
 use super::record::{self, AttachedIp, Attachment, IpamRecord, RouteRecord};
@@ -352,7 +351,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         ));
     };
     if conf.promisc_mode {
-        linkext::set_flags(bridge.index, Some(true), None, None)
+        nl.set_link_flags(bridge.index, Some(true), None, None)
             .cctx(format!("promiscMode on {}", conf.bridge))?;
     }
     let exists_inside = || {

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 use super::config::Tuning;
-use super::linkext;
 use crate::error::{Context, Error, Result};
 use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::sysctl::{self, Key};
@@ -68,7 +67,7 @@ fn apply(
             .ctx(format!("in the container, {}", plan.ifname))?;
     }
     if plan.tuning.link_flags() {
-        linkext::set_flags(
+        nl.set_link_flags(
             link.index,
             plan.tuning.promisc,
             plan.tuning.allmulti,

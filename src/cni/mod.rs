@@ -22,7 +22,6 @@ pub mod failure;
 pub mod gc;
 pub mod ipam;
 pub mod json;
-pub mod linkext;
 pub mod netspec;
 pub mod portspec;
 pub mod record;
@@ -130,6 +129,24 @@ fn dispatch(env: &Env, stdin: &[u8]) -> CniResult<Option<Value>> {
 
 fn to_error(f: Failure) -> Error {
     Error::new(crate::error::Kind::Io, f.msg)
+}
+
+/// The files that hold one attachment on disk: its host-local address
+/// reservations (those still naming it) and its record. `hostnet teardown`
+/// removes them after deleting the host veth. A delegated IPAM plugin's
+/// reservations are that plugin's (teardown cannot call it: no CNI_PATH).
+pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    if let Some(dir) = &a.ipam.data_dir {
+        let hl = ipam::hostlocal::HostLocal::new(dir, &a.network);
+        for ip in &a.ips {
+            if hl.holds(ip.address.ip(), &a.container_id, &a.ifname).map_err(to_error)? {
+                files.push(hl.ip_path(ip.address.ip()));
+            }
+        }
+    }
+    files.push(record::path(store, &a.network, &a.container_id, &a.ifname));
+    Ok(files)
 }
 
 /// Every attachment record (all networks), for `hostnet status`.

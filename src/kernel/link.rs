@@ -385,6 +385,32 @@ impl Netlink {
         self.change(msg, format!("setting MTU {mtu} on link #{index}"))
     }
 
+    /// Promiscuous mode, all-multicast and TX queue length (CNI tuning's
+    /// `promisc`, `allmulti`, `txQLen`; the bridge's `promiscMode`), in one
+    /// request; `None` leaves a setting as it is.
+    pub fn set_link_flags(
+        &self,
+        index: u32,
+        promisc: Option<bool>,
+        allmulti: Option<bool>,
+        txqlen: Option<u32>,
+    ) -> Result<()> {
+        if promisc.is_none() && allmulti.is_none() && txqlen.is_none() {
+            return Ok(());
+        }
+        let mut b = LinkUnspec::new_with_index(index);
+        if let Some(on) = promisc {
+            b = b.promiscuous(on);
+        }
+        if let Some(on) = allmulti {
+            b = b.allmulticast(on);
+        }
+        if let Some(q) = txqlen {
+            b = b.txqueuelen(q);
+        }
+        self.change(b.build(), format!("setting link flags on link #{index}"))
+    }
+
     /// Delete a link; for a veth this removes both ends.
     pub fn delete_link(&self, index: u32) -> Result<()> {
         self.rt
