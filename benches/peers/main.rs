@@ -417,6 +417,10 @@ fn latency(
         let (adds, dels) = in_ns(&host, || {
             let mut adds: Vec<Op> = Vec::new();
             let mut dels: Vec<Op> = Vec::new();
+            // one untimed round first: page cache, dentries, lazily created state
+            let warm = probe_container(probe, n, cfg.reps + 1);
+            peer.add(&warm, &sc, None)?;
+            peer.del(&warm, &sc, None)?;
             for r in 0..cfg.reps {
                 check_interrupted()?;
                 let c = probe_container(probe, n, r);
@@ -979,6 +983,9 @@ fn versions() -> Vec<(String, String)> {
                 .to_string(),
         ),
         ("hostnet".into(), q(&[&hostnet_bin(), "--version"])),
+        ("hostnet commit".into(), std::env::var("HOSTNET_COMMIT").unwrap_or_else(|_| {
+            q(&["git", "-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"])
+        })),
         (
             "containernetworking-plugins".into(),
             deb("containernetworking-plugins"),
