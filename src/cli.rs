@@ -66,6 +66,14 @@ pub enum Command {
     /// recorded network, static port mapping and attachment as it was (what the
     /// boot unit runs). Otherwise sets up the one network described by the options
     /// (defaults: bridge nerdctl0, 10.4.0.0/24, gateway 10.4.0.1).
+    #[command(after_long_help = "BOOT AND NFTABLES RELOADS:\n  \
+systemd/hostnet.service (Type=oneshot, RemainAfterExit=yes) runs `hostnet init` after \
+network.target and before containerd, podman, docker and crio, restoring every recorded \
+network, static port mapping and attachment element. systemd/hostnet-nftables.service is \
+PartOf= and ReloadPropagatedFrom=nftables.service: a restart or reload of nftables, which \
+flushes the whole ruleset, runs `hostnet init` again at once.\n\n\
+EXIT STATUS:\n  0 done or nothing to do; 1 a kernel or file operation failed (what was done \
+is rolled back); 2 invalid input (nothing was changed).")]
     Init(InitArgs),
     /// Show bridges, attached interfaces, routes, forwarding and the nftables table
     Status,

@@ -630,18 +630,34 @@ fn teardown_releases_attachments() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("10.92.0.2"), "someone\r\neth0").unwrap();
     let status = w.host.hostnet_ok(&["status"]);
-    assert!(status.contains("attachments: 2") && status.contains("tear-one"), "{status}");
+    assert!(
+        status.contains("attachments: 2") && status.contains("tear-one"),
+        "{status}"
+    );
     assert!(status.contains("8080->80/tcp"), "{status}");
     assert!(w.host.hostnet(&["check"]).status.success());
 
     w.host.hostnet_ok(&["teardown"]);
     assert!(w.host_veths().is_empty(), "host veths gone");
-    assert!(!c1.ok(&["ip", "-o", "link"]).contains("eth0"), "the container end went with it");
+    assert!(
+        !c1.ok(&["ip", "-o", "link"]).contains("eth0"),
+        "the container end went with it"
+    );
     assert!(w.ip_files(NET).is_empty(), "address files released");
     assert!(w.records(NET).is_empty(), "records removed");
-    assert!(!w.host.state_dir().join("ports/tcp-8080.json").exists(), "port claims removed");
-    assert_eq!(w.host.ns.ok(&["nft", "list", "tables"]).trim(), "", "table removed");
-    assert!(other.join("10.92.0.2").exists(), "another network's reservation is left alone");
+    assert!(
+        !w.host.state_dir().join("ports/tcp-8080.json").exists(),
+        "port claims removed"
+    );
+    assert_eq!(
+        w.host.ns.ok(&["nft", "list", "tables"]).trim(),
+        "",
+        "table removed"
+    );
+    assert!(
+        other.join("10.92.0.2").exists(),
+        "another network's reservation is left alone"
+    );
     let status = w.host.hostnet_ok(&["status"]);
     assert!(status.contains("no networks"), "{status}");
 }

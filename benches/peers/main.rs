@@ -983,9 +983,19 @@ fn versions() -> Vec<(String, String)> {
                 .to_string(),
         ),
         ("hostnet".into(), q(&[&hostnet_bin(), "--version"])),
-        ("hostnet commit".into(), std::env::var("HOSTNET_COMMIT").unwrap_or_else(|_| {
-            q(&["git", "-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"])
-        })),
+        (
+            "hostnet commit".into(),
+            std::env::var("HOSTNET_COMMIT").unwrap_or_else(|_| {
+                q(&[
+                    "git",
+                    "-C",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "describe",
+                    "--always",
+                    "--dirty",
+                ])
+            }),
+        ),
         (
             "containernetworking-plugins".into(),
             deb("containernetworking-plugins"),

@@ -26,8 +26,13 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     // address reservations and records; then every claimed host port
     let attachments = crate::cni::attachments(&store)?;
     for a in &attachments {
-        if nl.link(&a.host_veth)?.is_some_and(|l| l.kind.as_deref() == Some("veth")) {
-            actions.push(Action::DeleteLink { name: a.host_veth.clone() });
+        if nl
+            .link(&a.host_veth)?
+            .is_some_and(|l| l.kind.as_deref() == Some("veth"))
+        {
+            actions.push(Action::DeleteLink {
+                name: a.host_veth.clone(),
+            });
         }
         for path in crate::cni::attachment_files(&store, a)? {
             actions.push(Action::RemoveFile { path });

@@ -140,7 +140,10 @@ pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::
     if let Some(dir) = &a.ipam.data_dir {
         let hl = ipam::hostlocal::HostLocal::new(dir, &a.network);
         for ip in &a.ips {
-            if hl.holds(ip.address.ip(), &a.container_id, &a.ifname).map_err(to_error)? {
+            if hl
+                .holds(ip.address.ip(), &a.container_id, &a.ifname)
+                .map_err(to_error)?
+            {
                 files.push(hl.ip_path(ip.address.ip()));
             }
         }

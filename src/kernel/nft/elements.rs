@@ -571,7 +571,14 @@ pub(super) fn update_ports(
     if batch.is_empty() {
         return Ok(());
     }
+    let deleted = ops.iter().any(|(_, op)| matches!(op, Op::Del(_)));
     let res = sock.run_batch(batch.finish())?;
+    if deleted {
+        // Closing the socket now would wait out an RCU grace period (nf_tables
+        // flushes its pending destroy work on release), typically while the
+        // caller still holds the host lock: close it at process exit instead.
+        sys::park(sock);
+    }
     let Some(&(seq, errno)) = res.errors.first() else {
         return Ok(());
     };

@@ -1263,6 +1263,29 @@ fn io_err(what: &str, e: std::io::Error) -> Error {
     )
 }
 
+/// A socket set aside to be closed later (see `park`).
+struct Parked(#[allow(dead_code)] Socket);
+
+// SAFETY: a parked socket is never used again, only closed (dropped), and a
+// libmnl socket may be closed from any thread.
+unsafe impl Send for Parked {}
+
+static PARKED: std::sync::Mutex<Option<Parked>> = std::sync::Mutex::new(None);
+
+/// Keep `sock` open until the process exits (or the next `park`, which
+/// closes the previous one). Releasing an nf_tables socket after a batch that
+/// deleted elements waits one RCU grace period (7-20 ms here) while nf_tables
+/// flushes its destroy work; parked, that wait happens at exit, after the
+/// caller has let go of the host lock. At most one socket is parked, so a
+/// long-running process does not accumulate descriptors.
+pub(super) fn park(sock: Socket) {
+    let previous = match PARKED.lock() {
+        Ok(mut slot) => slot.replace(Parked(sock)),
+        Err(poisoned) => poisoned.into_inner().replace(Parked(sock)),
+    };
+    drop(previous);
+}
+
 impl Socket {
     pub(super) fn open() -> Result<Socket> {
         let nl = mnl::Socket::new(mnl::Bus::Netfilter)
