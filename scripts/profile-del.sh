@@ -43,11 +43,12 @@ cni() {
     CNI_NETNS="/run/netns/hnb-$tag-$id" CNI_IFNAME=eth0 CNI_PATH="$(dirname "$bin"):/usr/lib/cni" "$bin" < "$work/in.json" > "$work/out.json"
 }
 hn() { ip netns exec "$h" "$@" "$bin" --state-dir "$work/state" --run-dir "$work/run" --cni-conf-dir "$work/net.d"; }
-for i in $(seq 1 $((N + 3))); do
+for i in $(seq 1 $((N + 4))); do
   ip netns add "hnb-$tag-c$i"; cns+=("hnb-$tag-c$i")
 done
 echo "attaching $N containers..." >&2
 for i in $(seq 1 "$N"); do cni ADD "c$i"; done
+[ "$N" -ge 100 ] && sleep 12   # let the new interfaces' IPv6 chatter settle
 
 offcpu() { # perf script text -> off-CPU ms by the first kernel frames below schedule()
   python3 - "$1" "$2" <<'PY'
@@ -108,6 +109,10 @@ echo "== 2. syscalls by wall time (strace -f -w -c)"
 prep $((N + 2))
 run_op $((N + 2)) strace -f -w -c -o "$work/strace.txt" >/dev/null 2>&1 || true
 head -14 "$work/strace.txt" | sed 's/^/  /'
+echo "  -- the slowest single syscalls (strace -f -T)"
+prep $((N + 4))
+run_op $((N + 4)) strace -f -T -s 40 -o "$work/strace-T.txt" >/dev/null 2>&1 || true
+awk -F'<' '/<[0-9.]+>$/ {t=$NF; sub(/>$/, "", t); print t, substr($0, 1, 150)}' "$work/strace-T.txt" | sort -rn | head -8 | sed 's/^/  /'
 
 echo "== 3. on-CPU samples of the hostnet process (perf record -F 20000), by DSO, then by symbol"
 prep $((N + 3))

@@ -156,6 +156,11 @@ fn veth_peer_born_in_container_namespace() {
     let peer = host.ok(&["ip", "-n", &ctr.name, "link", "show", "eth0"]);
     assert!(peer.contains("02:42:0a:04:00:02"), "{peer}");
     assert!(peer.contains("mtu 1400"), "{peer}");
+    // one queue per end, set at creation (no shrink, no RCU wait)
+    for (ns, dev) in [(&host.name, "veth0a1b2c3d"), (&ctr.name, "eth0")] {
+        let d = host.ok(&["ip", "-n", ns, "-d", "link", "show", dev]);
+        assert!(d.contains("numtxqueues 1 numrxqueues 1"), "{dev}: {d}");
+    }
     let host_links = host.ok(&["ip", "link"]);
     assert!(host_links.contains("veth0a1b2c3d@"), "{host_links}");
     assert!(!host_links.contains(" eth0@"), "{host_links}");

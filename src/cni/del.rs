@@ -93,7 +93,7 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
     if delegated_del && let IpamKind::Delegated(kind) = &c.conf.ipam.kind {
         delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
     }
-    let _lock = HostLock::acquire(&c.conf.run_dir)?;
+    let lock = HostLock::acquire(&c.conf.run_dir)?;
     if !a.port_mappings.is_empty() {
         ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
         let elements: Vec<_> = a
@@ -116,6 +116,10 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
         }
     }
     record::remove(&c.store, a)?;
+    drop(lock);
+    // the nf_tables socket's close waits an RCU grace period: pay it here,
+    // outside the lock and while the veth delete runs on its own thread
+    nft::close_parked_socket();
     Ok(())
 }
 

@@ -129,6 +129,15 @@ pub fn update_ports(add: &[PortElement], del: &[PortElement], ignore_missing: bo
     elements::update_ports(add, del, ignore_missing)
 }
 
+/// After `update_ports` deleted elements, its socket is kept open so that its
+/// close, which waits one RCU grace period, does not happen under the
+/// caller's lock. Call this once the lock is released to pay that wait at a
+/// chosen moment (e.g. while a veth delete runs on another thread); otherwise
+/// it is paid at process exit.
+pub fn close_parked_socket() {
+    sys::close_parked()
+}
+
 /// Read the table back from the kernel; None when it does not exist.
 pub fn read_table() -> Result<Option<TableSnapshot>> {
     dump::read_table()

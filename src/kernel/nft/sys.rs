@@ -1263,6 +1263,16 @@ fn io_err(what: &str, e: std::io::Error) -> Error {
     )
 }
 
+/// Close the parked socket now, if any: the caller has let go of the host
+/// lock and can afford the RCU wait (or overlaps it with other work).
+pub(super) fn close_parked() {
+    let parked = match PARKED.lock() {
+        Ok(mut slot) => slot.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    };
+    drop(parked);
+}
+
 /// A socket set aside to be closed later (see `park`).
 struct Parked(#[allow(dead_code)] Socket);
 
