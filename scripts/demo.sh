@@ -51,6 +51,12 @@ step "host -> 127.0.0.1:8080 (mapped port)"
 ip netns exec "$ns" socat -u TCP:127.0.0.1:8080 -
 step "db -> 10.4.0.1:8080 (mapped port via the gateway, hairpin)"
 ip netns exec hostnet-demo-db socat -u TCP:10.4.0.1:8080 -
+step "hostnet portmap add 9090 $web_ip:80   # a static mapping, same maps"
+hn portmap add 9090 "$web_ip:80"
+step hostnet portmap ls
+hn portmap ls
+step "host -> 127.0.0.1:9090"
+ip netns exec "$ns" socat -u TCP:127.0.0.1:9090 -
 step nft list map inet hostnet hostports4_any
 ip netns exec "$ns" nft list map inet hostnet hostports4_any
 

@@ -2,7 +2,7 @@
 # Install what hostnet needs to build, test and benchmark on Debian, only if missing.
 set -euo pipefail
 pkgs=(pkg-config libnftnl-dev libmnl-dev nftables iproute2 iputils-ping socat
-      containernetworking-plugins bridge-utils jq)
+      containernetworking-plugins bridge-utils jq procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
