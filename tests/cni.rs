@@ -6,7 +6,7 @@
 mod cni;
 mod common;
 
-use cni::{Attachment, HOST_OUT, OUTSIDE, World, ping, result_ip};
+use cni::{Attachment, HOST_OUT, OUTSIDE, World, result_ip};
 use common::{NetNs, ask, echo_peer_server};
 use serde_json::{Value, json};
 
@@ -98,38 +98,12 @@ fn integrated(version: &str) {
         "{link}"
     );
 
-    // layer 3: the gateway and each other
-    assert!(ping(&c1, GW), "c1 -> gateway");
-    assert!(ping(&c1, &ip2), "c1 -> c2");
-    assert!(ping(&c2, &ip1), "c2 -> c1");
-
-    // egress is masqueraded: the outside sees the host's address
-    let _out_srv = cni::Server(echo_peer_server(&w.outside, "tcp", 7000));
-    let seen = ask(&c1, "tcp", OUTSIDE, 7000).expect("c1 reaches the outside");
-    assert!(
-        seen.starts_with(HOST_OUT),
-        "outside saw {seen}, want the masqueraded {HOST_OUT}"
-    );
-
-    // the mapped port, from everywhere
-    let _srv = cni::Server(echo_peer_server(&c1, "tcp", 80));
+    // layer 3, masquerade and the mapped port from everywhere
+    let (_srv, from_out) = cni::assert_attached_pair(&w, &c1, &c2, GW, &ip1, &ip2);
     let _usrv = cni::Server(echo_peer_server(&c1, "udp", 53));
-    let from_out = ask(&w.outside, "tcp", HOST_OUT, 8080).expect("outside -> host:8080");
     assert!(
         from_out.starts_with(OUTSIDE),
         "container saw {from_out}: outside clients are not masqueraded"
-    );
-    assert!(
-        ask(&w.host.ns, "tcp", "127.0.0.1", 8080).is_some(),
-        "host 127.0.0.1:8080"
-    );
-    assert!(
-        ask(&w.host.ns, "tcp", GW, 8080).is_some(),
-        "host bridge IP:8080"
-    );
-    assert!(
-        ask(&c2, "tcp", GW, 8080).is_some(),
-        "c2 -> gateway:8080 (hairpin)"
     );
     assert!(
         ask(&c1, "tcp", GW, 8080).is_some(),

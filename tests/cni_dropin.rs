@@ -7,8 +7,8 @@
 mod cni;
 mod common;
 
-use cni::{Attachment, HOST_OUT, OUTSIDE, World, ping, result_ip};
-use common::{NetNs, ask, echo_peer_server};
+use cni::{Attachment, World, result_ip};
+use common::NetNs;
 use serde_json::json;
 
 const NET: &str = "hnd";
@@ -60,33 +60,7 @@ fn dropin(version: &str) {
         "no hostnet elements in drop-in mode"
     );
 
-    assert!(ping(&c1, GW), "c1 -> gateway");
-    assert!(ping(&c1, &ip2), "c1 -> c2");
-    assert!(ping(&c2, &ip1), "c2 -> c1");
-    let _out_srv = cni::Server(echo_peer_server(&w.outside, "tcp", 7000));
-    let seen = ask(&c1, "tcp", OUTSIDE, 7000).expect("c1 reaches the outside");
-    assert!(
-        seen.starts_with(HOST_OUT),
-        "outside saw {seen}: masqueraded"
-    );
-
-    let _srv = cni::Server(echo_peer_server(&c1, "tcp", 80));
-    assert!(
-        ask(&w.outside, "tcp", HOST_OUT, 8080).is_some(),
-        "outside -> host:8080"
-    );
-    assert!(
-        ask(&w.host.ns, "tcp", "127.0.0.1", 8080).is_some(),
-        "host 127.0.0.1:8080"
-    );
-    assert!(
-        ask(&w.host.ns, "tcp", GW, 8080).is_some(),
-        "host bridge IP:8080"
-    );
-    assert!(
-        ask(&c2, "tcp", GW, 8080).is_some(),
-        "c2 -> gateway:8080 (hairpin)"
-    );
+    let (_srv, _from_out) = cni::assert_attached_pair(&w, &c1, &c2, GW, &ip1, &ip2);
 
     // CHECK hostnet's part (portmap 1.1.1's own CHECK looks for an IPv6
     // chain it never created when there is no IPv6 address: its bug)

@@ -51,6 +51,20 @@ pub struct Ctx<'a> {
     pub store: Store,
 }
 
+impl<'a> Ctx<'a> {
+    /// The context of the container named by the environment (validated
+    /// CNI_CONTAINERID and CNI_IFNAME), with the configured state directory.
+    pub fn from_env(env: &'a Env, conf: &'a NetConf) -> CniResult<Ctx<'a>> {
+        Ok(Ctx {
+            env,
+            conf,
+            cid: env.container_id()?,
+            ifname: env.ifname()?,
+            store: Store::new(&conf.state_dir),
+        })
+    }
+}
+
 /// What a failed ADD has to undo, filled in step by step.
 #[derive(Default)]
 struct Rollback {
@@ -169,18 +183,10 @@ pub fn add_elements(store: &Store, elements: &[PortElement]) -> crate::error::Re
 }
 
 pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
-    let cid = env.container_id()?;
-    let ifname = env.ifname()?;
+    let c = Ctx::from_env(env, conf)?;
     let netns_path = env.netns()?;
     let netns_file = netns::open(Path::new(netns_path))
         .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
-    let c = Ctx {
-        env,
-        conf,
-        cid,
-        ifname,
-        store: Store::new(&conf.state_dir),
-    };
     let mut rb = Rollback {
         netns: Some(netns_path.to_string()),
         ..Rollback::default()

@@ -24,19 +24,10 @@ use crate::kernel::nft;
 use crate::kernel::sysctl;
 use crate::lock::HostLock;
 use crate::ports;
-use crate::state::Store;
 
 pub fn del(env: &Env, conf: &NetConf) -> CniResult<()> {
-    let cid = env.container_id()?;
-    let ifname = env.ifname()?;
-    let c = Ctx {
-        env,
-        conf,
-        cid,
-        ifname,
-        store: Store::new(&conf.state_dir),
-    };
-    match record::read(&c.store, &conf.name, cid, ifname)? {
+    let c = Ctx::from_env(env, conf)?;
+    match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
         Some(a) => release(&c, &a, true),
         None => without_record(&c),
     }

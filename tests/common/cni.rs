@@ -554,3 +554,44 @@ impl Drop for Server {
         let _ = self.0.wait();
     }
 }
+
+/// What every attached pair (c1 with host port 8080 mapped to its port 80,
+/// c2 beside it) must have, in either mode: both reach the gateway and each
+/// other, egress is masqueraded (the outside sees the host), and the mapped
+/// port answers from outside, from the host via 127.0.0.1 and via the bridge
+/// address, and from c2 via the gateway (hairpin). Starts c1's server on
+/// tcp/80 (returned: it runs until dropped) and returns what c1's server saw
+/// of the outside client.
+pub fn assert_attached_pair(
+    w: &World,
+    c1: &NetNs,
+    c2: &NetNs,
+    gw: &str,
+    ip1: &str,
+    ip2: &str,
+) -> (Server, String) {
+    assert!(ping(c1, gw), "c1 -> gateway");
+    assert!(ping(c1, ip2), "c1 -> c2");
+    assert!(ping(c2, ip1), "c2 -> c1");
+    let _out_srv = Server(crate::common::echo_peer_server(&w.outside, "tcp", 7000));
+    let seen = crate::common::ask(c1, "tcp", OUTSIDE, 7000).expect("c1 reaches the outside");
+    assert!(
+        seen.starts_with(HOST_OUT),
+        "outside saw {seen}, want the masqueraded {HOST_OUT}"
+    );
+
+    let srv = Server(crate::common::echo_peer_server(c1, "tcp", 80));
+    let from_out =
+        crate::common::ask(&w.outside, "tcp", HOST_OUT, 8080).expect("outside -> host:8080");
+    for (from, addr, what) in [
+        (&w.host.ns, "127.0.0.1", "host 127.0.0.1:8080"),
+        (&w.host.ns, gw, "host bridge IP:8080"),
+        (c2, gw, "c2 -> gateway:8080 (hairpin)"),
+    ] {
+        assert!(
+            crate::common::ask(from, "tcp", addr, 8080).is_some(),
+            "{what}"
+        );
+    }
+    (srv, from_out)
+}
