@@ -42,7 +42,7 @@ cni() {
   ip netns exec "$h" "$@" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$verb" CNI_CONTAINERID="$id" \
     CNI_NETNS="/run/netns/hnb-$tag-$id" CNI_IFNAME=eth0 CNI_PATH="$(dirname "$bin"):/usr/lib/cni" "$bin" < "$work/in.json" > "$work/out.json"
 }
-hn() { ip netns exec "$h" "$@" "$bin" --state-dir "$work/state" --run-dir "$work/run" --cni-conf-dir "$work/net.d"; }
+hn() { ip netns exec "$h" "$bin" --state-dir "$work/state" --run-dir "$work/run" --cni-conf-dir "$work/net.d" "$@"; }
 for i in $(seq 1 $((N + 4))); do
   ip netns add "hnb-$tag-c$i"; cns+=("hnb-$tag-c$i")
 done
@@ -73,7 +73,7 @@ agg, total = {}, 0.0
 for pid in pids:
     out = None
     for t, pc, pp, npid, syms in ev:
-        if pp == pid:
+        if pp == pid and pc == comm:   # after exec only (not `ip netns exec`'s own work)
             out = (t, syms)
         elif npid == pid and out:
             key = ' <- '.join([s for s in out[1] if s not in skip][:4])

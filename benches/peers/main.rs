@@ -224,7 +224,8 @@ fn project(points: &[(usize, f64)], from: usize, to: usize) -> f64 {
 /// netlink from this process (each call opens and closes its own socket, as
 /// a plugin process would):
 /// - ADD: create a veth with its peer born in a container namespace, enslave
-///   the host end to the bridge, hairpin on, up; add one nft map element;
+///   the host end to the bridge, hairpin on, up; inside the container: an
+///   address, up, a route via the gateway; add one nft map element;
 /// - DEL: delete that veth (its peer up with an address), then delete the
 ///   element.
 fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor> {
@@ -239,6 +240,7 @@ fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor
         let ip = format!("10.{}.250.{}", 128 + net, 10 + rep);
         let probe_path = probe.path.clone();
         let e = peers::floor_element(65000 + rep as u16, ip.parse().unwrap());
+        let gw: std::net::IpAddr = peers::gateway(net).parse().unwrap();
         let (idx, ta) = in_ns(host, || {
             let fd = netns::open(&probe_path).map_err(|e| e.to_string())?;
             use std::os::fd::AsFd;
@@ -255,12 +257,26 @@ fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor
             nl.set_hairpin(idx, true).map_err(|e| e.to_string())?;
             nl.set_up(idx).map_err(|e| e.to_string())?;
             drop(nl);
+            // the container side, from a thread inside the container namespace
+            in_ns(probe, || {
+                let nl = Netlink::open().map_err(|e| e.to_string())?;
+                let link = nl
+                    .link(&cname)
+                    .map_err(|e| e.to_string())?
+                    .ok_or(format!("no {cname}"))?;
+                nl.add_address(link.index, format!("{ip}/16").parse().unwrap())
+                    .map_err(|e| e.to_string())?;
+                nl.set_up(link.index).map_err(|e| e.to_string())?;
+                let dst = format!("203.0.113.{rep}/32").parse().unwrap();
+                nl.add_route(dst, Some(gw), None)
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            })?;
             nft::update_ports(std::slice::from_ref(&e), &[], false).map_err(|e| e.to_string())?;
+            nft::close_parked_socket();
             Ok((idx, t.elapsed()))
         })?;
         add.push(ta);
-        probe.ip(&["addr", "add", &format!("{ip}/16"), "dev", &cname])?;
-        probe.ip(&["link", "set", &cname, "up"])?;
         // let the address and element work settle before the deletes
         std::thread::sleep(Duration::from_millis(30));
         let (tv, te) = in_ns(host, || {
@@ -271,6 +287,10 @@ fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor
             let tv = t.elapsed();
             let t = Instant::now();
             nft::update_ports(&[], std::slice::from_ref(&e), false).map_err(|e| e.to_string())?;
+            // hostnet parks the socket of a delete (its close waits for an
+            // RCU grace period) until the process exits: a process pays it,
+            // so the floor does too; and no socket may keep the namespace alive
+            nft::close_parked_socket();
             Ok((tv, t.elapsed()))
         })?;
         veth.push(tv);
@@ -447,7 +467,6 @@ fn latency(
             &sc,
             &work.dir,
         )?;
-        let spawned = adds.first().map(|o| o.spawned).unwrap_or(0);
         eprintln!("  {name} n={n}: ADD {add} DEL {del} peak RSS {rss} KiB");
         let floor = if name == "hostnet" {
             let f = kernel_floor(&host, probe, probe_container(probe, n, 0).net, cfg.reps)?;
@@ -466,7 +485,6 @@ fn latency(
             n,
             add: Some(add),
             del: Some(del),
-            spawned,
             rss_kib: rss,
             floor,
             note: String::new(),

@@ -68,7 +68,6 @@ pub struct Op {
 }
 
 pub trait Peer: Sync {
-    fn label(&self) -> &'static str;
     fn add(&self, c: &Container, sc: &Scratch, wrap: Option<&[String]>) -> R<Op>;
     fn del(&self, c: &Container, sc: &Scratch, wrap: Option<&[String]>) -> R<Op>;
 }
@@ -175,10 +174,6 @@ fn first_ipv4(result: &Value) -> Option<String> {
 }
 
 impl Peer for CniChain {
-    fn label(&self) -> &'static str {
-        self.label
-    }
-
     fn add(&self, c: &Container, sc: &Scratch, wrap: Option<&[String]>) -> R<Op> {
         let mut op = Op::default();
         let mut prev: Option<Value> = None;
@@ -306,9 +301,6 @@ impl Netavark {
 }
 
 impl Peer for Netavark {
-    fn label(&self) -> &'static str {
-        "netavark"
-    }
     fn add(&self, c: &Container, sc: &Scratch, wrap: Option<&[String]>) -> R<Op> {
         let run = self.exec("setup", c, sc, wrap)?;
         let v: Value =
