@@ -9,17 +9,7 @@
 #   time                         GNU time: peak RSS of one ADD (wait4 ru_maxrss of the plugin it forks)
 #   iproute2, nftables, procps   namespaces and links (ip), `nft list ruleset`, sysctl
 set -euo pipefail
-pkgs=(containernetworking-plugins netavark iptables strace time iproute2 nftables procps)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/install-deps.sh" containernetworking-plugins netavark iptables strace time iproute2 nftables procps
 for f in /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/portmap /usr/lib/cni/firewall /usr/lib/cni/tuning /usr/lib/podman/netavark; do
   [ -x "$f" ] || { echo "missing $f after installing the bench dependencies" >&2; exit 1; }
 done

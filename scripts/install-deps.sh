@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install what hostnet needs to build, test and benchmark on Debian, only if missing.
+# Install what hostnet needs to build, test and demo on Debian, only if missing.
+# Extra package names given as arguments are installed the same way
+# (scripts/install-bench-deps.sh passes the benchmark's peers and tools).
 set -euo pipefail
 pkgs=(pkg-config libnftnl-dev libmnl-dev nftables iproute2 iputils-ping socat
-      containernetworking-plugins bridge-utils jq procps)
+      containernetworking-plugins bridge-utils jq procps "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
