@@ -182,26 +182,26 @@ fn make_peer(name: &str, work: &Work, tag: &str) -> Box<dyn Peer> {
 }
 
 fn pool_container(pool: &Pool, i: usize) -> Container {
-    Container {
-        cid: format!("bench-c{i}"),
-        netns: pool.ns[i].path_str().to_string(),
-        net: i / PER_NET,
-        host: 2 + i % PER_NET,
-        host_port: 10000 + i as u16,
-    }
+    Container::new(
+        format!("bench-c{i}"),
+        pool.ns[i].path_str().to_string(),
+        i / PER_NET,
+        2 + i % PER_NET,
+        10000 + i as u16,
+    )
 }
 
 /// The container measured at level n: it joins the network of the last
 /// container already attached (a bridge holds at most 1023 ports, so the
 /// population fills networks of PER_NET containers each).
 fn probe_container(probe: &NetNs, n: usize, rep: usize) -> Container {
-    Container {
-        cid: format!("bench-p{n}r{rep}"),
-        netns: probe.path_str().to_string(),
-        net: n.max(1).saturating_sub(1) / PER_NET,
-        host: 60000 + rep,
-        host_port: 30000 + rep as u16,
-    }
+    Container::new(
+        format!("bench-p{n}r{rep}"),
+        probe.path_str().to_string(),
+        n.max(1).saturating_sub(1) / PER_NET,
+        60000 + rep,
+        30000 + rep as u16,
+    )
 }
 
 /// Linear fit of ADD time against n over the measured levels; projected
@@ -614,13 +614,7 @@ fn packet_one(cfg: &Cfg, name: &str, n: usize, work: &Work) -> R<(Vec<f64>, Stri
     let cont = NetNs::with_lo(&format!("{name}-pkc"))?;
     outside_link(&host, &out)?;
     let sc = Scratch::new(&work.dir, &format!("{name}-pk"));
-    let test = Container {
-        cid: "bench-pk".into(),
-        netns: cont.path_str().into(),
-        net: 0,
-        host: 2,
-        host_port: 40000,
-    };
+    let test = Container::new("bench-pk", cont.path_str(), 0, 2, 40000);
     let note;
     let peer: Box<dyn Peer>;
     if name == "hostnet" {
@@ -628,13 +622,7 @@ fn packet_one(cfg: &Cfg, name: &str, n: usize, work: &Work) -> R<(Vec<f64>, Stri
         peer = Box::new(peers::hostnet_chain(Path::new(&hostnet_bin()), dir.clone()));
         // the CNI ADD below records the network; background mappings need it first
         let warm = NetNs::new("hostnet-pkw")?;
-        let w = Container {
-            cid: "bench-warm".into(),
-            netns: warm.path_str().into(),
-            net: 0,
-            host: 3,
-            host_port: 0,
-        };
+        let w = Container::new("bench-warm", warm.path_str(), 0, 3, 0);
         in_ns(&host, || {
             peer.add(&w, &sc, None)?;
             peer.del(&w, &sc, None)
@@ -654,20 +642,8 @@ fn packet_one(cfg: &Cfg, name: &str, n: usize, work: &Work) -> R<(Vec<f64>, Stri
         // two real ADDs; the second one's iptables lines are the template
         let t1 = NetNs::new("ref-pkt1")?;
         let t2 = NetNs::new("ref-pkt2")?;
-        let c1 = Container {
-            cid: "bench-tmpl1".into(),
-            netns: t1.path_str().into(),
-            net: 0,
-            host: 3,
-            host_port: 39998,
-        };
-        let c2 = Container {
-            cid: "bench-tmpl2".into(),
-            netns: t2.path_str().into(),
-            net: 0,
-            host: 4,
-            host_port: 39999,
-        };
+        let c1 = Container::new("bench-tmpl1", t1.path_str(), 0, 3, 39998);
+        let c2 = Container::new("bench-tmpl2", t2.path_str(), 0, 4, 39999);
         let ip2 = in_ns(&host, || peer.add(&c1, &sc, None)).and_then(|_| {
             let before = host.exec(&["iptables-save"])?;
             let op = in_ns(&host, || peer.add(&c2, &sc, None))?;
@@ -751,13 +727,7 @@ fn portmap(cfg: &Cfg, work: &Work, rep: &mut Report) -> R<()> {
     let peer = peers::hostnet_chain(Path::new(&hostnet_bin()), dir.clone());
     let sc = Scratch::new(&work.dir, "pm");
     let cont = NetNs::new("pmc")?;
-    let c = Container {
-        cid: "bench-pm".into(),
-        netns: cont.path_str().into(),
-        net: 0,
-        host: 2,
-        host_port: 0,
-    };
+    let c = Container::new("bench-pm", cont.path_str(), 0, 2, 0);
     in_ns(&host, || peer.add(&c, &sc, None))?;
     let mut have = 0usize;
     for &m in &cfg.portmap_levels {
@@ -936,20 +906,8 @@ fn census(name: &str, work: &Work, rep: &mut Report) -> R<()> {
             })
             .unwrap_or(0)
     };
-    let a = Container {
-        cid: "bench-cen1".into(),
-        netns: c1.path_str().into(),
-        net: 0,
-        host: 2,
-        host_port: 10001,
-    };
-    let b = Container {
-        cid: "bench-cen2".into(),
-        netns: c2.path_str().into(),
-        net: 0,
-        host: 3,
-        host_port: 10002,
-    };
+    let a = Container::new("bench-cen1", c1.path_str(), 0, 2, 10001);
+    let b = Container::new("bench-cen2", c2.path_str(), 0, 3, 10002);
     let (add, del, spawned) = in_ns(&host, || {
         // the first ADD creates the bridge and the base chains: count the second
         peer.add(&a, &sc, None)?;

@@ -56,6 +56,24 @@ pub struct Container {
     pub host_port: u16,
 }
 
+impl Container {
+    pub fn new(
+        cid: impl Into<String>,
+        netns: impl Into<String>,
+        net: usize,
+        host: usize,
+        host_port: u16,
+    ) -> Container {
+        Container {
+            cid: cid.into(),
+            netns: netns.into(),
+            net,
+            host,
+            host_port,
+        }
+    }
+}
+
 /// One timed ADD or DEL.
 #[derive(Clone, Debug, Default)]
 pub struct Op {
