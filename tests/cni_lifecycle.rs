@@ -661,3 +661,35 @@ fn teardown_releases_attachments() {
     let status = w.host.hostnet_ok(&["status"]);
     assert!(status.contains("no networks"), "{status}");
 }
+
+/// `nft flush ruleset` (an nftables.service restart, firewalld) between two
+/// ADDs: the next ADD, even one without port mappings, restores the table
+/// with every persisted element, so masquerade and mappings come back.
+#[test]
+fn add_repairs_a_flushed_ruleset() {
+    let w = World::new("flush");
+    let l = list(&w, "1.0.0", "10.93.0.0/24");
+    let c1 = NetNs::new("z1");
+    let c2 = NetNs::new("z2");
+    let a1 = Attachment::new("flush-one", &c1)
+        .port_mappings(json!([{"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp"}]));
+    ok(w.rt.add(&l, &a1), "ADD 1");
+    let good = w.host.ns.ok(&["nft", "list", "table", "inet", "hostnet"]);
+    w.host.ns.ok(&["nft", "flush", "ruleset"]);
+    assert!(
+        !w.host.hostnet(&["check"]).status.success(),
+        "check sees the flush"
+    );
+
+    ok(
+        w.rt.add(&l, &Attachment::new("flush-two", &c2)),
+        "ADD 2, no ports",
+    );
+    let table = w.host.ns.ok(&["nft", "list", "table", "inet", "hostnet"]);
+    assert_eq!(
+        table, good,
+        "the table is back, container 1's mapping included"
+    );
+    let check = w.host.hostnet(&["check"]);
+    assert!(check.status.success(), "{}", common::stdout(&check));
+}

@@ -215,7 +215,8 @@ fn is_link_local(a: &IpNetwork) -> bool {
 }
 
 /// Make the host side of `net` true as `init` does, cheaply when it already
-/// is: a state record equal to `net` and its bridge present and up means
+/// is: a state record equal to `net`, its bridge present and up, and the
+/// table present (a flushed ruleset is repaired by the next ADD) means
 /// nothing else is read (no dumps). Used by the CNI plugin on every ADD; the
 /// caller holds the host lock. Writes no conflist (the runtime has one).
 pub fn ensure(store: &Store, net: &Network) -> Result<()> {
@@ -224,7 +225,8 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
     let mut net = net.clone();
     if let Some(rec) = &existing {
         net.id = rec.network.id.clone();
-        if rec.network == net && nl.link(&net.bridge)?.is_some_and(|l| l.up) {
+        if rec.network == net && nl.link(&net.bridge)?.is_some_and(|l| l.up) && nft::table_exists()?
+        {
             return Ok(());
         }
     }

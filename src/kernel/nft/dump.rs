@@ -159,6 +159,19 @@ enum Read {
     Retry,
 }
 
+/// Is the table there? One GETTABLE, no dump (the CNI ADD fast path).
+pub(super) fn table_exists() -> Result<bool> {
+    let mut sock = Socket::open()?;
+    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    reqs.get_table();
+    match sock.run_gets(reqs)?.first() {
+        Some(Reply::Err(libc::ENOENT)) => Ok(false),
+        Some(Reply::Err(e)) => Err(kernel_err("looking up the table", *e)),
+        Some(_) => Ok(true),
+        None => Err(kernel_err("looking up the table", libc::EIO)),
+    }
+}
+
 fn read_once() -> Result<Read> {
     let mut sock = Socket::open()?;
     let mut gens = BTreeSet::new();

@@ -138,6 +138,11 @@ pub fn close_parked_socket() {
     sys::close_parked()
 }
 
+/// Does the table exist? One GETTABLE round trip, no dump.
+pub fn table_exists() -> Result<bool> {
+    dump::table_exists()
+}
+
 /// Read the table back from the kernel; None when it does not exist.
 pub fn read_table() -> Result<Option<TableSnapshot>> {
     dump::read_table()
