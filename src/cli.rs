@@ -77,7 +77,12 @@ is rolled back); 2 invalid input (nothing was changed).")]
     Init(InitArgs),
     /// Show bridges, attached interfaces, routes, forwarding and the nftables table
     Status,
-    /// Compare the desired state with the kernel; exit 1 and list each difference
+    /// Compare the desired state with the kernel; exit 1 and list each difference.
+    ///
+    /// Also warns (without failing) about base chains of other tables on the
+    /// forward hook with policy drop, such as Docker's `ip filter FORWARD`: an
+    /// accept in hostnet's table does not override them, so container traffic
+    /// is dropped there unless that chain accepts it.
     Check,
     /// Remove exactly what hostnet created: its table, bridges, conflists and state
     Teardown(TeardownArgs),

@@ -528,3 +528,47 @@ fn same_bridge_talks_other_bridge_is_isolated() {
     a.ok(&["ping", "-c1", "-W2", "10.4.0.1"]);
     c.ok(&["ping", "-c1", "-W2", "10.4.1.1"]);
 }
+
+/// A forward chain with policy drop in ANOTHER table (Docker's
+/// `ip filter FORWARD`) drops container traffic that hostnet's table accepts:
+/// `check` names that chain and how to fix it (a warning: it is not
+/// hostnet's state, so the exit status stays 0).
+#[test]
+fn check_warns_about_a_foreign_forward_drop() {
+    let h = Host::new("fdrop");
+    init_default(&h);
+    let outside = NetNs::new("out");
+    wire(
+        &h.ns,
+        "up0",
+        "198.51.100.1/24",
+        &outside,
+        "eth0",
+        "198.51.100.2/24",
+    );
+    let ctr = manual_container(&h.ns, "nerdctl0", "vethc0000030", "10.4.0.2/24", "10.4.0.1");
+    let _srv = echo_peer_server(&outside, "tcp", 9000);
+    let out = h.hostnet_ok(&["check"]);
+    assert!(
+        !out.contains("warning"),
+        "no warning without a foreign drop: {out}"
+    );
+    assert!(ask(&ctr, "tcp", "198.51.100.2", 9000).is_some());
+
+    h.ns.sh("printf 'table ip filter {\\n chain FORWARD { type filter hook forward priority 0; policy drop; }\\n}\\n' | nft -f -");
+    assert_eq!(
+        ask(&ctr, "tcp", "198.51.100.2", 9000),
+        None,
+        "the foreign drop really drops it"
+    );
+    let check = h.hostnet(&["check"]);
+    assert!(check.status.success(), "not hostnet's state: exit 0");
+    let text = stdout(&check);
+    assert!(
+        text.contains("warning: table ip filter chain FORWARD drops forwarded packets by default"),
+        "{text}"
+    );
+    assert!(text.contains("nerdctl0"), "names the bridge: {text}");
+    let j: serde_json::Value = serde_json::from_str(&h.hostnet_ok(&["--json", "check"])).unwrap();
+    assert_eq!(j["warnings"].as_array().unwrap().len(), 1);
+}

@@ -80,6 +80,34 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     Ok(diffs)
 }
 
+/// What is not hostnet's but breaks what hostnet sets up: a base chain of
+/// another table on the forward hook whose policy is drop (Docker's
+/// `ip filter FORWARD`, firewalld). Its verdict comes on top of ours, so a
+/// packet hostnet accepts is still dropped there. Not a difference (the exit
+/// status is unchanged): the user may have accepted our bridges in that chain.
+pub fn warnings(store: &Store) -> Result<Vec<String>> {
+    let bridges: Vec<String> = store
+        .networks()?
+        .into_iter()
+        .map(|r| r.network.bridge)
+        .collect();
+    let Some(example) = bridges.first() else {
+        return Ok(Vec::new());
+    };
+    Ok(nft::foreign_forward_drops()?
+        .into_iter()
+        .map(|chain| {
+            format!(
+                "{chain} drops forwarded packets by default (policy drop); an accept in \
+                 hostnet's table does not override it, so container traffic through {} is \
+                 dropped there unless that chain accepts it (e.g. rules accepting iifname \
+                 \"{example}\" and oifname \"{example}\")",
+                bridges.join(", ")
+            )
+        })
+        .collect())
+}
+
 /// Chain by chain and set by set, what differs.
 pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<String> {
     let mut diffs = Vec::new();
@@ -141,16 +169,21 @@ pub fn run(g: &Global) -> Result<()> {
     let store = super::store(g);
     let nl = Netlink::open()?;
     let diffs = differences(&store, &nl)?;
+    let warns = warnings(&store)?;
     if g.json {
         println!(
             "{}",
-            json!({ "ok": diffs.is_empty(), "differences": diffs })
+            json!({ "ok": diffs.is_empty(), "differences": diffs, "warnings": warns })
         );
-    } else if diffs.is_empty() {
-        println!("ok: the kernel matches hostnet's state");
     } else {
+        if diffs.is_empty() {
+            println!("ok: the kernel matches hostnet's state");
+        }
         for d in &diffs {
             println!("{d}");
+        }
+        for w in &warns {
+            println!("warning: {w}");
         }
     }
     if diffs.is_empty() {

@@ -159,6 +159,66 @@ enum Read {
     Retry,
 }
 
+/// Base chains of OTHER tables on the forward hook whose policy is drop
+/// (Docker's `ip filter FORWARD`, firewalld, a hand-written ruleset): a
+/// packet hostnet accepts is still dropped there. Rendered as
+/// "table ip filter chain FORWARD".
+pub(super) fn foreign_forward_drops() -> Result<Vec<String>> {
+    const FORWARD: u32 = 2; // NF_INET_FORWARD == NF_BR_FORWARD
+    // a dump interrupted by a concurrent ruleset change (EINTR) is retried
+    for _ in 0..3 {
+        let mut sock = Socket::open()?;
+        let mut reqs = Requests::new(0, TABLE); // NFPROTO_UNSPEC: every family
+        reqs.dump_all_chains();
+        let mut out = Vec::new();
+        let r = sock
+            .run_dump(reqs, |m| {
+                if sys::is_chain(m) {
+                    let c = sys::parse_chain(m)?;
+                    let ours = c.family == u32::from(sys::NFPROTO_INET) && c.table == TABLE;
+                    let drops = c
+                        .base
+                        .as_ref()
+                        .is_some_and(|b| b.hook == FORWARD && b.policy == libc::NF_DROP as u32);
+                    if drops && !ours {
+                        out.push(format!(
+                            "table {} {} chain {}",
+                            family_name(c.family),
+                            c.table,
+                            c.name
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .ctx("listing the chains of other tables")?;
+        match r {
+            Ok(()) => {
+                out.sort();
+                return Ok(out);
+            }
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(kernel_err("listing the chains of other tables", e)),
+        }
+    }
+    Err(kernel_err(
+        "listing the chains of other tables",
+        libc::EINTR,
+    ))
+}
+
+fn family_name(f: u32) -> String {
+    match f {
+        1 => "inet".into(),
+        2 => "ip".into(),
+        3 => "arp".into(),
+        5 => "netdev".into(),
+        7 => "bridge".into(),
+        10 => "ip6".into(),
+        n => format!("family-{n}"),
+    }
+}
+
 /// Is the table there? One GETTABLE, no dump (the CNI ADD fast path).
 pub(super) fn table_exists() -> Result<bool> {
     let mut sock = Socket::open()?;

@@ -138,6 +138,12 @@ pub fn close_parked_socket() {
     sys::close_parked()
 }
 
+/// Base chains of other tables (any family) on the forward hook with policy
+/// drop, e.g. "table ip filter chain FORWARD": they drop what hostnet accepts.
+pub fn foreign_forward_drops() -> Result<Vec<String>> {
+    dump::foreign_forward_drops()
+}
+
 /// Does the table exist? One GETTABLE round trip, no dump.
 pub fn table_exists() -> Result<bool> {
     dump::table_exists()

@@ -207,6 +207,8 @@ pub(super) struct Elem {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ChainInfo {
+    /// NFPROTO_* of the chain's table (1 inet, 2 ip, 7 bridge, 10 ip6, ...).
+    pub family: u32,
     pub table: String,
     pub name: String,
     pub base: Option<BaseChain>,
@@ -923,6 +925,16 @@ impl Requests {
         })
     }
 
+    /// Dump the chains of every table of the request's family (NFPROTO_UNSPEC:
+    /// all families), hostnet's and everyone else's (for `check`'s warnings).
+    pub(super) fn dump_all_chains(&mut self) -> u32 {
+        let ch = NlChain::new();
+        // SAFETY: ch is live for the call.
+        self.hdr(libc::NFT_MSG_GETCHAIN, true, |nlh| unsafe {
+            sys::nftnl_chain_nlmsg_build_payload(nlh, ch.ptr())
+        })
+    }
+
     /// Dump the rules of our table (all chains).
     pub(super) fn dump_rules(&mut self) -> u32 {
         let r = NlRule::new();
@@ -1089,6 +1101,7 @@ pub(super) fn parse_chain(msg: &NlMsg<'_>) -> Result<ChainInfo> {
             None
         };
         Ok(ChainInfo {
+            family: sys::nftnl_chain_get_u32(p, sys::NFTNL_CHAIN_FAMILY as u16),
             table: cstr_lossy(sys::nftnl_chain_get_str(p, sys::NFTNL_CHAIN_TABLE as u16)),
             name: cstr_lossy(sys::nftnl_chain_get_str(p, sys::NFTNL_CHAIN_NAME as u16)),
             base,
