@@ -67,7 +67,7 @@ fn tagged_server(ns: &NetNs, proto: &str, port: u16, tag: &str) -> std::process:
 fn tcp_and_udp_reach_the_container_from_outside() {
     let w = world("pm-out");
     let _t = echo_peer_server(&w.ctr, "tcp", 80);
-    let _u = echo_peer_server(&w.ctr, "udp", 53);
+    udp_echo_peer_server(&w.ctr, 53);
     assert_eq!(
         ask(&w.outside, "tcp", "198.51.100.1", 8080),
         None,

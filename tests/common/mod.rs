@@ -344,3 +344,30 @@ pub fn manual_container(host: &NetNs, bridge: &str, host_if: &str, addr: &str, g
     c.ok(&["ip", "route", "add", "default", "via", gw]);
     c
 }
+
+/// A UDP server in `ns` answering every datagram with the peer address it
+/// saw, from one socket bound to `port` (a thread of this test process that
+/// entered the namespace). Deterministic where socat's forking UDP server
+/// sometimes loses the first datagram. Runs until the test process ends.
+pub fn udp_echo_peer_server(ns: &NetNs, port: u16) {
+    let path = ns.path();
+    let (ready, up) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let served: hostnet::error::Result<()> = hostnet::kernel::netns::run_in(&path, || {
+            let io = |e: std::io::Error| hostnet::error::Error::io("udp echo server", e);
+            let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(io)?;
+            let _ = ready.send(());
+            let mut buf = [0u8; 1500];
+            loop {
+                let (_, peer) = sock.recv_from(&mut buf).map_err(io)?;
+                sock.send_to(format!("{}\n", peer.ip()).as_bytes(), peer)
+                    .map_err(io)?;
+            }
+        });
+        if let Err(e) = served {
+            eprintln!("udp echo server on {port}: {e}");
+        }
+    });
+    up.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("udp echo server is up");
+}
