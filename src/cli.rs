@@ -75,7 +75,7 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n\
 EXIT STATUS:\n  0 done or nothing to do; 1 a kernel or file operation failed (what was done \
 is rolled back); 2 invalid input (nothing was changed).")]
     Init(InitArgs),
-    /// Show bridges, attached interfaces, routes, forwarding and the nftables table
+    /// Show bridges, attached interfaces, routes, forwarding, the nftables table and CNI attachments
     Status,
     /// Compare the desired state with the kernel; exit 1 and list each difference.
     ///

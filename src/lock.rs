@@ -13,16 +13,26 @@ pub struct HostLock {
 }
 
 impl HostLock {
+    /// The host lock: `<run_dir>/lock`.
     pub fn acquire(run_dir: &Path) -> Result<HostLock> {
-        std::fs::create_dir_all(run_dir).ctx(format!("creating {}", run_dir.display()))?;
-        let path = run_dir.join("lock");
+        HostLock::at(&run_dir.join("lock"), 0o644)
+    }
+
+    /// An exclusive lock on the file `path` (created with `mode`, its
+    /// directory too), e.g. host-local's `<dataDir>/<net>/lock`.
+    pub fn at(path: &Path, mode: u32) -> Result<HostLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).ctx(format!("creating {}", dir.display()))?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)
+            .mode(mode)
+            .open(path)
             .ctx(format!("opening {}", path.display()))?;
-        flock(&file, &path)?;
+        flock(&file, path)?;
         Ok(HostLock { _file: file })
     }
 }

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use ipnetwork::IpNetwork;
 
 use crate::error::{Context, Error, Result};
-use crate::kernel::link::Netlink;
+use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft::{self, TableSpec};
 use crate::kernel::sysctl::{self, Key};
 use crate::network::format_mac;
-use crate::state::write_atomic;
+use crate::state::{read_bytes_opt, write_atomic};
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -99,23 +99,21 @@ enum Undo {
     DeleteLink { name: String },
     AddAddress { link: String, addr: IpNetwork },
     DelAddress { link: String, addr: IpNetwork },
+    SetMac { link: String, mac: [u8; 6] },
+    SetMtu { link: String, mtu: u32 },
+    SetDown { link: String },
     RestoreTable { previous: Option<TableSpec> },
     RestoreFile { path: PathBuf, old: Option<Vec<u8>> },
     Nothing,
 }
 
-fn index_of(nl: &Netlink, name: &str) -> Result<u32> {
+fn existing(nl: &Netlink, name: &str) -> Result<LinkInfo> {
     nl.link(name)?
-        .map(|l| l.index)
         .ok_or_else(|| Error::not_found(format!("link {name} does not exist")))
 }
 
-fn read_file_opt(path: &PathBuf) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-    }
+fn index_of(nl: &Netlink, name: &str) -> Result<u32> {
+    existing(nl, name).map(|l| l.index)
 }
 
 fn restore_table(previous: &Option<TableSpec>) -> Result<()> {
@@ -139,12 +137,23 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
             Undo::DeleteLink { name: name.clone() }
         }
         Action::SetMac { link, mac } => {
-            nl.set_mac(index_of(nl, link)?, *mac)?;
-            Undo::Nothing
+            let before = existing(nl, link)?;
+            nl.set_mac(before.index, *mac)?;
+            match before.mac {
+                Some(old) => Undo::SetMac {
+                    link: link.clone(),
+                    mac: old,
+                },
+                None => Undo::Nothing,
+            }
         }
         Action::SetMtu { link, mtu } => {
-            nl.set_mtu(index_of(nl, link)?, *mtu)?;
-            Undo::Nothing
+            let before = existing(nl, link)?;
+            nl.set_mtu(before.index, *mtu)?;
+            Undo::SetMtu {
+                link: link.clone(),
+                mtu: before.mtu,
+            }
         }
         Action::DelAddress { link, addr } => {
             nl.del_address(index_of(nl, link)?, *addr)?;
@@ -161,8 +170,13 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
             }
         }
         Action::SetUp { link } => {
-            nl.set_up(index_of(nl, link)?)?;
-            Undo::Nothing
+            let before = existing(nl, link)?;
+            nl.set_up(before.index)?;
+            if before.up {
+                Undo::Nothing
+            } else {
+                Undo::SetDown { link: link.clone() }
+            }
         }
         Action::DeleteLink { name } => {
             if let Some(l) = nl.link(name)? {
@@ -187,7 +201,7 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
             contents,
             mode,
         } => {
-            let old = read_file_opt(path)?;
+            let old = read_bytes_opt(path)?;
             write_atomic(path, contents, *mode)?;
             Undo::RestoreFile {
                 path: path.clone(),
@@ -195,7 +209,7 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
             }
         }
         Action::RemoveFile { path } => {
-            let old = read_file_opt(path)?;
+            let old = read_bytes_opt(path)?;
             crate::state::remove_file_if_exists(path)?;
             Undo::RestoreFile {
                 path: path.clone(),
@@ -217,6 +231,9 @@ fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
             Some(l) => nl.del_address(l.index, addr),
             None => Ok(()),
         },
+        Undo::SetMac { link, mac } => nl.set_mac(index_of(nl, &link)?, mac),
+        Undo::SetMtu { link, mtu } => nl.set_mtu(index_of(nl, &link)?, mtu),
+        Undo::SetDown { link } => nl.set_down(index_of(nl, &link)?),
         Undo::RestoreTable { previous } => restore_table(&previous),
         Undo::RestoreFile {
             path,

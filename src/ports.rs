@@ -171,7 +171,8 @@ fn claim_as(
 ) -> Result<Vec<PortElement>> {
     use std::collections::BTreeMap;
     // group by file, check everything first, then write
-    let mut files: BTreeMap<std::path::PathBuf, Vec<Entry>> = BTreeMap::new();
+    // per file: what it held (None: absent), and what it will hold
+    let mut files: BTreeMap<std::path::PathBuf, (Option<Vec<Entry>>, Vec<Entry>)> = BTreeMap::new();
     for (i, m) in mappings.iter().enumerate() {
         validate(m)?;
         if let Some(other) = mappings[..i].iter().find(|o| clashes(o, m)) {
@@ -185,10 +186,11 @@ fn claim_as(
         }
         let path = port_file(store, m.proto, m.host_port);
         if !files.contains_key(&path) {
-            let existing: Vec<Entry> = read_json_opt(&path)?.unwrap_or_default();
-            files.insert(path.clone(), existing);
+            let existing: Option<Vec<Entry>> = read_json_opt(&path)?;
+            let entries = existing.clone().unwrap_or_default();
+            files.insert(path.clone(), (existing, entries));
         }
-        let entries = files
+        let (_, entries) = files
             .get_mut(&path)
             .ok_or_else(|| Error::invalid("internal: port file"))?;
         if entries
@@ -217,12 +219,11 @@ fn claim_as(
         });
     }
     let mut written: Vec<(std::path::PathBuf, Option<Vec<Entry>>)> = Vec::new();
-    for (path, entries) in &files {
-        let before: Option<Vec<Entry>> = read_json_opt(path)?;
-        if before.as_ref() == Some(entries) {
+    for (path, (before, entries)) in files {
+        if before.as_ref() == Some(&entries) {
             continue;
         }
-        if let Err(e) = write_json(path, entries) {
+        if let Err(e) = write_json(&path, &entries) {
             for (p, old) in written {
                 let _ = match old {
                     Some(old) => write_json(&p, &old),
@@ -231,7 +232,7 @@ fn claim_as(
             }
             return Err(e);
         }
-        written.push((path.clone(), before));
+        written.push((path, before));
     }
     let mut out: Vec<PortElement> = mappings
         .iter()

@@ -104,12 +104,25 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
-pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    match std::fs::metadata(path) {
-        Ok(_) => read_json(path).map(Some),
+/// A file's bytes, or None when it does not exist (one open, no stat race).
+pub fn read_bytes_opt(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
     }
+}
+
+pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let Some(bytes) = read_bytes_opt(path)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::new(
+            crate::error::Kind::Decode,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }
 
 /// Write JSON atomically: temp file in the same directory, then rename.

@@ -159,15 +159,7 @@ fn check_finds_drift_and_init_repairs_it() {
 fn container_egress_is_masqueraded() {
     let h = Host::new("masq");
     init_default(&h);
-    let outside = NetNs::new("out");
-    wire(
-        &h.ns,
-        "up0",
-        "198.51.100.1/24",
-        &outside,
-        "eth0",
-        "198.51.100.2/24",
-    );
+    let outside = outside_of(&h.ns);
     let ctr = manual_container(&h.ns, "nerdctl0", "vethc0000001", "10.4.0.2/24", "10.4.0.1");
 
     ctr.ok(&["ping", "-c1", "-W2", "10.4.0.1"]);
@@ -299,21 +291,31 @@ fn existing_links_are_respected() {
 
 #[test]
 fn failure_half_way_rolls_back() {
-    let h = Host::new("rollb");
     // the conflist directory cannot be created: the last step fails
-    let blocker = h.dirs.join("not-a-dir");
-    std::fs::write(&blocker, "x").unwrap();
+    let blocked_host = |tag: &str| {
+        let h = Host::new(tag);
+        std::fs::write(h.dirs.join("not-a-dir"), "x").unwrap();
+        h
+    };
+    let init_blocked = |h: &Host, extra: &[&str]| {
+        let blocker = h.dirs.join("not-a-dir");
+        run(std::process::Command::new(hostnet_bin())
+            .arg("--netns")
+            .arg(h.ns.path())
+            .arg("--state-dir")
+            .arg(h.state_dir())
+            .arg("--run-dir")
+            .arg(h.run_dir())
+            .arg("--cni-conf-dir")
+            .arg(blocker.join("net.d"))
+            .arg("init")
+            .args(extra))
+    };
+
+    // a fresh host: the bridge it created goes again
+    let h = blocked_host("rollb");
     let before = h.snapshot();
-    let out = run(std::process::Command::new(hostnet_bin())
-        .arg("--netns")
-        .arg(h.ns.path())
-        .arg("--state-dir")
-        .arg(h.state_dir())
-        .arg("--run-dir")
-        .arg(h.run_dir())
-        .arg("--cni-conf-dir")
-        .arg(blocker.join("net.d"))
-        .arg("init"));
+    let out = init_blocked(&h, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("net.d"),
@@ -326,6 +328,20 @@ fn failure_half_way_rolls_back() {
         "bridge, table, sysctls and state rolled back",
     );
     assert!(!h.ns.ok(&["ip", "-o", "link"]).contains("nerdctl0"));
+
+    // an adopted bridge, down, MTU 1500: it stays, and gets back its MTU,
+    // its down state and no address
+    let h = blocked_host("rollb2");
+    h.ns.ok(&["ip", "link", "add", "nerdctl0", "type", "bridge"]);
+    let before = h.snapshot();
+    let out = init_blocked(&h, &["--mtu", "1400"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_same(&before, &h.snapshot(), "adopted bridge put back as it was");
+    let link = h.ns.ok(&["ip", "link", "show", "nerdctl0"]);
+    assert!(
+        link.contains("mtu 1500") && link.contains("state DOWN"),
+        "{link}"
+    );
 }
 
 #[test]
@@ -537,15 +553,7 @@ fn same_bridge_talks_other_bridge_is_isolated() {
 fn check_warns_about_a_foreign_forward_drop() {
     let h = Host::new("fdrop");
     init_default(&h);
-    let outside = NetNs::new("out");
-    wire(
-        &h.ns,
-        "up0",
-        "198.51.100.1/24",
-        &outside,
-        "eth0",
-        "198.51.100.2/24",
-    );
+    let outside = outside_of(&h.ns);
     let ctr = manual_container(&h.ns, "nerdctl0", "vethc0000030", "10.4.0.2/24", "10.4.0.1");
     let _srv = echo_peer_server(&outside, "tcp", 9000);
     let out = h.hostnet_ok(&["check"]);

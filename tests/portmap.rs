@@ -16,15 +16,7 @@ struct World {
 fn world(tag: &str) -> World {
     let host = Host::new(tag);
     host.hostnet_ok(&["init"]);
-    let outside = NetNs::new("out");
-    wire(
-        &host.ns,
-        "up0",
-        "198.51.100.1/24",
-        &outside,
-        "eth0",
-        "198.51.100.2/24",
-    );
+    let outside = outside_of(&host.ns);
     host.ns
         .ok(&["ip", "addr", "add", "198.51.100.3/24", "dev", "up0"]);
     let ctr = manual_container(

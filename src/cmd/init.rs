@@ -391,11 +391,7 @@ fn plan(
         actions.push(Action::ApplyTable { spec, previous });
     }
 
-    if bridge.as_ref().is_none_or(|l| !l.up) {
-        actions.push(Action::SetUp { link: name });
-    }
-
-    // files last: a failed kernel step leaves them untouched
+    // files after the kernel work: a failed kernel step leaves them untouched
     if existing.as_ref() != Some(&record) {
         actions.push(Action::WriteFile {
             path: store.network_path(&net.name),
@@ -419,6 +415,11 @@ fn plan(
                 mode: 0o644,
             });
         }
+    }
+    // up at the very end: a link that has been up keeps traces no undo
+    // removes (its qdisc), so nothing may fail after this
+    if bridge.as_ref().is_none_or(|l| !l.up) {
+        actions.push(Action::SetUp { link: name });
     }
     Ok(actions)
 }

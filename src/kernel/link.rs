@@ -370,6 +370,11 @@ impl Netlink {
         self.change(msg, format!("setting link #{index} up"))
     }
 
+    pub fn set_down(&self, index: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).down().build();
+        self.change(msg, format!("setting link #{index} down"))
+    }
+
     pub fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index)
             .address(mac.to_vec())

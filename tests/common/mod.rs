@@ -283,6 +283,21 @@ pub fn wire(a: &NetNs, a_if: &str, a_addr: &str, b: &NetNs, b_if: &str, b_addr: 
     b.ok(&["ip", "link", "set", b_if, "up"]);
 }
 
+/// An "outside" namespace wired to `host` on TEST-NET-2: the host side is
+/// `up0` 198.51.100.1/24, the outside end `eth0` 198.51.100.2/24.
+pub fn outside_of(host: &NetNs) -> NetNs {
+    let outside = NetNs::new("out");
+    wire(
+        host,
+        "up0",
+        "198.51.100.1/24",
+        &outside,
+        "eth0",
+        "198.51.100.2/24",
+    );
+    outside
+}
+
 /// Start `socat` in `ns` listening on tcp PORT and answering each connection
 /// with the peer address it saw. Returns once the listener is up.
 pub fn echo_peer_server(ns: &NetNs, proto: &str, port: u16) -> std::process::Child {

@@ -7,10 +7,13 @@
 //! and stops at the first file it can create (O_EXCL): no directory listing.
 //! Release removes one file after checking it names this attachment.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
+
+use crate::lock::HostLock;
+use crate::state::read_bytes_opt;
 use std::io::{ErrorKind, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ipnetwork::IpNetwork;
@@ -26,9 +29,6 @@ pub struct HostLocal {
 }
 
 /// Held while the directory is changed; released on drop.
-pub struct DirLock {
-    _file: File,
-}
 
 /// One reserved address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,14 +49,6 @@ pub fn content(container_id: &str, ifname: &str) -> String {
     format!("{}\r\n{ifname}", container_id.trim())
 }
 
-fn read_opt(path: &Path) -> crate::error::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-    }
-}
-
 impl HostLocal {
     pub fn new(data_dir: &Path, network: &str) -> HostLocal {
         HostLocal {
@@ -68,22 +60,9 @@ impl HostLocal {
         self.dir.join(ip.to_string())
     }
 
-    pub fn lock(&self) -> CniResult<DirLock> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&self.dir)
-            .ctx(format!("creating {}", self.dir.display()))?;
-        let path = self.dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .ctx(format!("opening {}", path.display()))?;
-        crate::lock::flock(&file, &path)?;
-        Ok(DirLock { _file: file })
+    /// host-local's lock: an exclusive flock on `<dir>/lock` (0600).
+    pub fn lock(&self) -> CniResult<HostLock> {
+        Ok(HostLock::at(&self.dir.join("lock"), 0o600)?)
     }
 
     /// Create the file for `ip` if nobody has it. Ok(false): taken.
@@ -122,7 +101,7 @@ impl HostLocal {
         requested: Option<IpAddr>,
     ) -> CniResult<(Reservation, LastReserved)> {
         let last_path = self.last_path(set_index);
-        let before = read_opt(&last_path)?;
+        let before = read_bytes_opt(&last_path)?;
         let reserve = |ip: IpAddr| -> CniResult<Option<Reservation>> {
             if !self.try_reserve(ip, container_id, ifname)? {
                 return Ok(None);
@@ -230,7 +209,7 @@ impl HostLocal {
     /// as old host-local wrote). Ok(false) when it is absent or someone else's.
     pub fn release(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
         let path = self.ip_path(ip);
-        let Some(bytes) = read_opt(&path)? else {
+        let Some(bytes) = read_bytes_opt(&path)? else {
             return Ok(false);
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -243,7 +222,7 @@ impl HostLocal {
 
     /// Does `ip`'s file name this attachment?
     pub fn holds(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
-        let Some(bytes) = read_opt(&self.ip_path(ip))? else {
+        let Some(bytes) = read_bytes_opt(&self.ip_path(ip))? else {
             return Ok(false);
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -265,7 +244,7 @@ impl HostLocal {
             let Some(ip) = name.to_str().and_then(|n| n.parse::<IpAddr>().ok()) else {
                 continue;
             };
-            let Some(bytes) = read_opt(&entry.path())? else {
+            let Some(bytes) = read_bytes_opt(&entry.path())? else {
                 continue;
             };
             let text = String::from_utf8_lossy(&bytes);
