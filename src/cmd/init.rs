@@ -33,6 +33,11 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
     };
     let nl = Netlink::open()?;
     let mut done = Vec::new();
+    if !args.dry_run {
+        // attachments whose containers are gone (a reboot, a crash) first,
+        // so the table is planned without their elements
+        done.extend(crate::cni::recover::release_dead(&store, &nl)?);
+    }
     let mut planned = Vec::new();
     for net in &networks {
         let actions = plan(Some(&g.cni_conf_dir), &store, &nl, net, args.force_address)?;
@@ -45,6 +50,7 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
     if args.dry_run {
         return print_dry_run(g, &store, &planned);
     }
+    crate::cni::recover::record_boot(&store)?;
     let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
     if g.json {
         println!("{}", json!({ "networks": names, "actions": done }));
@@ -396,14 +402,14 @@ fn plan(
         actions.push(Action::WriteFile {
             path: store.network_path(&net.name),
             contents: json_bytes(&record)?,
-            mode: 0o644,
+            mode: 0o600,
         });
     }
     if before_changed {
         actions.push(Action::WriteFile {
             path: store.sysctl_before_path(),
             contents: json_bytes(&before.into_iter().collect::<BTreeMap<_, _>>())?,
-            mode: 0o644,
+            mode: 0o600,
         });
     }
     if let Some(path) = conflist_path {

@@ -11,5 +11,5 @@ use crate::cli::Global;
 use crate::state::Store;
 
 pub fn store(g: &Global) -> Store {
-    Store::new(&g.state_dir)
+    Store::new(&g.state_dir, &g.run_dir)
 }

@@ -29,6 +29,7 @@ use super::ipam::hostlocal::{HostLocal, LastReserved, Reservation};
 use super::netspec;
 use super::portspec;
 use super::record::{self, AttachedIp, Attachment, IpamRecord, RouteRecord};
+use super::recover;
 use super::result::{AddResult, Dns, Interface, IpConfig, Route, parse_resolv_conf};
 use super::vethname;
 use crate::cmd::init::ensure;
@@ -40,7 +41,7 @@ use crate::kernel::sysctl::Key;
 use crate::lock::HostLock;
 use crate::network::format_mac;
 use crate::ports::{self, PortMapping};
-use crate::state::Store;
+use crate::state::{Loaded, Store};
 
 /// The attachment being worked on.
 pub struct Ctx<'a> {
@@ -60,7 +61,7 @@ impl<'a> Ctx<'a> {
             conf,
             cid: env.container_id()?,
             ifname: env.ifname()?,
-            store: Store::new(&conf.state_dir),
+            store: Store::new(&conf.state_dir, &conf.run_dir),
         })
     }
 }
@@ -256,39 +257,128 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
     let net = netspec::network(conf, &ips)?;
     let host_veth = vethname::derived(&conf.name, c.cid, c.ifname);
 
-    // -- 2. under the host lock: host side, addresses, ports, record
+    // -- 2. under the host lock: a record of intent first (so a crash at any
+    // later point leaves something DEL, a retry or gc finds), then the host
+    // side, addresses, ports, and the record with what was taken
     let mut rec = {
         let _lock = HostLock::acquire(&conf.run_dir)?;
-        if record::read(&c.store, &conf.name, c.cid, c.ifname)?.is_some() {
-            return Err(Failure::new(
-                CONFLICT,
-                format!(
-                    "container {} is already attached to network {} as {} (DEL it first)",
-                    c.cid, conf.name, c.ifname
-                ),
-            ));
+        let nl = Netlink::open()?;
+        let data_dir = match &conf.ipam.kind {
+            IpamKind::HostLocal { data_dir, .. } => Some(data_dir.clone()),
+            IpamKind::Delegated(_) => None,
+        };
+        let mut preferred: Vec<IpAddr> = Vec::new();
+        match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
+            Loaded::Value(old) => {
+                if recover::is_live(&nl, &old)? {
+                    return Err(Failure::new(
+                        CONFLICT,
+                        format!(
+                            "container {} is already attached to network {} as {} (DEL it first)",
+                            c.cid, conf.name, c.ifname
+                        ),
+                    ));
+                }
+                eprintln!(
+                    "hostnet: ADD {}: releasing a stale attachment (its veth, netns or ADD is gone)",
+                    old.key()
+                );
+                recover::delete_veth(&nl, &old.host_veth)?;
+                recover::release_locked(&c.store, &old)?;
+                if !old.complete {
+                    recover::search(
+                        &c.store,
+                        &nl,
+                        &conf.name,
+                        data_dir.as_deref(),
+                        c.cid,
+                        c.ifname,
+                        Some(&old.host_veth),
+                    )?;
+                }
+                preferred = old.ips.iter().map(|i| i.address.ip()).collect();
+            }
+            Loaded::Corrupt => {
+                let found = recover::search(
+                    &c.store,
+                    &nl,
+                    &conf.name,
+                    data_dir.as_deref(),
+                    c.cid,
+                    c.ifname,
+                    None,
+                )?;
+                preferred = found.ips;
+            }
+            Loaded::Absent => {}
         }
+        if preferred.is_empty() && data_dir.is_some() {
+            preferred = recover::lease(&c.store, &conf.name, c.cid, c.ifname)?;
+        }
+        let mut rec = Attachment {
+            network: conf.name.clone(),
+            container_id: c.cid.to_string(),
+            ifname: c.ifname.to_string(),
+            netns: netns_path.to_string(),
+            mode: match conf.mode {
+                Mode::Integrated => "hostnet".into(),
+                Mode::Bridge => "bridge".into(),
+            },
+            bridge: conf.bridge.clone(),
+            host_veth: host_veth.clone(),
+            ips: Vec::new(),
+            routes: hops
+                .iter()
+                .map(|(d, g)| RouteRecord {
+                    dst: *d,
+                    gw: Some(*g),
+                })
+                .collect(),
+            port_mappings: Vec::new(),
+            ipam: IpamRecord {
+                kind: "host-local".into(),
+                data_dir: data_dir.clone(),
+            },
+            hairpin: conf.hairpin,
+            sysctl_before: Default::default(),
+            cni_version: conf.version.to_string(),
+            complete: false,
+            pid: Some(std::process::id()),
+            result: None,
+        };
+        record::write(&c.store, &rec)?;
+        rb.record = Some(rec.clone());
         ensure(&c.store, &net).cctx(format!(
             "setting up network {} on bridge {}",
             net.name, net.bridge
         ))?;
-        let mut ipam_rec = IpamRecord {
-            kind: "host-local".into(),
-            data_dir: None,
-        };
         if let IpamKind::HostLocal {
             range_sets,
             data_dir,
             resolv_conf,
         } = &conf.ipam.kind
         {
-            ipam_rec.data_dir = Some(data_dir.clone());
             rb.data_dir = Some(data_dir.clone());
             let hl = HostLocal::new(data_dir, &conf.name);
             let _dl = hl.lock()?;
+            let reclaimable = |id: &str, ifname: &str| -> bool {
+                match record::read(&c.store, &conf.name, id, ifname) {
+                    Ok(Loaded::Value(a)) => !recover::is_live(&nl, &a).unwrap_or(true),
+                    Ok(_) => true,
+                    Err(_) => false,
+                }
+            };
             for (i, set) in range_sets.iter().enumerate() {
                 let (res, last) = hl
-                    .allocate(set, i, c.cid, c.ifname, requested[i])
+                    .allocate(
+                        set,
+                        i,
+                        c.cid,
+                        c.ifname,
+                        requested[i],
+                        &preferred,
+                        &reclaimable,
+                    )
                     .cctx(format!("network {}", conf.name))?;
                 ips.push((res.address, Some(res.gateway)));
                 rb.reservations.push(res);
@@ -300,51 +390,27 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 dns = parse_resolv_conf(&text);
             }
         } else if let IpamKind::Delegated(kind) = &conf.ipam.kind {
-            ipam_rec.kind = kind.clone();
+            rec.ipam.kind = kind.clone();
         }
         let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
         let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
+        // what is about to be taken, recorded first
+        rec.ips = ips
+            .iter()
+            .map(|(a, g)| AttachedIp {
+                address: *a,
+                gateway: *g,
+            })
+            .collect();
+        rec.port_mappings = mappings.clone();
+        record::write(&c.store, &rec)?;
+        rb.record = Some(rec.clone());
         if !mappings.is_empty() {
             let elements = ports::claim(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();
             add_elements(&c.store, &elements).cctx("adding port mappings")?;
             rb.elements = elements;
         }
-        let rec = Attachment {
-            network: conf.name.clone(),
-            container_id: c.cid.to_string(),
-            ifname: c.ifname.to_string(),
-            netns: netns_path.to_string(),
-            mode: match conf.mode {
-                Mode::Integrated => "hostnet".into(),
-                Mode::Bridge => "bridge".into(),
-            },
-            bridge: conf.bridge.clone(),
-            host_veth: host_veth.clone(),
-            ips: ips
-                .iter()
-                .map(|(a, g)| AttachedIp {
-                    address: *a,
-                    gateway: *g,
-                })
-                .collect(),
-            routes: hops
-                .iter()
-                .map(|(d, g)| RouteRecord {
-                    dst: *d,
-                    gw: Some(*g),
-                })
-                .collect(),
-            port_mappings: mappings,
-            ipam: ipam_rec,
-            hairpin: conf.hairpin,
-            sysctl_before: Default::default(),
-            cni_version: conf.version.to_string(),
-            complete: false,
-            result: None,
-        };
-        record::write(&c.store, &rec)?;
-        rb.record = Some(rec.clone());
         rec
     };
 
@@ -460,6 +526,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
     };
     let json = result.to_json(conf.version);
     rec.complete = true;
+    rec.pid = None;
     rec.result = Some(json.clone());
     rec.sysctl_before = done
         .sysctl_before
@@ -467,5 +534,9 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         .map(|(n, _, v)| (n.clone(), v.clone()))
         .collect();
     record::write(&c.store, &rec)?;
+    if rec.ipam.data_dir.is_some() {
+        let ips: Vec<IpAddr> = rec.ips.iter().map(|i| i.address.ip()).collect();
+        recover::save_lease(&c.store, &conf.name, c.cid, c.ifname, &ips)?;
+    }
     Ok(json)
 }

@@ -118,8 +118,8 @@ pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
             format!("CNI_NETNS {netns_path} does not exist"),
         ));
     }
-    let store = Store::new(&conf.state_dir);
-    let Some(a) = record::read(&store, &conf.name, cid, ifname)? else {
+    let store = Store::new(&conf.state_dir, &conf.run_dir);
+    let Some(a) = record::read(&store, &conf.name, cid, ifname)?.value() else {
         return Err(Failure::new(
             UNKNOWN_CONTAINER,
             format!(

@@ -16,6 +16,7 @@ use super::failure::{CniContext, CniResult};
 use super::ipam::delegate;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
+use super::recover;
 use super::result::AddResult;
 use crate::error::Kind;
 use crate::kernel::link::Netlink;
@@ -24,13 +25,60 @@ use crate::kernel::nft;
 use crate::kernel::sysctl;
 use crate::lock::HostLock;
 use crate::ports;
+use crate::state::Loaded;
 
 pub fn del(env: &Env, conf: &NetConf) -> CniResult<()> {
     let c = Ctx::from_env(env, conf)?;
+    let data_dir = match &conf.ipam.kind {
+        IpamKind::HostLocal { data_dir, .. } => Some(data_dir.clone()),
+        IpamKind::Delegated(_) => None,
+    };
     match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
-        Some(a) => release(&c, &a, true),
-        None => without_record(&c),
+        Loaded::Value(a) => {
+            release(&c, &a, true)?;
+            if !a.complete {
+                // an ADD that crashed: it may have taken more than it recorded
+                let _lock = HostLock::acquire(&conf.run_dir)?;
+                recover::search(
+                    &c.store,
+                    &Netlink::open()?,
+                    &conf.name,
+                    data_dir.as_deref(),
+                    c.cid,
+                    c.ifname,
+                    Some(&a.host_veth),
+                )?;
+            }
+        }
+        Loaded::Corrupt => {
+            if let IpamKind::Delegated(kind) = &conf.ipam.kind {
+                delegate::exec(&c.env.path, kind, "DEL", &conf.raw)?;
+            }
+            let _lock = HostLock::acquire(&conf.run_dir)?;
+            let found = recover::search(
+                &c.store,
+                &Netlink::open()?,
+                &conf.name,
+                data_dir.as_deref(),
+                c.cid,
+                c.ifname,
+                None,
+            )?;
+            eprintln!(
+                "hostnet: DEL {}/{}-{}: record unreadable; released {} address(es), {} claim(s), {} element(s){}",
+                conf.name,
+                c.cid,
+                c.ifname,
+                found.ips.len(),
+                found.claims,
+                found.elements,
+                if found.veth { " and the host veth" } else { "" }
+            );
+        }
+        Loaded::Absent => without_record(&c)?,
     }
+    recover::remove_lease(&c.store, &conf.name, c.cid, c.ifname)?;
+    Ok(())
 }
 
 /// Remove the host veth if it is still there and still a veth.
@@ -137,10 +185,13 @@ fn without_record(c: &Ctx<'_>) -> CniResult<()> {
             delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
         }
         IpamKind::HostLocal { data_dir, .. } => {
-            let ips: Vec<IpAddr> = prev
+            // prevResult's addresses, and those the lease names (a record
+            // gone with a reboot: the address files survived it)
+            let mut ips: Vec<IpAddr> = prev
                 .iter()
                 .flat_map(|p| p.ips.iter().map(|i| i.address.ip()))
                 .collect();
+            ips.extend(recover::lease(&c.store, &c.conf.name, c.cid, c.ifname)?);
             if !ips.is_empty() {
                 let _lock = HostLock::acquire(&c.conf.run_dir)?;
                 let hl = HostLocal::new(data_dir, &c.conf.name);

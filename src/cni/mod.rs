@@ -25,6 +25,7 @@ pub mod json;
 pub mod netspec;
 pub mod portspec;
 pub mod record;
+pub mod recover;
 pub mod result;
 pub mod status;
 pub mod version;
@@ -149,6 +150,10 @@ pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::
         }
     }
     files.push(record::path(store, &a.network, &a.container_id, &a.ifname));
+    let lease = recover::lease_path(store, &a.network, &a.container_id, &a.ifname);
+    if lease.exists() {
+        files.push(lease);
+    }
     Ok(files)
 }
 

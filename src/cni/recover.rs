@@ -1,0 +1,281 @@
+//! What survives a crash, a power cut or a reboot, and how it is released.
+//!
+//! - `lease`: `<state-dir>/leases/<net>/<cid>-<ifname>.json`, the addresses
+//!   an attachment last had. It survives a reboot (the address files do too),
+//!   so a container that comes back gets the same address when it is still
+//!   free, and a DEL after a reboot (no record: it died with the kernel)
+//!   still finds its address files. Removed by DEL.
+//! - `is_live`: a record is live while its host veth exists and its netns
+//!   path (if any) does, or while the ADD that wrote it still runs.
+//! - `release_locked`: undo a record's host state (claims, elements,
+//!   address files, record) under the host lock the caller holds.
+//! - `search`: what a lost or unfinished record held, found from the
+//!   address files, the claims and the kernel's elements (crash recovery
+//!   only: these are listings).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::ipam::hostlocal::HostLocal;
+use super::record::{self, Attachment};
+use super::vethname;
+use crate::error::{Error, Kind, Result};
+use crate::kernel::link::Netlink;
+use crate::kernel::nft::{self, PortElement};
+use crate::ports;
+use crate::state::{Durability, Store, read_json_opt, remove_file_if_exists, write_json};
+
+pub fn lease_path(store: &Store, network: &str, cid: &str, ifname: &str) -> PathBuf {
+    store
+        .dir
+        .join("leases")
+        .join(network)
+        .join(format!("{cid}-{ifname}.json"))
+}
+
+/// The addresses this attachment last had (empty if none recorded).
+pub fn lease(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<Vec<IpAddr>> {
+    Ok(read_json_opt(&lease_path(store, network, cid, ifname))?.unwrap_or_default())
+}
+
+/// Remember the addresses (no fsync: a power cut takes the container too;
+/// the lease only helps to give the same address back).
+pub fn save_lease(
+    store: &Store,
+    network: &str,
+    cid: &str,
+    ifname: &str,
+    ips: &[IpAddr],
+) -> Result<()> {
+    write_json(
+        &lease_path(store, network, cid, ifname),
+        ips,
+        Durability::Volatile,
+    )
+}
+
+pub fn remove_lease(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<()> {
+    remove_file_if_exists(&lease_path(store, network, cid, ifname))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Does this record still describe a container? Its host veth is there
+/// (a veth) and its netns path, if it has one, exists; or the ADD that
+/// wrote it is still running (an unfinished record of a live process).
+pub fn is_live(nl: &Netlink, a: &Attachment) -> Result<bool> {
+    if !a.complete {
+        return Ok(a
+            .pid
+            .is_some_and(|p| p != std::process::id() && pid_alive(p)));
+    }
+    let veth = nl
+        .link(&a.host_veth)?
+        .is_some_and(|l| l.kind.as_deref() == Some("veth"));
+    let netns = a.netns.is_empty() || !a.netns.starts_with('/') || Path::new(&a.netns).exists();
+    Ok(veth && netns)
+}
+
+fn tolerate_no_table(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => Ok(()),
+        r => r,
+    }
+}
+
+/// Release a record's claims, elements, address files and the record itself
+/// (not the veth; not the lease). The caller holds the host lock.
+pub fn release_locked(store: &Store, a: &Attachment) -> Result<()> {
+    if !a.port_mappings.is_empty() {
+        ports::unclaim(store, &a.container_id, &a.port_mappings)?;
+        let elements: Vec<_> = a
+            .port_mappings
+            .iter()
+            .map(|m| m.element(&a.container_id))
+            .collect();
+        tolerate_no_table(nft::update_ports(&[], &elements, true))?;
+    }
+    if let Some(dir) = &a.ipam.data_dir {
+        let hl = HostLocal::new(dir, &a.network);
+        let _dl = hl.lock().map_err(|f| Error::new(Kind::Io, f.msg))?;
+        for ip in &a.ips {
+            hl.release(ip.address.ip(), &a.container_id, &a.ifname)
+                .map_err(|f| Error::new(Kind::Io, f.msg))?;
+        }
+    }
+    record::remove(store, a)
+}
+
+/// Delete a host veth by name if it is there and is a veth.
+pub fn delete_veth(nl: &Netlink, name: &str) -> Result<bool> {
+    match nl.link(name)? {
+        Some(l) if l.kind.as_deref() == Some("veth") => match nl.delete_link(l.index) {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.errno(), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(false),
+            Err(e) => Err(e),
+        },
+        _ => Ok(false),
+    }
+}
+
+/// What a search released.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub ips: Vec<IpAddr>,
+    pub claims: usize,
+    pub elements: usize,
+    pub veth: bool,
+}
+
+/// Release everything of (network, cid, ifname) that can be found without
+/// its record: address files naming it (and those its lease names), port
+/// claims of cid to those addresses, elements owned by cid to those
+/// addresses, the derived host veth (plus `veth`, if known). The caller holds
+/// the host lock. A listing: for a lost or unfinished record only.
+pub fn search(
+    store: &Store,
+    nl: &Netlink,
+    network: &str,
+    data_dir: Option<&Path>,
+    cid: &str,
+    ifname: &str,
+    veth: Option<&str>,
+) -> Result<Found> {
+    let mut found = Found::default();
+    if let Some(dir) = data_dir {
+        let hl = HostLocal::new(dir, network);
+        let _dl = hl.lock().map_err(|f| Error::new(Kind::Io, f.msg))?;
+        let mut ips: Vec<IpAddr> = hl
+            .entries()
+            .map_err(|f| Error::new(Kind::Io, f.msg))?
+            .into_iter()
+            .filter(|(_, id, ifn)| id == cid && (ifn == ifname || ifn.is_empty()))
+            .map(|(ip, _, _)| ip)
+            .collect();
+        for ip in lease(store, network, cid, ifname)? {
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+        for ip in &ips {
+            hl.release(*ip, cid, ifname)
+                .map_err(|f| Error::new(Kind::Io, f.msg))?;
+        }
+        found.ips = ips;
+    }
+    let claims = ports::claims_of(store, cid, &found.ips)?;
+    if !claims.is_empty() {
+        ports::unclaim(store, cid, &claims)?;
+        found.claims = claims.len();
+    }
+    let stale: Vec<PortElement> = match nft::read_ports() {
+        Ok(all) => all
+            .into_iter()
+            .filter(|e| e.owner == cid && found.ips.contains(&e.dest_ip))
+            .collect(),
+        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    if !stale.is_empty() {
+        tolerate_no_table(nft::update_ports(&[], &stale, true))?;
+        found.elements = stale.len();
+    }
+    let derived = vethname::derived(network, cid, ifname);
+    found.veth = delete_veth(nl, &derived)?;
+    if let Some(v) = veth
+        && v != derived
+    {
+        found.veth |= delete_veth(nl, v)?;
+    }
+    remove_file_if_exists(&record::path(store, network, cid, ifname))?;
+    Ok(found)
+}
+
+pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
+fn boot_id() -> Result<String> {
+    Ok(std::fs::read_to_string(BOOT_ID)
+        .map_err(|e| Error::io(format!("reading {BOOT_ID}"), e))?
+        .trim()
+        .to_string())
+}
+
+/// At `init` (the boot unit): recognise a reboot by the kernel's boot id
+/// kept in the run dir, and release every attachment whose kernel objects
+/// are gone (or, after a reboot, every attachment of the previous boot): its
+/// address files, port claims, elements and record; the lease stays, so the
+/// container gets the same address back. One line per release. The caller
+/// holds the host lock.
+pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let now = boot_id()?;
+    let boot_file = store.run.join("boot_id");
+    let recorded = crate::state::read_bytes_opt(&boot_file)?
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string());
+    let rebooted = recorded.as_deref().is_some_and(|r| r != now);
+    if rebooted {
+        lines.push(format!(
+            "the kernel rebooted since {} was written (boot id changed): releasing the previous boot's attachments",
+            store.run.display()
+        ));
+    }
+    for a in record::attachments(store)? {
+        if !rebooted && is_live(nl, &a)? {
+            continue;
+        }
+        if !rebooted {
+            delete_veth(nl, &a.host_veth)?;
+        }
+        release_locked(store, &a)?;
+        if !a.complete {
+            search(
+                store,
+                nl,
+                &a.network,
+                a.ipam.data_dir.as_deref(),
+                &a.container_id,
+                &a.ifname,
+                Some(&a.host_veth),
+            )?;
+        }
+        let ips: Vec<String> = a.ips.iter().map(|i| i.address.ip().to_string()).collect();
+        lines.push(format!(
+            "released attachment {} (container gone): address {}, {} port mapping(s)",
+            a.key(),
+            if ips.is_empty() {
+                "none".to_string()
+            } else {
+                ips.join(" ")
+            },
+            a.port_mappings.len()
+        ));
+    }
+    if rebooted {
+        // container claims of the previous boot without a record
+        for path in crate::ports::claim_files(store)? {
+            if path.starts_with(&store.run) {
+                remove_file_if_exists(&path)?;
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Keep the current boot id with the run dir's records (after a successful init).
+pub fn record_boot(store: &Store) -> Result<()> {
+    let now = boot_id()?;
+    let boot_file = store.run.join("boot_id");
+    let recorded = crate::state::read_bytes_opt(&boot_file)?
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string());
+    if recorded.as_deref() != Some(now.as_str()) {
+        crate::state::write_atomic(
+            &boot_file,
+            format!("{now}\n").as_bytes(),
+            0o600,
+            Durability::Volatile,
+        )?;
+    }
+    Ok(())
+}
