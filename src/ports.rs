@@ -370,7 +370,11 @@ fn claim_as(
 /// Remove `owner`'s entries for `mappings`; returns the elements to delete
 /// (only those that were recorded for `owner`). A port claimed as part of a
 /// same-port range is released only with the whole range.
-pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
+fn find_claims(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<(std::path::PathBuf, Entry)>> {
     // check first: nothing is written when a range would be cut
     let mut found: Vec<(std::path::PathBuf, Entry)> = Vec::new();
     for m in mappings {
@@ -396,6 +400,28 @@ pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<V
             found.push((path, e));
         }
     }
+    Ok(found)
+}
+
+/// The elements `unclaim` would return, changing nothing: callers delete
+/// the elements first and the claims after, so a crash in between leaves a
+/// claim (visible, releasable) rather than a hidden live element.
+pub fn claimed_elements(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<PortElement>> {
+    let mut out: Vec<PortElement> = find_claims(store, owner, mappings)?
+        .into_iter()
+        .map(|(_, e)| e.element())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
+    let found = find_claims(store, owner, mappings)?;
     let mut out = Vec::new();
     for (path, gone) in found {
         let mut entries = read_file(

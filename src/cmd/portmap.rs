@@ -199,11 +199,16 @@ pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
             a.host_ports
         )));
     }
-    let elements = ports::unclaim(&store, STATIC_OWNER, &mine)?;
-    if let Err(e) = nft::update_ports(&[], &elements, true) {
-        ports::claim_grouped(&store, STATIC_OWNER, &mine)?;
-        return Err(e.context("removing port mapping"));
+    // the element first, then the claim: a crash in between leaves a claim
+    // that `ls` shows and `del` removes, never a live element nobody lists
+    let elements = ports::claimed_elements(&store, STATIC_OWNER, &mine)?;
+    match nft::update_ports(&[], &elements, true) {
+        Ok(()) => {}
+        // no table (a flushed ruleset): no element to remove
+        Err(e) if e.errno() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e.context("removing port mapping")),
     }
+    ports::unclaim(&store, STATIC_OWNER, &mine)?;
     if !g.json {
         println!("removed {} {}", proto.name(), a.host_ports);
     }

@@ -160,6 +160,33 @@ impl Rollback {
     }
 }
 
+/// Undoes the rollback it holds when dropped armed (a panic unwinding).
+struct Guard<'a, 'b> {
+    rb: Option<Rollback>,
+    c: &'a Ctx<'b>,
+}
+
+impl Drop for Guard<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(rb) = self.rb.take() {
+            let problems = rb.undo(self.c);
+            if !problems.is_empty() {
+                eprintln!(
+                    "hostnet: rollback after a panic incomplete: {}",
+                    problems.join("; ")
+                );
+            }
+        }
+    }
+}
+
+/// Fault injection for tests: `HOSTNET_FAULT=<point>` panics at that point.
+fn fault(point: &str) {
+    if std::env::var("HOSTNET_FAULT").is_ok_and(|p| p == point) {
+        panic!("injected fault at {point}");
+    }
+}
+
 pub fn delete_link_quietly(index: u32) -> CniResult<()> {
     let nl = Netlink::open()?;
     match nl.delete_link(index) {
@@ -188,11 +215,24 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     let netns_path = env.netns()?;
     let netns_file = netns::open(Path::new(netns_path))
         .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
-    let mut rb = Rollback {
-        netns: Some(netns_path.to_string()),
-        ..Rollback::default()
+    // a panic anywhere in the steps unwinds through the guard, which undoes
+    // what was done; the CNI entry point turns the panic into error JSON
+    let mut guard = Guard {
+        rb: Some(Rollback {
+            netns: Some(netns_path.to_string()),
+            ..Rollback::default()
+        }),
+        c: &c,
     };
-    match steps(&c, netns_path, &netns_file, &mut rb) {
+    let outcome = match guard.rb.as_mut() {
+        Some(rb) => steps(&c, netns_path, &netns_file, rb),
+        None => Err(Failure::new(
+            super::failure::INTERNAL,
+            "rollback state lost",
+        )),
+    };
+    let rb = guard.rb.take().unwrap_or_default();
+    match outcome {
         Ok(v) => Ok(v),
         Err(f) => {
             let problems = rb.undo(&c);
@@ -456,9 +496,15 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             rb.record = Some(rec.clone());
             i
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            // the kernel may have made the pair before the error (a
+            // transient netlink failure): it had our unused name, remove it
+            let _ = recover::delete_veth(&nl, &rec.host_veth);
+            return Err(e.into());
+        }
     };
     rb.veth = Some(host_index);
+    fault("after-veth");
     nl.set_master(host_index, bridge.index)
         .cctx(format!("host end {}", rec.host_veth))?;
     if conf.hairpin {

@@ -62,7 +62,26 @@ pub fn run() -> ExitCode {
         .filter(|v| version::SUPPORTED.contains(&v.as_str()))
         .unwrap_or_else(|| version::LATEST.to_string());
     let outcome = match read {
-        Ok(_) => Env::read(|k| std::env::var(k).ok()).and_then(|env| dispatch(&env, &stdin)),
+        Ok(_) => {
+            // a panic (a bug) still ends in error JSON; ADD's guard has
+            // rolled back by the time it is caught here
+            match std::panic::catch_unwind(|| {
+                Env::read(|k| std::env::var(k).ok()).and_then(|env| dispatch(&env, &stdin))
+            }) {
+                Ok(r) => r,
+                Err(p) => {
+                    let what = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    Err(Failure::new(
+                        failure::INTERNAL,
+                        format!("hostnet panicked: {what} (what it did was rolled back)"),
+                    ))
+                }
+            }
+        }
         Err(e) => Err(Failure::new(
             failure::IO_FAILURE,
             format!("reading the network configuration from stdin: {e}"),
@@ -93,6 +112,18 @@ fn dispatch(env: &Env, stdin: &[u8]) -> CniResult<Option<Value>> {
         return Ok(Some(
             json!({ "cniVersion": asked, "supportedVersions": version::SUPPORTED }),
         ));
+    }
+    if env.command == Command::Del
+        && let Some(why) = &env.bad_name
+    {
+        // nothing can have been attached under such a name
+        eprintln!("hostnet: DEL: nothing to do ({why})");
+        return Ok(None);
+    }
+    if let Some(why) = &env.bad_name
+        && matches!(env.command, Command::Add | Command::Check)
+    {
+        return Err(Failure::env(why.clone()));
     }
     let conf = config::parse(stdin, env.args.mac.as_deref())?;
     let needs = |ok: bool, since: &str| -> CniResult<()> {
