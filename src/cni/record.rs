@@ -97,9 +97,16 @@ pub fn read(
     ifname: &str,
 ) -> Result<Loaded<Attachment>> {
     let p = path(store, network, container_id, ifname);
-    let a = match load::<Attachment>(&p)? {
+    let a = match load_record(&p)? {
         Loaded::Value(a) => a,
-        Loaded::Absent => return Ok(Loaded::Absent),
+        Loaded::Absent => {
+            // set aside earlier by a listing (status, check, init, gc)?
+            let marker = lost_marker(&p);
+            if marker.exists() {
+                return Ok(Loaded::Corrupt);
+            }
+            return Ok(Loaded::Absent);
+        }
         Loaded::Corrupt => return Ok(Loaded::Corrupt),
     };
     if a.container_id != container_id || a.ifname != ifname {
@@ -125,6 +132,34 @@ pub fn remove(store: &Store, a: &Attachment) -> Result<()> {
     remove_file_if_exists(&path(store, &a.network, &a.container_id, &a.ifname))
 }
 
+/// `<dir>/.lost/<cid>-<ifname>.json`: left when a record was set aside, so
+/// the DEL or ADD of that attachment (which read no listing) still knows to
+/// search for what the record held.
+fn lost_marker(record: &Path) -> PathBuf {
+    let dir = record.parent().unwrap_or(Path::new("."));
+    let name = record.file_name().unwrap_or_default();
+    dir.join(".lost").join(name)
+}
+
+/// The record is dealt with (released by search): forget the marker.
+pub fn forget_lost(store: &Store, network: &str, container_id: &str, ifname: &str) -> Result<()> {
+    remove_file_if_exists(&lost_marker(&path(store, network, container_id, ifname)))
+}
+
+fn load_record(p: &Path) -> Result<Loaded<Attachment>> {
+    let loaded = load::<Attachment>(p)?;
+    if matches!(loaded, Loaded::Corrupt) {
+        let marker = lost_marker(p);
+        if let Some(dir) = marker.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        std::fs::write(&marker, b"")
+            .map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
+    }
+    Ok(loaded)
+}
+
 /// The records of one network (a listing: GC and status only).
 pub fn list_network(store: &Store, network: &str) -> Result<Vec<Attachment>> {
     list_dir(&network_dir(store, network))
@@ -133,7 +168,7 @@ pub fn list_network(store: &Store, network: &str) -> Result<Vec<Attachment>> {
 fn list_dir(dir: &Path) -> Result<Vec<Attachment>> {
     let mut out = Vec::new();
     for p in list_json(dir)? {
-        out.extend(load::<Attachment>(&p)?.value());
+        out.extend(load_record(&p)?.value());
     }
     Ok(out)
 }
@@ -149,7 +184,7 @@ pub fn attachments(store: &Store) -> Result<Vec<Attachment>> {
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-        if entry.path().is_dir() && entry.file_name() != crate::state::TMP_DIR {
+        if entry.path().is_dir() && !entry.file_name().to_string_lossy().starts_with('.') {
             out.extend(list_dir(&entry.path())?);
         }
     }

@@ -190,6 +190,7 @@ pub fn search(
         found.veth |= delete_veth(nl, v)?;
     }
     remove_file_if_exists(&record::path(store, network, cid, ifname))?;
+    record::forget_lost(store, network, cid, ifname)?;
     Ok(found)
 }
 
