@@ -86,6 +86,15 @@ is rolled back); 2 invalid input (nothing was changed).")]
     Check,
     /// Remove exactly what hostnet created: its table, bridges, conflists and state
     Teardown(TeardownArgs),
+    /// Release what no live container accounts for; print each release.
+    ///
+    /// Found from the state and the kernel alone: attachments whose host veth
+    /// or network namespace is gone (their addresses, port claims, elements and
+    /// record), address files and port claims without a live attachment,
+    /// nftables elements whose owner has no record, veths on managed bridges
+    /// that no record owns, and temp files of dead processes. `hostnet check`
+    /// reports each of these as a difference.
+    Gc(GcArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     #[command(subcommand)]
     Portmap(PortmapCommand),
@@ -154,6 +163,13 @@ pub struct InitArgs {
     #[arg(long)]
     pub force_address: bool,
     /// Print every action and the nftables ruleset; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be released; change nothing
     #[arg(long)]
     pub dry_run: bool,
 }

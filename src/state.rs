@@ -250,6 +250,23 @@ fn tmp_owner_dead(file_name: &str) -> bool {
     pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The temp files of dead processes in `dir/.tmp` (for `gc`).
+pub fn dead_temps(dir: &Path) -> Result<Vec<PathBuf>> {
+    let tmp = dir.join(TMP_DIR);
+    let rd = match std::fs::read_dir(&tmp) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", tmp.display()), e)),
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(tmp_owner_dead))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 /// Remove the temp files of dead processes in `dir/.tmp` (for one target
 /// file name, or all with None). Returns what was removed.
 pub fn remove_dead_temps(dir: &Path, name: Option<&str>) -> Result<Vec<PathBuf>> {

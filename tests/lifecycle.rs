@@ -437,3 +437,124 @@ fn unusable_names_are_refused_and_del_is_a_no_op() {
     ok(w.rt.del(&l, &a), "DEL of the longest id");
     w.assert_nothing_attached(net);
 }
+
+/// `hostnet gc` releases every kind of leftover, found from the state and
+/// the kernel alone; `check` reports each one first; `--dry-run` changes
+/// nothing; `init` repairs a live attachment's drift (hairpin off, element
+/// missing).
+#[test]
+fn gc_releases_leftovers_that_check_reports() {
+    let w = World::new("gc");
+    let (net, br, subnet) = ("hng", "hng0", "10.99.0.0/24");
+    init_network(&w, net, br, subnet);
+    let l = list(&w, net, br, subnet);
+    let n1 = NetNs::new("gc1");
+    let n2 = NetNs::new("gc2");
+    let n3 = NetNs::new("gc3");
+    let a1 = Attachment::new("gc-1", &n1).port_mappings(port(8080));
+    let a2 = Attachment::new("gc-2", &n2).port_mappings(port(8081));
+    let a3 = Attachment::new("gc-3", &n3).port_mappings(port(8082));
+    ok(w.rt.add(&l, &a1), "ADD 1");
+    ok(w.rt.add(&l, &a2), "ADD 2");
+    ok(w.rt.add(&l, &a3), "ADD 3");
+    check_clean(&w, "before");
+
+    // drift of a live attachment: hairpin off, its element gone
+    let veth3 = w.host_veths().into_iter().collect::<Vec<_>>();
+    for v in &veth3 {
+        w.host.ns.ok(&[
+            "ip",
+            "link",
+            "set",
+            v,
+            "type",
+            "bridge_slave",
+            "hairpin",
+            "off",
+        ]);
+    }
+    w.host.ns.ok(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "hostnet",
+        "hostports4_any",
+        "{ udp . 8082 }",
+    ]);
+    assert!(
+        !w.host.hostnet(&["check"]).status.success(),
+        "check sees drift"
+    );
+    let out = w.host.hostnet_ok(&["init"]);
+    assert!(out.contains("set hairpin on"), "{out}");
+    check_clean(&w, "init repaired the drift");
+
+    // leftovers: c1's netns died without DEL; c2's record was lost; a veth
+    // on the bridge nobody owns; an address file of nobody; a dead writer's
+    // temp file
+    drop(n1);
+    std::fs::remove_file(
+        w.host
+            .run_dir()
+            .join("attachments")
+            .join(net)
+            .join("gc-2-eth0.json"),
+    )
+    .expect("lose a record");
+    w.host.ns.ok(&[
+        "ip",
+        "link",
+        "add",
+        "vethdead0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vethdead1",
+    ]);
+    w.host
+        .ns
+        .ok(&["ip", "link", "set", "vethdead0", "master", br]);
+    std::fs::write(w.ipam_dir().join(net).join("10.99.0.200"), "ghost\r\neth0").expect("ghost");
+    let tmp = w
+        .host
+        .state_dir()
+        .join("networks/.tmp/hng.json.4194303.0123456789abcdef");
+    std::fs::write(&tmp, "half").expect("temp");
+
+    let check = w.host.hostnet(&["check"]);
+    let text = stdout(&check);
+    assert!(!check.status.success());
+    for want in [
+        "attachment hng/gc-1-eth0",
+        "address 10.99.0.200",
+        "claimed by container gc-2",
+        "(gc-2)",
+        "veth vethdead0",
+        "4194303",
+    ] {
+        assert!(text.contains(want), "check reports {want}:\n{text}");
+    }
+    let before = w.host.snapshot();
+    let dry = w.host.hostnet_ok(&["gc", "--dry-run"]);
+    assert!(
+        dry.contains("would release attachment hng/gc-1-eth0"),
+        "{dry}"
+    );
+    common::assert_same(&before, &w.host.snapshot(), "gc --dry-run changes nothing");
+    let out = w.host.hostnet_ok(&["--json", "gc"]);
+    let v: Value = serde_json::from_str(out.trim()).expect("gc --json");
+    assert!(
+        v["released"].as_array().is_some_and(|r| r.len() >= 7),
+        "{v}"
+    );
+    assert!(!tmp.exists(), "temp file removed");
+    check_clean(&w, "after gc");
+    assert_eq!(w.host_veths().len(), 1, "only c3's veth is left");
+    assert_eq!(w.ip_files(net).len(), 1, "only c3's address is left");
+    assert_eq!(w.host.hostnet_ok(&["gc"]).trim(), "nothing to release");
+    ok(w.rt.del(&l, &a3), "DEL 3");
+    ok(w.rt.del(&l, &a2), "DEL 2 after gc");
+    w.assert_nothing_attached(net);
+}

@@ -167,8 +167,13 @@ pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<Stri
 
 pub fn run(g: &Global) -> Result<()> {
     let store = super::store(g);
+    // the host lock: no ADD or DEL is half way while the kernel is compared
+    let _lock = crate::lock::HostLock::acquire(&g.run_dir)?;
     let nl = Netlink::open()?;
-    let diffs = differences(&store, &nl)?;
+    let mut diffs = differences(&store, &nl)?;
+    for o in crate::cni::orphans::find(&store, &nl)? {
+        diffs.push(format!("leftover {o} (hostnet gc releases it)"));
+    }
     let warns = warnings(&store)?;
     if g.json {
         println!(

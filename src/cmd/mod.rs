@@ -2,6 +2,7 @@
 //! Result; `main` turns errors into a message and an exit code.
 
 pub mod check;
+pub mod gc;
 pub mod init;
 pub mod portmap;
 pub mod status;

@@ -582,7 +582,14 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
     record::write(&c.store, &rec)?;
     if rec.ipam.data_dir.is_some() {
         let ips: Vec<IpAddr> = rec.ips.iter().map(|i| i.address.ip()).collect();
-        recover::save_lease(&c.store, &conf.name, c.cid, c.ifname, &ips)?;
+        recover::save_lease(
+            &c.store,
+            &conf.name,
+            c.cid,
+            c.ifname,
+            rec.ipam.data_dir.as_deref(),
+            &ips,
+        )?;
     }
     Ok(json)
 }

@@ -94,12 +94,26 @@ fn delete_host_veth(name: &str) -> CniResult<()> {
 
 /// Undo one attachment entirely (also used by GC, which tells a delegated
 /// IPAM plugin with GC instead of one DEL per attachment).
+///
+/// Under the host lock the record is first marked as being released (our
+/// pid), so `check` and `gc` leave it alone while the veth goes; the record
+/// itself is removed last, once the veth is gone: a crash at any point
+/// leaves a record that the next DEL or `gc` finishes.
 pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
+    restore_container_sysctls(c, a);
+    if delegated_del && let IpamKind::Delegated(kind) = &c.conf.ipam.kind {
+        delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
+    }
     // Deleting a link waits for RCU (rcu_barrier, 15-20 ms here): it runs on
     // its own thread while the state is released under the host lock.
     std::thread::scope(|s| {
+        let lock = HostLock::acquire(&c.conf.run_dir)?;
+        let mut marked = a.clone();
+        marked.pid = Some(std::process::id());
+        record::write(&c.store, &marked)?;
         let veth = s.spawn(|| delete_host_veth(&a.host_veth));
-        let rest = release_state(c, a, delegated_del);
+        let rest = release_state(c, a);
+        drop(lock);
         let veth = veth.join().unwrap_or_else(|_| {
             Err(super::failure::Failure::new(
                 super::failure::INTERNAL,
@@ -112,12 +126,15 @@ pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()
         // the veth delete wait behind the flush. By now the grace period the
         // flush waits for has usually passed (1-1.5 ms instead of 10-14 ms).
         nft::close_parked_socket();
-        veth.and(rest)
+        veth.and(rest)?;
+        let _lock = HostLock::acquire(&c.conf.run_dir)?;
+        record::remove(&c.store, a)?;
+        Ok(())
     })
 }
 
-fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
-    // namespace-wide tuning sysctls: put back when the netns is still there
+/// Namespace-wide tuning sysctls: put back when the netns is still there.
+fn restore_container_sysctls(c: &Ctx<'_>, a: &Attachment) {
     if !a.sysctl_before.is_empty()
         && let Some(ns) = c.env.netns.as_deref().filter(|ns| Path::new(ns).exists())
     {
@@ -134,10 +151,10 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
             eprintln!("hostnet: DEL {}: {}", a.key(), e.msg);
         }
     }
-    if delegated_del && let IpamKind::Delegated(kind) = &c.conf.ipam.kind {
-        delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
-    }
-    let lock = HostLock::acquire(&c.conf.run_dir)?;
+}
+
+/// Claims, elements and address files; the caller holds the host lock.
+fn release_state(c: &Ctx<'_>, a: &Attachment) -> CniResult<()> {
     if !a.port_mappings.is_empty() {
         ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
         let elements: Vec<_> = a
@@ -159,8 +176,6 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
             hl.release(ip.address.ip(), &a.container_id, &a.ifname)?;
         }
     }
-    record::remove(&c.store, a)?;
-    drop(lock);
     Ok(())
 }
 

@@ -23,6 +23,7 @@ pub mod gc;
 pub mod ipam;
 pub mod json;
 pub mod netspec;
+pub mod orphans;
 pub mod portspec;
 pub mod record;
 pub mod recover;
@@ -205,7 +206,7 @@ pub fn attachment_differences(store: &Store, nl: &Netlink) -> Result<Vec<String>
         None
     };
     let mut out = Vec::new();
-    for a in &all {
+    for a in all.iter().filter(|a| !recover::in_progress(a)) {
         for d in check::host_differences(nl, a, elements.as_ref()).map_err(to_error)? {
             out.push(format!("attachment {}: {d}", a.key()));
         }

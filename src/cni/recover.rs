@@ -33,9 +33,21 @@ pub fn lease_path(store: &Store, network: &str, cid: &str, ifname: &str) -> Path
         .join(format!("{cid}-{ifname}.json"))
 }
 
+/// What a lease file holds.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Lease {
+    /// host-local's data directory (so `gc` finds it without a record).
+    pub data_dir: Option<PathBuf>,
+    pub ips: Vec<IpAddr>,
+}
+
 /// The addresses this attachment last had (empty if none recorded).
 pub fn lease(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<Vec<IpAddr>> {
-    Ok(read_json_opt(&lease_path(store, network, cid, ifname))?.unwrap_or_default())
+    Ok(
+        read_json_opt::<Lease>(&lease_path(store, network, cid, ifname))?
+            .map(|l| l.ips)
+            .unwrap_or_default(),
+    )
 }
 
 /// Remember the addresses (no fsync: a power cut takes the container too;
@@ -45,13 +57,31 @@ pub fn save_lease(
     network: &str,
     cid: &str,
     ifname: &str,
+    data_dir: Option<&Path>,
     ips: &[IpAddr],
 ) -> Result<()> {
+    let lease = Lease {
+        data_dir: data_dir.map(Path::to_path_buf),
+        ips: ips.to_vec(),
+    };
     write_json(
         &lease_path(store, network, cid, ifname),
-        ips,
+        &lease,
         Durability::Volatile,
     )
+}
+
+/// Every host-local data directory named by a lease of `network`.
+pub fn lease_data_dirs(store: &Store, network: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in crate::state::list_json(&store.dir.join("leases").join(network))? {
+        if let Some(dir) = read_json_opt::<Lease>(&p)?.and_then(|l| l.data_dir)
+            && !out.contains(&dir)
+        {
+            out.push(dir);
+        }
+    }
+    Ok(out)
 }
 
 pub fn remove_lease(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<()> {
@@ -62,14 +92,21 @@ fn pid_alive(pid: u32) -> bool {
     pid != 0 && Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Is another running process (an ADD or a DEL) working on this record?
+pub fn in_progress(a: &Attachment) -> bool {
+    a.pid
+        .is_some_and(|p| p != std::process::id() && pid_alive(p))
+}
+
 /// Does this record still describe a container? Its host veth is there
-/// (a veth) and its netns path, if it has one, exists; or the ADD that
-/// wrote it is still running (an unfinished record of a live process).
+/// (a veth) and its netns path, if it has one, exists; or the ADD or DEL
+/// working on it is still running.
 pub fn is_live(nl: &Netlink, a: &Attachment) -> Result<bool> {
+    if in_progress(a) {
+        return Ok(true);
+    }
     if !a.complete {
-        return Ok(a
-            .pid
-            .is_some_and(|p| p != std::process::id() && pid_alive(p)));
+        return Ok(false);
     }
     let veth = nl
         .link(&a.host_veth)?
@@ -224,6 +261,19 @@ pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     }
     for a in record::attachments(store)? {
         if !rebooted && is_live(nl, &a)? {
+            // drift of a live attachment that `check` reports: hairpin off
+            if a.complete
+                && a.hairpin
+                && let Some(l) = nl.link(&a.host_veth)?
+                && l.hairpin == Some(false)
+            {
+                nl.set_hairpin(l.index, true)?;
+                lines.push(format!(
+                    "set hairpin on {} (attachment {})",
+                    a.host_veth,
+                    a.key()
+                ));
+            }
             continue;
         }
         if !rebooted {
