@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/hostnet
 
-.PHONY: demo test deps build man bench bench-quick clean
+.PHONY: demo test deps build man bench bench-quick chaos clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -18,6 +18,12 @@ demo: build
 # each in namespaces it creates and deletes).
 test: deps
 	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
+
+# The chaos test at full size: 500 cycles of ADD/DEL/portmap add/del/init
+# killed with SIGKILL at syscall boundaries and at random moments (make test
+# runs the same test with a few dozen cycles). HOSTNET_CHAOS_CYCLES overrides.
+chaos: deps
+	HOSTNET_CHAOS_CYCLES=$${HOSTNET_CHAOS_CYCLES:-500} $(CARGO) test --locked --test chaos -- --nocapture
 
 # Regenerate man/*.8 from the clap definitions.
 man:

@@ -159,7 +159,9 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
         require_local(&Netlink::open()?, ip)?;
     }
     let elements = ports::claim_grouped(&store, STATIC_OWNER, &mappings)?;
-    if let Err(e) = nft::update_ports(&elements, &[], false) {
+    // replace our own identical elements if there (a retry after a crash
+    // between the commit and the exit): delete + add in one transaction
+    if let Err(e) = nft::update_ports(&elements, &elements, true) {
         ports::unclaim(&store, STATIC_OWNER, &mappings)?;
         let hint = if e.errno() == Some(libc::ENOENT) {
             " (is the host set up? run hostnet init)"

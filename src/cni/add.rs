@@ -399,6 +399,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         } = &conf.ipam.kind
         {
             rb.data_dir = Some(data_dir.clone());
+            recover::note_data_dir(&c.store, &conf.name, data_dir)?;
             let hl = HostLocal::new(data_dir, &conf.name);
             let _dl = hl.lock()?;
             let reclaimable = |id: &str, ifname: &str| -> bool {

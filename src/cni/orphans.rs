@@ -118,7 +118,9 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
                 dirs.push(d.clone());
             }
         }
-        for d in recover::lease_data_dirs(store, &net.name)? {
+        let mut known = recover::lease_data_dirs(store, &net.name)?;
+        known.extend(recover::noted_data_dirs(store, &net.name)?);
+        for d in known {
             if !dirs.contains(&d) {
                 dirs.push(d);
             }

@@ -71,6 +71,27 @@ pub fn save_lease(
     )
 }
 
+fn data_dirs_path(store: &Store, network: &str) -> PathBuf {
+    store.dir.join("ipam").join(format!("{network}.json"))
+}
+
+/// Remember that `network` keeps address files in `dir` (so `gc` finds
+/// them when no record or lease is left). Written only when new.
+pub fn note_data_dir(store: &Store, network: &str, dir: &Path) -> Result<()> {
+    let path = data_dirs_path(store, network);
+    let mut dirs: Vec<PathBuf> = read_json_opt(&path)?.unwrap_or_default();
+    if dirs.iter().any(|d| d == dir) {
+        return Ok(());
+    }
+    dirs.push(dir.to_path_buf());
+    write_json(&path, &dirs, Durability::Durable)
+}
+
+/// Every host-local data directory `network` used (noted by ADD).
+pub fn noted_data_dirs(store: &Store, network: &str) -> Result<Vec<PathBuf>> {
+    Ok(read_json_opt(&data_dirs_path(store, network))?.unwrap_or_default())
+}
+
 /// Every host-local data directory named by a lease of `network`.
 pub fn lease_data_dirs(store: &Store, network: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();

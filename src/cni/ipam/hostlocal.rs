@@ -65,24 +65,37 @@ impl HostLocal {
         Ok(HostLock::at(&self.dir.join("lock"), 0o600)?)
     }
 
-    /// Create the file for `ip` if nobody has it. Ok(false): taken.
+    /// Create the file for `ip` if nobody has it. Ok(false): taken. The
+    /// content is written to a temp file first and linked into place (link
+    /// fails if the name exists, like O_EXCL), so a crash never leaves an
+    /// empty reservation that names nobody.
     fn try_reserve(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
         let path = self.ip_path(ip);
-        let mut f = match OpenOptions::new()
+        let tmp_dir = self.dir.join(crate::state::TMP_DIR);
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(|e| Error::io(format!("creating {}", tmp_dir.display()), e))?;
+        crate::state::remove_dead_temps(&self.dir, Some(&ip.to_string()))?;
+        let tmp = tmp_dir.join(format!(
+            "{ip}.{}.{}",
+            std::process::id(),
+            crate::state::random_hex()?
+        ));
+        let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .mode(0o600)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(Error::io(format!("reserving {}", path.display()), e).into()),
-        };
-        if let Err(e) = f.write_all(content(container_id, ifname).as_bytes()) {
-            let _ = std::fs::remove_file(&path);
-            return Err(Error::io(format!("writing {}", path.display()), e).into());
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("reserving {}", path.display()), e))?;
+        let written = f.write_all(content(container_id, ifname).as_bytes());
+        drop(f);
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Error::io(format!("reserving {}", path.display()), e).into()),
         }
-        Ok(true)
     }
 
     fn last_path(&self, set_index: usize) -> PathBuf {
