@@ -91,9 +91,10 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// Found from the state and the kernel alone: attachments whose host veth
     /// or network namespace is gone (their addresses, port claims, elements and
     /// record), address files and port claims without a live attachment,
-    /// nftables elements whose owner has no record, veths on managed bridges
-    /// that no record owns, and temp files of dead processes. `hostnet check`
-    /// reports each of these as a difference.
+    /// nftables elements whose owner has no record, host veths hostnet made on
+    /// managed bridges that no record owns (veths attached by hand are left
+    /// alone), and temp files of dead processes. `hostnet check` reports each
+    /// of these as a difference.
     Gc(GcArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     #[command(subcommand)]

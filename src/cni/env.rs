@@ -234,18 +234,21 @@ mod tests {
         assert_eq!(e.netns, None);
         assert_eq!(env(&[("CNI_COMMAND", "FOO")]).unwrap_err().code, 4);
         assert_eq!(env(&[]).unwrap_err().code, 4);
-        assert_eq!(
-            env(&[("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "a-very-long-ifname")])
-                .unwrap_err()
-                .code,
-            4
-        );
-        assert_eq!(
-            env(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "../../x")])
-                .unwrap_err()
-                .code,
-            4
-        );
+        // a name that cannot name an attachment: ADD refuses it (code 4),
+        // DEL has nothing to do (the dispatcher reads bad_name)
+        let e = env(&[("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "a-very-long-ifname")]).unwrap();
+        assert_eq!(e.ifname().unwrap_err().code, 4);
+        let e = env(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "../../x")]).unwrap();
+        assert_eq!(e.container_id().unwrap_err().code, 4);
+        let e = env(&[
+            ("CNI_COMMAND", "DEL"),
+            ("CNI_CONTAINERID", &"a".repeat(230)),
+            ("CNI_IFNAME", "eth0"),
+        ])
+        .unwrap();
+        assert!(e.bad_name.is_some());
+        assert!(validate_file_name(&"a".repeat(220), "eth0").is_ok());
+        assert!(validate_file_name(&"a".repeat(221), "eth0").is_err());
     }
 
     #[test]

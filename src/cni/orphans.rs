@@ -1,8 +1,10 @@
 //! What `hostnet gc` releases and `hostnet check` reports, found from the
 //! state and the kernel alone: attachments whose veth or netns is gone,
 //! address files and port claims without a live attachment, elements whose
-//! owner has no record, veths on managed bridges that nobody owns, and temp
-//! files of dead processes. The caller holds the host lock.
+//! owner has no record, veths hostnet made on managed bridges that nobody
+//! owns (named after an attachment with address files but no live record;
+//! veths attached by hand are left alone), and temp files of dead processes.
+//! The caller holds the host lock.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -37,7 +39,7 @@ pub enum Orphan {
     Claim { owner: String, mapping: PortMapping },
     /// A kernel element whose owner has no record (or no static claim).
     Element(PortElement),
-    /// A veth on a managed bridge that no record owns.
+    /// A veth hostnet made on a managed bridge that no record owns.
     Veth(String),
     /// A temp file of a dead process, or a marker of a record set aside.
     File(PathBuf),
@@ -107,6 +109,8 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
     };
     let networks = store.networks()?;
 
+    // host veth names of attachments hostnet has files for but no live record
+    let mut candidates: BTreeSet<String> = BTreeSet::new();
     // address files
     for rec in &networks {
         let net = &rec.network;
@@ -136,6 +140,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
                 {
                     continue;
                 }
+                candidates.insert(super::vethname::derived(&net.name, &id, &ifname));
                 out.push(Orphan::Address {
                     data_dir: dir.clone(),
                     network: net.name.clone(),
@@ -173,7 +178,9 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
         }
     }
 
-    // veths on managed bridges
+    // veths on managed bridges that hostnet made (named after an attachment
+    // it has address files for) and no record owns; a veth someone attached
+    // by hand is not hostnet's to delete
     let owned: BTreeSet<&str> = records.iter().map(|a| a.host_veth.as_str()).collect();
     let mut bridges = Vec::new();
     for rec in &networks {
@@ -185,6 +192,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
         if l.kind.as_deref() == Some("veth")
             && l.master.is_some_and(|m| bridges.contains(&m))
             && !owned.contains(l.name.as_str())
+            && candidates.contains(&l.name)
         {
             out.push(Orphan::Veth(l.name));
         }
