@@ -304,6 +304,16 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         }
         let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
         let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
+        if !mappings.is_empty()
+            && c.store
+                .network(&conf.name)?
+                .is_some_and(|r| r.network.internal)
+        {
+            return Err(Failure::config(format!(
+                "network {} is internal: it takes no port mappings",
+                conf.name
+            )));
+        }
         if !mappings.is_empty() {
             let elements = ports::claim(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();
