@@ -317,3 +317,112 @@ fn bad_input_changes_nothing() {
     }
     h.ns.ok(&["ip", "link", "del", "foreign0"]);
 }
+
+/// A conflist written by hostnet, as a runtime would load it from the conf
+/// dir, pointed at this test's state/run/IPAM directories.
+fn load_conflist(w: &World, name: &str) -> Value {
+    let path = w.host.conf_dir().join(format!("nerdctl-{name}.conflist"));
+    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    w.dirs_keys(&mut list["plugins"][0]);
+    list
+}
+
+fn default_routes(c: &NetNs) -> String {
+    c.ok(&["ip", "-4", "route", "show", "default"])
+}
+
+#[test]
+fn container_on_two_networks() {
+    let w = World::new("net2");
+    let h = &w.host;
+    h.hostnet_ok(&["init"]);
+    h.hostnet_ok(&["network", "create", "neta"]);
+    let bridge = load_conflist(&w, "bridge");
+    let neta = load_conflist(&w, "neta");
+    let c = NetNs::new("net2c");
+    let eth0 = Attachment::new("ctr1", &c);
+    let mut eth1 = Attachment::new("ctr1", &c).port_mappings(json!([
+        {"hostPort": 9090, "containerPort": 9090, "protocol": "tcp"}
+    ]));
+    eth1.ifname = "eth1".into();
+    let r0 = w.rt.add(&bridge, &eth0).unwrap_or_else(|e| panic!("{e:?}"));
+    let r1 = w.rt.add(&neta, &eth1).unwrap_or_else(|e| panic!("{e:?}"));
+    let (ip0, ip1) = (result_ip(&r0, true), result_ip(&r1, true));
+    assert!(
+        ip0.starts_with("10.4.0.") && ip1.starts_with("10.4.1."),
+        "{ip0} {ip1}"
+    );
+    // one default route per network, appended rather than refused
+    let routes = default_routes(&c);
+    assert!(routes.contains("via 10.4.0.1 dev eth0"), "{routes}");
+    assert!(routes.contains("via 10.4.1.1 dev eth1"), "{routes}");
+    for gw in ["10.4.0.1", "10.4.1.1", OUTSIDE] {
+        assert!(ping(&c, gw), "container cannot reach {gw}\n{routes}");
+    }
+    // the mapping of eth1's attachment points at eth1's address
+    let map =
+        h.ns.ok(&["nft", "list", "map", "inet", "hostnet", "hostports4_any"]);
+    assert!(
+        map.contains(&format!("tcp . 9090 comment \"ctr1\" : {ip1} . 9090")),
+        "{map}"
+    );
+    let _srv = common::echo_peer_server(&c, "tcp", 9090);
+    assert!(common::ask(&w.outside, "tcp", cni::HOST_OUT, 9090).is_some());
+    // inspect lists the attachment with its addresses and MAC
+    let a = inspect(h, "neta", "dockercompat");
+    let ep = &a[0]["Containers"]["ctr1"];
+    assert_eq!(ep["IPv4Address"], format!("{ip1}/24"), "{a}");
+    assert_eq!(ep["MacAddress"], r1["interfaces"][2]["mac"], "{a}");
+
+    // rm and init changes are refused while attached, naming the container
+    let out = h.hostnet(&["network", "rm", "neta"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("container ctr1 (eth1)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = h.hostnet(&[
+        "init",
+        "--name",
+        "neta",
+        "--subnet",
+        "10.9.9.0/24",
+        "--force-address",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("container ctr1 (eth1)") && err.contains("10.4.1.0/24"),
+        "{err}"
+    );
+    let out = h.hostnet(&["init", "--name", "neta", "--bridge", "other9"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already exists on bridge br-"),
+        "{}",
+        stderr(&out)
+    );
+    h.hostnet_ok(&["check"]);
+
+    // DEL of eth1 leaves eth0 working
+    w.rt.del(&neta, &eth1).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.run(&["ip", "link", "show", "eth1"]).status.code() != Some(0));
+    let routes = default_routes(&c);
+    assert_eq!(
+        routes.trim(),
+        "default via 10.4.0.1 dev eth0 proto static",
+        "{routes}"
+    );
+    assert!(ping(&c, "10.4.0.1") && ping(&c, OUTSIDE));
+    assert!(
+        !h.ns
+            .ok(&["nft", "list", "map", "inet", "hostnet", "hostports4_any"])
+            .contains("9090")
+    );
+    // and now the network can go
+    assert_eq!(h.hostnet_ok(&["network", "rm", "neta"]), "neta\n");
+    assert!(ping(&c, OUTSIDE));
+    h.hostnet_ok(&["check"]);
+    w.rt.del(&bridge, &eth0).unwrap_or_else(|e| panic!("{e:?}"));
+}
