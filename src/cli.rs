@@ -79,6 +79,9 @@ is rolled back); 2 invalid input (nothing was changed).")]
     Status,
     /// Compare the desired state with the kernel; exit 1 and list each difference.
     ///
+    /// Each recorded network's conflist is compared too: a missing, unreadable
+    /// or altered one is a difference (`hostnet init` rewrites it).
+    ///
     /// Also warns (without failing) about base chains of other tables on the
     /// forward hook with policy drop, such as Docker's `ip filter FORWARD`: an
     /// accept in hostnet's table does not override them, so container traffic

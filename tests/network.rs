@@ -426,3 +426,80 @@ fn container_on_two_networks() {
     h.hostnet_ok(&["check"]);
     w.rt.del(&bridge, &eth0).unwrap_or_else(|e| panic!("{e:?}"));
 }
+
+#[test]
+fn check_reports_conflist_drift_and_init_rewrites() {
+    let h = Host::new("netdrift");
+    h.hostnet_ok(&["init"]);
+    let path = h.conf_dir().join("nerdctl-bridge.conflist");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let drift = |what: &str| {
+        let out = h.hostnet(&["check"]);
+        assert!(
+            !out.status.success(),
+            "check passed with a conflist that {what}"
+        );
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("network bridge: conflist {}", path.display()))
+                && text.contains(what),
+            "{text}"
+        );
+        h.hostnet_ok(&["init"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), good);
+        h.hostnet_ok(&["check"]);
+    };
+    std::fs::remove_file(&path).unwrap();
+    drift("is missing");
+    std::fs::write(&path, "garbage{").unwrap();
+    drift("is not valid JSON");
+    std::fs::write(&path, good.replace("10.4.0.0/24", "10.4.9.0/24")).unwrap();
+    drift("differs from hostnet's state");
+}
+
+#[test]
+fn cni_same_port_range_is_one_interval_element() {
+    let w = World::new("netrange");
+    w.host.hostnet_ok(&["init"]);
+    let list = load_conflist(&w, "bridge");
+    let c = NetNs::new("netrangec");
+    let maps: Vec<Value> = (8000..=8099)
+        .map(|p| json!({"HostPort": p, "ContainerPort": p, "Protocol": "tcp"}))
+        .chain([json!({"HostPort": 9443, "ContainerPort": 443, "Protocol": "tcp"})])
+        .collect();
+    let att = Attachment::new("rng1", &c).port_mappings(Value::Array(maps));
+    let r = w.rt.add(&list, &att).unwrap_or_else(|e| panic!("{e:?}"));
+    let ip = result_ip(&r, true);
+    let ranges = w
+        .host
+        .ns
+        .ok(&["nft", "list", "map", "inet", "hostnet", "hostranges4"]);
+    assert_eq!(ranges.matches("8000-8099").count(), 1, "{ranges}");
+    assert!(ranges.contains(&format!(": {ip}")), "{ranges}");
+    let single = w
+        .host
+        .ns
+        .ok(&["nft", "list", "map", "inet", "hostnet", "hostports4_any"]);
+    assert!(!single.contains("8050"), "{single}");
+    assert!(
+        single.contains(&format!("tcp . 9443 comment \"rng1\" : {ip} . 443")),
+        "{single}"
+    );
+    let _srv = common::echo_peer_server(&c, "tcp", 8050);
+    assert!(common::ask(&w.outside, "tcp", cni::HOST_OUT, 8050).is_some());
+    w.rt.check(&list, &att).unwrap_or_else(|e| panic!("{e:?}"));
+    w.host.hostnet_ok(&["check"]);
+    w.rt.del(&list, &att).unwrap_or_else(|e| panic!("{e:?}"));
+    let ranges = w
+        .host
+        .ns
+        .ok(&["nft", "list", "map", "inet", "hostnet", "hostranges4"]);
+    assert!(!ranges.contains("8000"), "{ranges}");
+    assert!(
+        !w.host
+            .ns
+            .ok(&["nft", "list", "map", "inet", "hostnet", "hostports4_any"])
+            .contains("9443")
+    );
+    w.host.hostnet_ok(&["check"]);
+}

@@ -315,7 +315,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             )));
         }
         if !mappings.is_empty() {
-            let elements = ports::claim(&c.store, c.cid, &mappings)?;
+            let elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();
             add_elements(&c.store, &elements).cctx("adding port mappings")?;
             rb.elements = elements;

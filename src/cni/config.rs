@@ -505,14 +505,23 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
             Some(out)
         }
     };
+    // as the reference bridge plugin: hairpin and a promiscuous bridge are
+    // two answers to one question, and together they are refused
+    let promisc_mode = o.bool("promiscMode")?.unwrap_or(false);
+    let hairpin_given = o.bool("hairpinMode")?;
+    if promisc_mode && hairpin_given == Some(true) {
+        return Err(Failure::config(
+            "hairpinMode and promiscMode cannot both be set",
+        ));
+    }
     Ok(NetConf {
         version,
         name,
         mode,
         bridge,
         is_default_gateway: o.bool("isDefaultGateway")?.unwrap_or(false),
-        hairpin: o.bool("hairpinMode")?.unwrap_or(true),
-        promisc_mode: o.bool("promiscMode")?.unwrap_or(false),
+        hairpin: hairpin_given.unwrap_or(!promisc_mode),
+        promisc_mode,
         mtu,
         ipam,
         tuning,
@@ -590,6 +599,14 @@ mod tests {
         assert_eq!(conf(with(base(), "mtu", json!("big"))).unwrap_err().code, 6);
         assert_eq!(conf(with(base(), "mtu", json!(20))).unwrap_err().code, 7);
         assert_eq!(conf(with(base(), "vlan", json!(5))).unwrap_err().code, 2);
+        let both = with(
+            with(base(), "hairpinMode", json!(true)),
+            "promiscMode",
+            json!(true),
+        );
+        assert_eq!(conf(both).unwrap_err().code, 7);
+        let promisc = conf(with(base(), "promiscMode", json!(true))).unwrap();
+        assert!(promisc.promisc_mode && !promisc.hairpin);
         assert_eq!(
             conf(with(base(), "ipMasq", json!(false))).unwrap_err().code,
             2
