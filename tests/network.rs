@@ -503,3 +503,76 @@ fn cni_same_port_range_is_one_interval_element() {
     );
     w.host.hostnet_ok(&["check"]);
 }
+
+/// ADD `id` on `list` in a fresh namespace; returns the namespace and its IPv4 address.
+fn attach(w: &World, list: &Value, id: &str) -> (NetNs, Attachment, String) {
+    let c = NetNs::new(&format!("{id}c"));
+    let att = Attachment::new(id, &c);
+    let r = w.rt.add(list, &att).unwrap_or_else(|e| panic!("{e:?}"));
+    let ip = result_ip(&r, true);
+    (c, att, ip)
+}
+
+#[test]
+fn isolation_between_networks_and_on_one_bridge() {
+    let w = World::new("netiso");
+    let h = &w.host;
+    h.hostnet_ok(&["init"]);
+    h.hostnet_ok(&["network", "create", "neta", "--subnet", "10.20.0.0/24"]);
+    h.hostnet_ok(&["network", "create", "netb", "--subnet", "10.21.0.0/24"]);
+    h.hostnet_ok(&[
+        "network",
+        "create",
+        "netiso",
+        "--subnet",
+        "10.22.0.0/24",
+        "--isolation",
+        "isolated",
+    ]);
+    let (a, b, iso) = (
+        load_conflist(&w, "neta"),
+        load_conflist(&w, "netb"),
+        load_conflist(&w, "netiso"),
+    );
+    assert_eq!(iso["plugins"][0]["portIsolation"], true, "{iso}");
+    let (a1, _, ip_a1) = attach(&w, &a, "a1");
+    let (a2, _, ip_a2) = attach(&w, &a, "a2");
+    let (b1, _, ip_b1) = attach(&w, &b, "b1");
+    let (i1, _, ip_i1) = attach(&w, &iso, "i1");
+    let (i2, att_i2, ip_i2) = attach(&w, &iso, "i2");
+    // same-bridge (the default): neighbours on one network talk
+    assert!(ping(&a1, &ip_a2) && ping(&a2, &ip_a1));
+    // networks are apart both ways, while each reaches its gateway and the outside
+    assert!(!ping(&a1, &ip_b1), "neta reached netb");
+    assert!(!ping(&b1, &ip_a1), "netb reached neta");
+    assert!(!ping(&i1, &ip_a1) && !ping(&a1, &ip_i1));
+    for (c, gw) in [(&a1, "10.20.0.1"), (&b1, "10.21.0.1"), (&i1, "10.22.0.1")] {
+        assert!(ping(c, gw), "{} cannot reach {gw}", c.name);
+        assert!(ping(c, OUTSIDE), "{} cannot reach the outside", c.name);
+    }
+    // isolated: neighbours on one bridge do not talk; the gateway and outside stay
+    assert!(!ping(&i1, &ip_i2), "isolated neighbours talked");
+    assert!(!ping(&i2, &ip_i1), "isolated neighbours talked");
+    assert!(ping(&i2, "10.22.0.1") && ping(&i2, OUTSIDE));
+    let veth = w.rt.cached(&iso, &att_i2).unwrap()["interfaces"][1]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = h.ns.ok(&["ip", "-d", "link", "show", &veth]);
+    assert!(port.contains("isolated on"), "{port}");
+    assert_eq!(
+        inspect(h, "netiso", "native")[0]["CNI"],
+        iso_without_dirs(&iso)
+    );
+    h.hostnet_ok(&["check"]);
+}
+
+/// The conflist as hostnet wrote it (the test's directory keys removed).
+fn iso_without_dirs(list: &Value) -> Value {
+    let mut l = list.clone();
+    let p = l["plugins"][0].as_object_mut().unwrap();
+    p.remove("stateDir");
+    p.remove("runDir");
+    p["ipam"].as_object_mut().unwrap().remove("dataDir");
+    l
+}

@@ -19,7 +19,7 @@ use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft;
 use crate::kernel::sysctl;
 use crate::lock::HostLock;
-use crate::network::{self, Network, bridge_mac, overlaps};
+use crate::network::{self, Isolation, Network, bridge_mac, overlaps};
 use crate::plan::{self, Action};
 use crate::state::{NetworkRecord, Store};
 
@@ -299,7 +299,10 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
             net.labels = rec.network.labels.clone();
             net.internal = rec.network.internal;
             net.gateway_mode = rec.network.gateway_mode;
-            net.isolation = rec.network.isolation;
+            // isolated when created so or when a config asks for portIsolation
+            if rec.network.isolation == Isolation::Isolated {
+                net.isolation = Isolation::Isolated;
+            }
             for s in &mut net.subnets {
                 if let Some(old) = rec.network.subnets.iter().find(|o| o.subnet == s.subnet) {
                     s.ip_range = old.ip_range;

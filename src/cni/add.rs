@@ -409,6 +409,10 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         nl.set_hairpin(host_index, true)
             .cctx(format!("host end {}", rec.host_veth))?;
     }
+    if conf.port_isolation {
+        nl.set_isolated(host_index, true)
+            .cctx(format!("host end {}", rec.host_veth))?;
+    }
     nl.set_up(host_index)
         .cctx(format!("host end {}", rec.host_veth))?;
     let host_link = nl.link_by_index(host_index)?;

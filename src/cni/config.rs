@@ -81,6 +81,9 @@ pub struct NetConf {
     pub is_default_gateway: bool,
     pub hairpin: bool,
     pub promisc_mode: bool,
+    /// The reference bridge plugin's `portIsolation`: each host veth is an
+    /// isolated bridge port (containers reach the gateway, not each other).
+    pub port_isolation: bool,
     pub mtu: Option<u32>,
     pub ipam: Ipam,
     pub tuning: Tuning,
@@ -300,12 +303,23 @@ fn check_unsupported(o: Obj<'_>) -> CniResult<()> {
     {
         return refuse("vlanTrunk", v, "VLAN trunks are not supported");
     }
-    for key in ["macspoofchk", "disableContainerInterface", "portIsolation"] {
+    for key in ["macspoofchk", "disableContainerInterface"] {
         if let Some(v) = o.bool(key)?
             && v
         {
             return refuse(key, &Value::Bool(v), "not supported by hostnet");
         }
+    }
+    // the reference firewall plugin's ingressPolicy: hostnet always keeps
+    // networks apart (same-bridge); "open" it cannot do
+    if let Some(p) = o.str("ingressPolicy")?
+        && p != "same-bridge"
+    {
+        return refuse(
+            "ingressPolicy",
+            &Value::String(p.into()),
+            "hostnet keeps networks apart: only same-bridge",
+        );
     }
     if o.bool("isGateway")? == Some(false) {
         return refuse(
@@ -522,6 +536,7 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
         is_default_gateway: o.bool("isDefaultGateway")?.unwrap_or(false),
         hairpin: hairpin_given.unwrap_or(!promisc_mode),
         promisc_mode,
+        port_isolation: o.bool("portIsolation")?.unwrap_or(false),
         mtu,
         ipam,
         tuning,
@@ -605,6 +620,18 @@ mod tests {
             json!(true),
         );
         assert_eq!(conf(both).unwrap_err().code, 7);
+        assert_eq!(
+            conf(with(base(), "ingressPolicy", json!("open")))
+                .unwrap_err()
+                .code,
+            2
+        );
+        assert!(conf(with(base(), "ingressPolicy", json!("same-bridge"))).is_ok());
+        assert!(
+            conf(with(base(), "portIsolation", json!(true)))
+                .unwrap()
+                .port_isolation
+        );
         let promisc = conf(with(base(), "promiscMode", json!(true))).unwrap();
         assert!(promisc.promisc_mode && !promisc.hairpin);
         assert_eq!(

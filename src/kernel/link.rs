@@ -625,4 +625,20 @@ impl Netlink {
                 )
             })
     }
+
+    /// Bridge-port isolation (`ip link set X type bridge_slave isolated on`):
+    /// an isolated port talks to non-isolated ports (the bridge itself, the
+    /// gateway) but not to other isolated ports.
+    pub fn set_isolated(&self, index: u32, on: bool) -> Result<()> {
+        let msg = LinkBridgePort::new(index).isolated(on).build();
+        let state = if on { "on" } else { "off" };
+        self.rt
+            .block_on(self.handle.link().set_port(msg).execute())
+            .map_err(|e| {
+                kernel_error(
+                    e,
+                    format!("setting isolated {state} on bridge port #{index}"),
+                )
+            })
+    }
 }
