@@ -576,3 +576,49 @@ fn iso_without_dirs(list: &Value) -> Value {
     p["ipam"].as_object_mut().unwrap().remove("dataDir");
     l
 }
+
+#[test]
+fn internal_network_stays_on_its_bridge() {
+    let w = World::new("netint");
+    let h = &w.host;
+    h.hostnet_ok(&["init"]);
+    h.hostnet_ok(&[
+        "network",
+        "create",
+        "netint",
+        "--internal",
+        "--subnet",
+        "10.23.0.0/24",
+    ]);
+    let int = load_conflist(&w, "netint");
+    assert_eq!(int["plugins"][0]["ipam"]["routes"], json!([]), "{int}");
+    assert!(int["plugins"][0].get("capabilities").is_none(), "{int}");
+    let (i1, _, _) = attach(&w, &int, "in1");
+    let (i2, _, ip_i2) = attach(&w, &int, "in2");
+    let (b1, _, _) = attach(&w, &load_conflist(&w, "bridge"), "out1");
+    assert_eq!(default_routes(&i1).trim(), "");
+    assert!(ping(&i1, "10.23.0.1") && ping(&i1, &ip_i2));
+    // the legitimate path next to the attack: a container on the default
+    // network reaches the outside; one on the internal network that adds its
+    // own default route does not
+    assert!(ping(&b1, OUTSIDE));
+    i1.ok(&["ip", "route", "add", "default", "via", "10.23.0.1"]);
+    assert!(
+        !ping(&i1, OUTSIDE),
+        "an internal container reached the outside"
+    );
+    let set =
+        h.ns.ok(&["nft", "list", "set", "inet", "hostnet", "internal4"]);
+    assert!(set.contains("10.23.0.0/24"), "{set}");
+    // port mappings are refused (code 7), even from a runtime that sends them
+    let mut with_caps = int.clone();
+    with_caps["plugins"][0]["capabilities"] = json!({"portMappings": true});
+    let c = NetNs::new("netintp");
+    let att = Attachment::new("in3", &c).port_mappings(json!([
+        {"hostPort": 9191, "containerPort": 80, "protocol": "tcp"}
+    ]));
+    let err = w.rt.add(&with_caps, &att).unwrap_err();
+    assert_eq!(err.code(), 7, "{}", err.stdout);
+    assert!(err.msg().contains("internal"), "{}", err.msg());
+    h.hostnet_ok(&["check"]);
+}
