@@ -622,3 +622,48 @@ fn internal_network_stays_on_its_bridge() {
     assert!(err.msg().contains("internal"), "{}", err.msg());
     h.hostnet_ok(&["check"]);
 }
+
+#[test]
+fn networks_made_by_cni_add_get_ids_and_labels() {
+    let w = World::new("netcniid");
+    let c1 = NetNs::new("netcniid1");
+    let c2 = NetNs::new("netcniid2");
+    let other = World::conflist(
+        "cninet",
+        "1.0.0",
+        vec![w.plugin("hostnet", "cnibr0", &["10.31.0.0/24"])],
+    );
+    let default = World::conflist(
+        "bridge",
+        "1.0.0",
+        vec![w.plugin("hostnet", "nerdctl0", &["10.4.0.0/24"])],
+    );
+    w.rt.add(&other, &Attachment::new("k1", &c1))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    w.rt.add(&default, &Attachment::new("k2", &c2))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let h = &w.host;
+    let n = inspect(h, "cninet", "native");
+    let id = n[0]["NerdctlID"].as_str().unwrap().to_string();
+    assert!(
+        id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{n}"
+    );
+    let b = inspect(h, "bridge", "dockercompat");
+    assert_eq!(b[0]["Id"], BRIDGE_ID);
+    assert_eq!(b[0]["Labels"], json!({"nerdctl/default-network": "true"}));
+    assert!(
+        b[0]["Containers"]["k2"]["IPv4Address"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.4.0.")
+    );
+    // a later init keeps the ID and writes it into the conflist
+    h.hostnet_ok(&["init", "--name", "cninet"]);
+    let conf: Value = serde_json::from_str(
+        &std::fs::read_to_string(h.conf_dir().join("nerdctl-cninet.conflist")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(conf["nerdctlID"], id.as_str());
+    assert_eq!(inspect(h, "cninet", "native")[0]["NerdctlID"], id.as_str());
+}
