@@ -153,6 +153,12 @@ pub struct InitArgs {
     /// Replace other addresses already on an existing bridge instead of failing
     #[arg(long)]
     pub force_address: bool,
+    /// Docker coexistence: when an `ip`/`ip6` `filter` table with a FORWARD chain exists
+    /// (Docker's, made with iptables-nft, policy drop), insert at its top one accept rule
+    /// per direction for each managed bridge, commented "hostnet" (also at each CNI ADD);
+    /// `off` removes them. Kept in the state [default: on, or as last set]
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub docker_forward: Option<String>,
     /// Print every action and the nftables ruleset; change nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -105,6 +105,7 @@ pub struct SetSnapshot {
 
 mod dump;
 mod elements;
+pub mod foreign;
 mod sys;
 mod table;
 
