@@ -187,6 +187,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     let netns_path = env.netns()?;
     let netns_file = netns::open(Path::new(netns_path))
         .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
+    super::netns_guard::refuse_own(netns_path, &netns_file)?;
     let mut rb = Rollback {
         netns: Some(netns_path.to_string()),
         ..Rollback::default()

@@ -23,7 +23,7 @@
 //! nothing else of the foreign table is ever touched. The table and the chain
 //! are never created: no chain, nothing to do.
 
-use super::sys::{self, Batch, Expr, ForeignRuleInfo, Requests, Socket};
+use super::sys::{self, Batch, Expr, ForeignRuleInfo, Reply, Requests, Socket};
 use crate::error::{Context, Error, Result};
 
 /// The comment naming hostnet's rules.
@@ -151,8 +151,47 @@ fn classify(rule: &ForeignRuleInfo) -> Option<(Dir, String)> {
     None
 }
 
+/// The families whose `filter FORWARD` exists: one GETCHAIN each, both in
+/// one round trip (all the CNI ADD pays when Docker is not there).
+fn chains() -> Result<Vec<Family>> {
+    let mut sock = Socket::open()?;
+    let mut reqs = Requests::new(Family::Ip.nfproto(), TABLE);
+    for family in Family::ALL {
+        reqs.target(family.nfproto(), TABLE);
+        reqs.get_chain(CHAIN);
+    }
+    let replies = sock
+        .run_gets(reqs)
+        .ctx(format!("looking for {TABLE} {CHAIN} chains"))?;
+    let mut out = Vec::new();
+    for (family, reply) in Family::ALL.into_iter().zip(replies) {
+        match reply {
+            Reply::Msg(..) => out.push(family),
+            Reply::Err(libc::ENOENT) => {}
+            Reply::Err(e) => {
+                return Err(Error::kernel(
+                    e,
+                    format!(
+                        "looking for {} {TABLE} {CHAIN}: {}",
+                        family.name(),
+                        sys::strerror(e)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The rules of `family filter FORWARD`; None when that chain does not exist.
 fn read(family: Family) -> Result<Option<Vec<ForeignRuleInfo>>> {
+    if !chains()?.contains(&family) {
+        return Ok(None);
+    }
+    dump(family).map(Some)
+}
+
+fn dump(family: Family) -> Result<Vec<ForeignRuleInfo>> {
     let what = format!("listing {} {TABLE} {CHAIN}", family.name());
     for _ in 0..ATTEMPTS {
         let mut sock = Socket::open()?;
@@ -168,8 +207,7 @@ fn read(family: Family) -> Result<Option<Vec<ForeignRuleInfo>>> {
             })
             .ctx(&what)?;
         match r {
-            Ok(()) => return Ok(Some(rules)),
-            Err(libc::ENOENT) => return Ok(None),
+            Ok(()) => return Ok(rules),
             Err(libc::EINTR) => continue,
             Err(e) => {
                 return Err(Error::kernel(e, format!("{what}: {}", sys::strerror(e))));
@@ -193,8 +231,8 @@ pub struct Present {
 
 pub fn present() -> Result<Present> {
     let mut out = Present::default();
-    for family in Family::ALL {
-        let Some(rules) = read(family)? else { continue };
+    for family in chains()? {
+        let rules = dump(family)?;
         out.chains.push(family);
         for r in &rules {
             if let Some((dir, bridge)) = classify(r) {

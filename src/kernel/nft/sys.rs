@@ -1012,6 +1012,29 @@ impl Requests {
         })
     }
 
+    /// Address the following requests to another family and table.
+    pub(super) fn target(&mut self, family: u16, table: &str) {
+        self.family = family;
+        self.table = table.to_string();
+    }
+
+    /// GETCHAIN for one chain of the request's table: a NEWCHAIN answer, or
+    /// ENOENT when the table or the chain does not exist. (A GETRULE dump
+    /// of a missing chain is just empty.)
+    pub(super) fn get_chain(&mut self, chain: &str) -> u32 {
+        let ch = NlChain::new();
+        let (t, n) = (cstring(&self.table), cstring(chain));
+        // SAFETY: ch is live; libnftnl copies the strings.
+        unsafe {
+            sys::nftnl_chain_set_str(ch.ptr(), sys::NFTNL_CHAIN_TABLE as u16, t.as_ptr());
+            sys::nftnl_chain_set_str(ch.ptr(), sys::NFTNL_CHAIN_NAME as u16, n.as_ptr());
+        }
+        // SAFETY: ch is live for the call.
+        self.hdr(libc::NFT_MSG_GETCHAIN, false, |nlh| unsafe {
+            sys::nftnl_chain_nlmsg_build_payload(nlh, ch.ptr())
+        })
+    }
+
     /// Dump the chains of our table.
     pub(super) fn dump_chains(&mut self) -> u32 {
         let ch = NlChain::new();
