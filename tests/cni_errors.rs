@@ -213,6 +213,44 @@ fn malformed_inputs_fail_cleanly_and_change_nothing() {
             mapping(json!({"hostPort": "81", "containerPort": 80})),
         ),
         case(
+            "hostIP 127.0.0.2",
+            7,
+            mapping(json!({"hostPort": 81, "containerPort": 80, "hostIP": "127.0.0.2"})),
+        ),
+        case(
+            "hostIP ::1",
+            7,
+            mapping(json!({"hostPort": 81, "containerPort": 80, "hostIP": "::1"})),
+        ),
+        case(
+            "hostIP fe80::1",
+            7,
+            mapping(json!({"hostPort": 81, "containerPort": 80, "hostIP": "fe80::1"})),
+        ),
+        case("subnet in 127.0.0.0/8", 7, range("subnet", "127.0.0.0/24")),
+        case(
+            "subnet in 169.254.0.0/16",
+            7,
+            range("subnet", "169.254.0.0/24"),
+        ),
+        case("subnet in 224.0.0.0/4", 7, range("subnet", "224.0.0.0/24")),
+        case("subnet in 0.0.0.0/8", 7, range("subnet", "0.0.0.0/24")),
+        case("subnet in 240.0.0.0/4", 7, range("subnet", "240.0.0.0/24")),
+        case(
+            "subnet fe80::/64",
+            7,
+            edit(b, |v| {
+                v["ipam"]["ranges"] =
+                    json!([[{"subnet": "10.87.0.0/24"}], [{"subnet": "fe80::/64"}]]);
+            }),
+        ),
+        case(
+            "bridge name needing shell quotes",
+            7,
+            edit(b, |v| v["bridge"] = json!("a;b")),
+        ),
+        case("bridge name ..", 7, edit(b, |v| v["bridge"] = json!(".."))),
+        case(
             "sysctl outside net.*",
             7,
             edit(b, |v| v["sysctl"] = json!({"kernel.panic": "1"})),
