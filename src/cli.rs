@@ -82,9 +82,11 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// Also warns (without failing) about base chains of other tables on the
     /// forward hook with policy drop, such as Docker's `ip filter FORWARD`: an
     /// accept in hostnet's table does not override them, so container traffic
-    /// is dropped there unless that chain accepts it.
+    /// is dropped there unless that chain accepts it. An `ip`/`ip6` `filter`
+    /// FORWARD chain holding hostnet's accept rules for every bridge (see
+    /// `init --docker-forward`) is not warned about.
     Check,
-    /// Remove exactly what hostnet created: its table, bridges, conflists and state
+    /// Remove exactly what hostnet created: its table, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
     Teardown(TeardownArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     #[command(subcommand)]
