@@ -85,9 +85,18 @@ impl Store {
         self.dir.join("settings.json")
     }
 
-    /// The settings; defaults when the file does not exist (one open).
+    /// The settings; defaults when the file does not exist (one open). A
+    /// file that does not parse is reported on stderr and read as defaults,
+    /// never fatal (the next `init --docker-forward` rewrites it).
     pub fn settings(&self) -> Result<Settings> {
-        Ok(read_json_opt(&self.settings_path())?.unwrap_or_default())
+        match read_json_opt(&self.settings_path()) {
+            Ok(s) => Ok(s.unwrap_or_default()),
+            Err(e) if e.kind == crate::error::Kind::Decode => {
+                eprintln!("hostnet: {} (using the defaults)", e.msg);
+                Ok(Settings::default())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn attachments_dir(&self) -> PathBuf {
