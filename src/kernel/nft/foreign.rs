@@ -354,9 +354,12 @@ pub fn pending(bridges: &[String], remove_others: bool) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A rule's handle and its NFTA_RULE_EXPRESSIONS bytes.
+pub type RawRule = (u64, Vec<u8>);
+
 /// Each rule of `family filter FORWARD` as (handle, NFTA_RULE_EXPRESSIONS
 /// bytes as dumped); None when the chain does not exist. For tests that
 /// compare hostnet's rules with iptables-nft's byte for byte.
-pub fn raw_rules(family: Family) -> Result<Option<Vec<(u64, Vec<u8>)>>> {
+pub fn raw_rules(family: Family) -> Result<Option<Vec<RawRule>>> {
     Ok(read(family)?.map(|rules| rules.into_iter().map(|r| (r.handle, r.raw_exprs)).collect()))
 }
