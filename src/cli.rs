@@ -85,9 +85,11 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// Also warns (without failing) about base chains of other tables on the
     /// forward hook with policy drop, such as Docker's `ip filter FORWARD`: an
     /// accept in hostnet's table does not override them, so container traffic
-    /// is dropped there unless that chain accepts it.
+    /// is dropped there unless that chain accepts it. An `ip`/`ip6` `filter`
+    /// FORWARD chain holding hostnet's accept rules for every bridge (see
+    /// `init --docker-forward`) is not warned about.
     Check,
-    /// Remove exactly what hostnet created: its table, bridges, conflists and state
+    /// Remove exactly what hostnet created: its table, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
     Teardown(TeardownArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     #[command(subcommand)]
@@ -250,6 +252,12 @@ pub struct InitArgs {
     /// Replace other addresses already on an existing bridge instead of failing
     #[arg(long)]
     pub force_address: bool,
+    /// Docker coexistence: when an `ip`/`ip6` `filter` table with a FORWARD chain exists
+    /// (Docker's, made with iptables-nft, policy drop), insert at its top one accept rule
+    /// per direction for each managed bridge, commented "hostnet" (also at each CNI ADD);
+    /// `off` removes them. Kept in the state [default: on, or as last set]
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub docker_forward: Option<String>,
     /// Print every action and the nftables ruleset; change nothing
     #[arg(long)]
     pub dry_run: bool,

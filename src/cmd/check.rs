@@ -116,8 +116,23 @@ pub fn warnings(store: &Store) -> Result<Vec<String>> {
     let Some(example) = bridges.first() else {
         return Ok(Vec::new());
     };
+    // a Docker filter FORWARD chain holding hostnet's accepts for every
+    // bridge (init --docker-forward on, the default) does not drop ours
+    let covered: Vec<String> = if store.settings()?.docker_forward {
+        let present = nft::foreign::present()?;
+        let (missing, _) = nft::foreign::diff(&present, &bridges, false);
+        present
+            .chains
+            .iter()
+            .filter(|f| !missing.iter().any(|r| r.family == **f))
+            .map(|f| format!("table {} filter chain FORWARD", f.name()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(nft::foreign_forward_drops()?
         .into_iter()
+        .filter(|chain| !covered.contains(chain))
         .map(|chain| {
             format!(
                 "{chain} drops forwarded packets by default (policy drop); an accept in \
