@@ -3,6 +3,7 @@
 //! ```text
 //! <state-dir>/networks/<name>.json     one managed network and what hostnet owns of it
 //! <state-dir>/sysctl-before.json       forwarding sysctls as first found (for --restore-sysctl)
+//! <state-dir>/settings.json            host-wide settings (init --docker-forward)
 //! <state-dir>/ports/<proto>-<port>.json   static port claims
 //! <state-dir>/leases/<net>/<container>-<ifname>.json   last addresses (same IP back)
 //! <run-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
@@ -38,6 +39,27 @@ pub struct NetworkRecord {
     pub conflist: Option<PathBuf>,
 }
 
+/// Host-wide settings, changed by `init` options and kept across runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Insert accept rules for hostnet's bridges into another program's
+    /// `filter FORWARD` chain (Docker's, via iptables-nft) when it exists.
+    #[serde(default = "yes")]
+    pub docker_forward: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            docker_forward: true,
+        }
+    }
+}
+
 /// Where state lives: `dir` (the state dir, survives reboots) and `run` (the
 /// run dir, tmpfs by default: what dies with the kernel).
 #[derive(Debug, Clone)]
@@ -64,6 +86,24 @@ impl Store {
 
     pub fn sysctl_before_path(&self) -> PathBuf {
         self.dir.join("sysctl-before.json")
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.dir.join("settings.json")
+    }
+
+    /// The settings; defaults when the file does not exist (one open). A
+    /// file that does not parse is reported on stderr and read as defaults,
+    /// never fatal (the next `init --docker-forward` rewrites it).
+    pub fn settings(&self) -> Result<Settings> {
+        match read_json_opt(&self.settings_path()) {
+            Ok(s) => Ok(s.unwrap_or_default()),
+            Err(e) if e.kind == crate::error::Kind::Decode => {
+                eprintln!("hostnet: {} (using the defaults)", e.msg);
+                Ok(Settings::default())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Attachment records: under the run dir (they die with the kernel).

@@ -504,10 +504,17 @@ fn gc_releases_leftovers_that_check_reports() {
     assert!(out.contains("set hairpin on"), "{out}");
     check_clean(&w, "init repaired the drift");
 
-    // leftovers: c1's netns died without DEL; c2's record was lost; a veth
+    // leftovers: c1's netns died without DEL (the kernel removes its veth
+    // asynchronously: wait for that before comparing snapshots); c2's record was lost; a veth
     // on the bridge nobody owns; an address file of nobody; a dead writer's
     // temp file
     drop(n1);
+    let mut tries = 0;
+    while w.host_veths().len() != 2 {
+        tries += 1;
+        assert!(tries < 1000, "c1's veth never went away");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     std::fs::remove_file(
         w.host
             .run_dir()

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod gc;
 pub mod init;
+pub mod network;
 pub mod portmap;
 pub mod status;
 pub mod teardown;

@@ -215,6 +215,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     let netns_path = env.netns()?;
     let netns_file = netns::open(Path::new(netns_path))
         .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
+    super::netns_guard::refuse_own(netns_path, &netns_file)?;
     // a panic anywhere in the steps unwinds through the guard, which undoes
     // what was done; the CNI entry point turns the panic into error JSON
     let mut guard = Guard {
@@ -392,6 +393,16 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             "setting up network {} on bridge {}",
             net.name, net.bridge
         ))?;
+        // Docker may have created its filter FORWARD (policy drop) after
+        // init: one rule dump per family (ENOENT when absent) and, only if
+        // this bridge's accepts are missing, one insert transaction. The
+        // rules belong to the bridge, not to this container: DEL keeps them.
+        if c.store.settings()?.docker_forward {
+            nft::foreign::sync(std::slice::from_ref(&net.bridge), false).cctx(format!(
+                "accepting bridge {} in filter FORWARD (Docker coexistence)",
+                net.bridge
+            ))?;
+        }
         if let IpamKind::HostLocal {
             range_sets,
             data_dir,
@@ -435,6 +446,16 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         }
         let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
         let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
+        if !mappings.is_empty()
+            && c.store
+                .network(&conf.name)?
+                .is_some_and(|r| r.network.internal)
+        {
+            return Err(Failure::config(format!(
+                "network {} is internal: it takes no port mappings",
+                conf.name
+            )));
+        }
         // what is about to be taken, recorded first
         rec.ips = ips
             .iter()
@@ -447,7 +468,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         record::write(&c.store, &rec)?;
         rb.record = Some(rec.clone());
         if !mappings.is_empty() {
-            let elements = ports::claim(&c.store, c.cid, &mappings)?;
+            let elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();
             add_elements(&c.store, &elements).cctx("adding port mappings")?;
             rb.elements = elements;
@@ -510,6 +531,10 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         .cctx(format!("host end {}", rec.host_veth))?;
     if conf.hairpin {
         nl.set_hairpin(host_index, true)
+            .cctx(format!("host end {}", rec.host_veth))?;
+    }
+    if conf.port_isolation {
+        nl.set_isolated(host_index, true)
             .cctx(format!("host end {}", rec.host_veth))?;
     }
     nl.set_up(host_index)

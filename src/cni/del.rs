@@ -133,10 +133,18 @@ pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()
     })
 }
 
-/// Namespace-wide tuning sysctls: put back when the netns is still there.
+/// Namespace-wide tuning sysctls: put back when the netns is still there,
+/// never into the plugin's own namespace (a CNI_NETNS naming the host would
+/// write the container's old values there). Nothing else of DEL uses
+/// CNI_NETNS: the record names the host veth, and no link is ever looked up
+/// by CNI_IFNAME on the host.
 fn restore_container_sysctls(c: &Ctx<'_>, a: &Attachment) {
     if !a.sysctl_before.is_empty()
-        && let Some(ns) = c.env.netns.as_deref().filter(|ns| Path::new(ns).exists())
+        && let Some(ns) = c
+            .env
+            .netns
+            .as_deref()
+            .filter(|ns| Path::new(ns).exists() && !super::netns_guard::is_own(ns))
     {
         let keys: Vec<_> = a
             .sysctl_before
@@ -156,12 +164,12 @@ fn restore_container_sysctls(c: &Ctx<'_>, a: &Attachment) {
 /// Claims, elements and address files; the caller holds the host lock.
 fn release_state(c: &Ctx<'_>, a: &Attachment) -> CniResult<()> {
     if !a.port_mappings.is_empty() {
-        ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
-        let elements: Vec<_> = a
-            .port_mappings
-            .iter()
-            .map(|m| m.element(&a.container_id))
-            .collect();
+        // the elements as they were claimed (same-port runs as one interval);
+        // recomputed from the record when the claims are already gone
+        let mut elements = ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
+        if elements.is_empty() {
+            elements = ports::elements_for(&a.container_id, &a.port_mappings);
+        }
         match nft::update_ports(&[], &elements, true) {
             Ok(()) => {}
             // no table: no elements to remove

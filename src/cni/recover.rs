@@ -147,12 +147,12 @@ fn tolerate_no_table(r: Result<()>) -> Result<()> {
 /// (not the veth; not the lease). The caller holds the host lock.
 pub fn release_locked(store: &Store, a: &Attachment) -> Result<()> {
     if !a.port_mappings.is_empty() {
-        ports::unclaim(store, &a.container_id, &a.port_mappings)?;
-        let elements: Vec<_> = a
-            .port_mappings
-            .iter()
-            .map(|m| m.element(&a.container_id))
-            .collect();
+        // the elements as they were claimed (same-port runs as one
+        // interval); recomputed from the record when the claims are gone
+        let mut elements = ports::unclaim(store, &a.container_id, &a.port_mappings)?;
+        if elements.is_empty() {
+            elements = ports::elements_for(&a.container_id, &a.port_mappings);
+        }
         tolerate_no_table(nft::update_ports(&[], &elements, true))?;
     }
     if let Some(dir) = &a.ipam.data_dir {
