@@ -8,7 +8,7 @@
 //! <state-dir>/leases/<net>/<container>-<ifname>.json   last addresses (same IP back)
 //! <run-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
 //! <run-dir>/ports/<proto>-<port>.json     containers' port claims
-//! <run-dir>/boot_id                      the kernel boot these records belong to
+//! <state-dir>/boot_id                    the kernel boot of the last init (a reboot is recognised)
 //! ```
 //! Every write goes to a temporary file (unpredictable name, O_EXCL|O_NOFOLLOW)
 //! and is renamed into place, so a reader never sees half a file; what must

@@ -50,7 +50,18 @@ fn check_clean(w: &World, what: &str) {
 /// fresh namespace. Then the same container comes back with its address, and
 /// a new container takes the dead one's port and is reachable through it.
 #[test]
-fn reboot_restores_statics_releases_the_dead_and_gives_the_same_ip_back() {
+fn reboot_with_the_run_dir_kept() {
+    reboot_story(false);
+}
+
+/// The same with the run dir wiped, as tmpfs is at a reboot: the records
+/// are gone, the leases name the address files to release.
+#[test]
+fn reboot_with_the_run_dir_wiped() {
+    reboot_story(true);
+}
+
+fn reboot_story(wipe_run_dir: bool) {
     let mut w = World::new("rb");
     let (net, br, subnet) = ("hnr", "hnr0", "10.93.0.0/24");
     init_network(&w, net, br, subnet);
@@ -80,12 +91,15 @@ fn reboot_restores_statics_releases_the_dead_and_gives_the_same_ip_back() {
         "down1",
         &format!("{OUTSIDE}/24"),
     );
-    std::fs::write(w.host.run_dir().join("boot_id"), "an-earlier-boot\n").expect("boot id");
+    std::fs::write(w.host.state_dir().join("boot_id"), "an-earlier-boot\n").expect("boot id");
+    if wipe_run_dir {
+        std::fs::remove_dir_all(w.host.run_dir()).expect("wipe the run dir");
+    }
     let out = w.host.hostnet_ok(&["init"]);
-    for key in ["hnr/rb-c1-eth0", "hnr/rb-c2-eth0"] {
+    for key in ["rb-c1", "rb-c2"] {
         assert!(
             out.lines()
-                .any(|l| l.contains("released attachment") && l.contains(key)),
+                .any(|l| l.contains("released") && l.contains(key)),
             "init says it released {key}:\n{out}"
         );
     }

@@ -270,15 +270,17 @@ fn boot_id() -> Result<String> {
 pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     let now = boot_id()?;
-    let boot_file = store.run.join("boot_id");
-    let recorded = crate::state::read_bytes_opt(&boot_file)?
+    let recorded = crate::state::read_bytes_opt(&boot_file(store))?
         .map(|b| String::from_utf8_lossy(&b).trim().to_string());
     let rebooted = recorded.as_deref().is_some_and(|r| r != now);
     if rebooted {
-        lines.push(format!(
-            "the kernel rebooted since {} was written (boot id changed): releasing the previous boot's attachments",
-            store.run.display()
-        ));
+        lines.push(
+            "the kernel rebooted since the last init (boot id changed): releasing the previous boot's attachments"
+                .to_string(),
+        );
+        // records under a tmpfs run dir are gone already: the leases say
+        // which address files the previous boot's attachments held
+        lines.extend(release_leased_addresses(store)?);
     }
     for a in record::attachments(store)? {
         if !rebooted && is_live(nl, &a)? {
@@ -335,10 +337,67 @@ pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-/// Keep the current boot id with the run dir's records (after a successful init).
+fn boot_file(store: &Store) -> PathBuf {
+    store.dir.join("boot_id")
+}
+
+/// After a reboot: release every address file a lease names that still
+/// holds it (its container died with the previous boot). The lease stays,
+/// so the container gets the same address back when it returns.
+fn release_leased_addresses(store: &Store) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let leases = store.dir.join("leases");
+    let Ok(rd) = std::fs::read_dir(&leases) else {
+        return Ok(lines);
+    };
+    for net_dir in rd.flatten() {
+        let network = net_dir.file_name().to_string_lossy().into_owned();
+        if network.starts_with('.') {
+            continue;
+        }
+        for p in crate::state::list_json(&net_dir.path())? {
+            let Some(lease) = read_json_opt::<Lease>(&p)? else {
+                continue;
+            };
+            let Some(dir) = &lease.data_dir else {
+                continue;
+            };
+            let Some(file_name) = p.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let hl = HostLocal::new(dir, &network);
+            let _dl = hl.lock().map_err(|f| Error::new(Kind::Io, f.msg))?;
+            for ip in &lease.ips {
+                let Some(bytes) = crate::state::read_bytes_opt(&hl.ip_path(*ip))? else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                let Some((cid, ifname)) = text.split_once("\r\n") else {
+                    continue;
+                };
+                if format!("{}-{}.json", cid.trim(), ifname.trim()) != file_name {
+                    continue;
+                }
+                if hl
+                    .release(*ip, cid.trim(), ifname.trim())
+                    .map_err(|f| Error::new(Kind::Io, f.msg))?
+                {
+                    lines.push(format!(
+                        "released address {ip} of container {} ({}) on network {network}: it did not survive the reboot",
+                        cid.trim(),
+                        ifname.trim()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Keep the current boot id with the state (after a successful init).
 pub fn record_boot(store: &Store) -> Result<()> {
     let now = boot_id()?;
-    let boot_file = store.run.join("boot_id");
+    let boot_file = boot_file(store);
     let recorded = crate::state::read_bytes_opt(&boot_file)?
         .map(|b| String::from_utf8_lossy(&b).trim().to_string());
     if recorded.as_deref() != Some(now.as_str()) {
