@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/hostnet
 
-.PHONY: demo test deps build man bench bench-quick chaos clean
+.PHONY: demo test deps build man bench bench-quick chaos boot-test clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,6 +24,13 @@ test: deps
 # runs the same test with a few dozen cycles). HOSTNET_CHAOS_CYCLES overrides.
 chaos: deps
 	HOSTNET_CHAOS_CYCLES=$${HOSTNET_CHAOS_CYCLES:-500} $(CARGO) test --locked --test chaos -- --nocapture
+
+# The real boot test: a Debian 12 rootfs (debootstrap, cached under
+# target/boot/rootfs) booted twice by systemd-nspawn with its own network
+# namespace, the binary and systemd/*.service installed; see the script.
+boot-test: build
+	@bash scripts/install-deps.sh debootstrap systemd-container
+	@bash scripts/boot-test.sh $(BIN)
 
 # Regenerate man/*.8 from the clap definitions.
 man:
