@@ -456,7 +456,9 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 conf.name
             )));
         }
-        // what is about to be taken, recorded first
+        // kept in memory for the final record: a crash before it leaves the
+        // record of intent (incomplete), and its DEL, retry or gc searches
+        // for the addresses, claims and elements (no extra write here)
         rec.ips = ips
             .iter()
             .map(|(a, g)| AttachedIp {
@@ -465,8 +467,6 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             })
             .collect();
         rec.port_mappings = mappings.clone();
-        record::write(&c.store, &rec)?;
-        rb.record = Some(rec.clone());
         if !mappings.is_empty() {
             let elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();

@@ -101,11 +101,13 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
         .iter()
         .map(|a| (a.network.clone(), a.container_id.clone(), a.ifname.clone()))
         .collect();
-    // (owner, destination) pairs a live or dying record accounts for
+    // (owner, destination) pairs a record accounts for; an unfinished
+    // record (an ADD under way, or one that crashed: released by search)
+    // accounts for everything of its container
     let accounted = |owner: &str, ip: IpAddr| {
-        records
-            .iter()
-            .any(|a| a.container_id == owner && a.ips.iter().any(|i| i.address.ip() == ip))
+        records.iter().any(|a| {
+            a.container_id == owner && (!a.complete || a.ips.iter().any(|i| i.address.ip() == ip))
+        })
     };
     let networks = store.networks()?;
 
