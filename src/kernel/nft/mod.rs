@@ -68,13 +68,25 @@ pub struct PortElement {
     pub owner: String,
 }
 
-/// Everything variable in the table: the desired elements.
+/// One attachment's anti-spoofing elements in `table bridge hostnet`: its
+/// host veth (a bridge port) and the addresses hostnet assigned to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortGuard {
+    pub port: String,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// Everything variable in the tables: the desired elements.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableSpec {
     pub bridges: Vec<String>,
+    /// Bridges of networks in `routed` gateway mode.
+    pub routed: Vec<String>,
     pub subnets4: Vec<Ipv4Network>,
     pub subnets6: Vec<Ipv6Network>,
     pub ports: Vec<PortElement>,
+    /// Anti-spoofing elements of every attachment.
+    pub guards: Vec<PortGuard>,
 }
 
 /// What the kernel has (or what a TableSpec would produce), in a form that
@@ -105,16 +117,18 @@ pub struct SetSnapshot {
 
 mod dump;
 mod elements;
+mod guard;
 mod sys;
 mod table;
 
-/// Replace the whole `inet hostnet` table with the static ruleset plus the
-/// elements of `spec`, in ONE netlink transaction (creates it if absent).
+/// Replace the whole `inet hostnet` and `bridge hostnet` tables with the
+/// static ruleset plus the elements of `spec`, in ONE netlink transaction
+/// (creates them if absent).
 pub fn apply_table(spec: &TableSpec) -> Result<()> {
     table::apply(spec)
 }
 
-/// Delete the table; Ok(false) if it did not exist.
+/// Delete both tables; Ok(false) if the inet table did not exist.
 pub fn delete_table() -> Result<bool> {
     table::delete()
 }
@@ -127,6 +141,25 @@ pub fn delete_table() -> Result<bool> {
 /// when exactly that range exists (one GET per range delete, always).
 pub fn update_ports(add: &[PortElement], del: &[PortElement], ignore_missing: bool) -> Result<()> {
     elements::update_ports(add, del, ignore_missing)
+}
+
+/// `update_ports` plus the anti-spoofing elements of attachments
+/// (`table bridge hostnet`), all in ONE transaction. With `ignore_missing`,
+/// guard elements the kernel does not hold are skipped (one GET each).
+pub fn update(
+    add: &[PortElement],
+    del: &[PortElement],
+    guard_add: &[PortGuard],
+    guard_del: &[PortGuard],
+    ignore_missing: bool,
+) -> Result<()> {
+    elements::update(add, del, guard_add, guard_del, ignore_missing)
+}
+
+/// The anti-spoofing elements in the kernel, per port (empty when the
+/// bridge table does not exist).
+pub fn read_guards() -> Result<Vec<PortGuard>> {
+    dump::read_guards()
 }
 
 /// After `update_ports` deleted elements, its socket is kept open so that its
