@@ -150,6 +150,10 @@ pub struct InitArgs {
     /// MTU of the bridge
     #[arg(long)]
     pub mtu: Option<u32>,
+    /// How the LAN reaches the containers: nat (only published ports and
+    /// replies) or routed (also direct access to container addresses) [default: nat]
+    #[arg(long, value_name = "nat|routed")]
+    pub gateway_mode: Option<String>,
     /// Replace other addresses already on an existing bridge instead of failing
     #[arg(long)]
     pub force_address: bool,

@@ -1,9 +1,11 @@
 //! The desired kernel state, derived from what is on disk: the nftables
-//! elements of every managed network, static port mapping and attachment.
+//! elements of every managed network, static port mapping and attachment
+//! (its port mappings and its anti-spoofing elements).
 
 use ipnetwork::IpNetwork;
 
 use crate::error::Result;
+use crate::network::GatewayMode;
 use crate::kernel::nft::TableSpec;
 use crate::state::{NetworkRecord, Store};
 
@@ -16,6 +18,9 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
         if !spec.bridges.contains(&net.bridge) {
             spec.bridges.push(net.bridge.clone());
         }
+        if net.gateway_mode == GatewayMode::Routed && !spec.routed.contains(&net.bridge) {
+            spec.routed.push(net.bridge.clone());
+        }
         for s in &net.subnets {
             match s.subnet {
                 IpNetwork::V4(v4) => spec.subnets4.push(v4),
@@ -26,7 +31,15 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
     spec.bridges.sort();
     spec.subnets4.sort();
     spec.subnets6.sort();
+    spec.routed.sort();
     spec.ports = crate::ports::persisted_elements(store)?;
     spec.ports.sort();
+    // anti-spoofing elements of every attachment on record (the records
+    // live in the run dir: none survives the veths it names)
+    spec.guards = crate::cni::record::attachments(store)?
+        .iter()
+        .map(|a| a.guard())
+        .collect();
+    spec.guards.sort();
     Ok(spec)
 }

@@ -30,6 +30,36 @@ impl Subnet {
     }
 }
 
+/// How the LAN reaches a network's containers (named like Docker's gateway
+/// mode). `nat` (default): only published (DNAT'd) ports and replies to
+/// connections the containers opened. `routed`: also direct access to the
+/// container addresses, for hosts that route the subnet on purpose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayMode {
+    #[default]
+    Nat,
+    Routed,
+}
+
+/// `nat` or `routed` (the `--gateway-mode` value).
+pub fn parse_gateway_mode(text: &str) -> Result<GatewayMode> {
+    match text {
+        "nat" => Ok(GatewayMode::Nat),
+        "routed" => Ok(GatewayMode::Routed),
+        _ => Err(Error::invalid(format!(
+            "gateway mode {text:?}: use nat or routed"
+        ))),
+    }
+}
+
+pub fn gateway_mode_name(mode: GatewayMode) -> &'static str {
+    match mode {
+        GatewayMode::Nat => "nat",
+        GatewayMode::Routed => "routed",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
     pub name: String,
@@ -39,6 +69,8 @@ pub struct Network {
     pub mtu: Option<u32>,
     /// nerdctl's `nerdctlID`: 64 hex characters, fixed at creation.
     pub id: String,
+    #[serde(default)]
+    pub gateway_mode: GatewayMode,
 }
 
 impl Network {
@@ -224,6 +256,7 @@ pub fn build(
         subnets: out,
         mtu,
         id,
+        gateway_mode: GatewayMode::default(),
     })
 }
 

@@ -73,7 +73,8 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
         && args.bridge.is_none()
         && args.subnet.is_empty()
         && args.gateway.is_empty()
-        && args.mtu.is_none();
+        && args.mtu.is_none()
+        && args.gateway_mode.is_none();
     if no_options {
         let recorded: Vec<Network> = store.networks()?.into_iter().map(|r| r.network).collect();
         if !recorded.is_empty() {
@@ -82,6 +83,10 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
     }
     let name = args.name.as_deref().unwrap_or(network::DEFAULT_NETWORK);
     network::validate_network_name(name)?;
+    let mode = match &args.gateway_mode {
+        Some(m) => Some(network::parse_gateway_mode(m)?),
+        None => None,
+    };
     let existing = store.network(name)?;
     // the network id is fixed at creation; re-running keeps it, and so are
     // options not given again
@@ -104,7 +109,10 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
         },
         _ => net,
     };
-    Ok(vec![net])
+    let gateway_mode = mode
+        .or(existing.as_ref().map(|r| r.network.gateway_mode))
+        .unwrap_or_default();
+    Ok(vec![Network { gateway_mode, ..net }])
 }
 
 fn print_dry_run(g: &Global, store: &Store, planned: &[(&Network, Vec<Action>)]) -> Result<()> {
@@ -225,6 +233,8 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
     let mut net = net.clone();
     if let Some(rec) = &existing {
         net.id = rec.network.id.clone();
+        // a CNI config carries no gateway mode: keep the recorded one
+        net.gateway_mode = rec.network.gateway_mode;
         if rec.network == net && nl.link(&net.bridge)?.is_some_and(|l| l.up) && nft::table_exists()?
         {
             return Ok(());

@@ -92,17 +92,18 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
     let lock = HostLock::acquire(&c.conf.run_dir)?;
     if !a.port_mappings.is_empty() {
         ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
-        let elements: Vec<_> = a
-            .port_mappings
-            .iter()
-            .map(|m| m.element(&a.container_id))
-            .collect();
-        match nft::update_ports(&[], &elements, true) {
-            Ok(()) => {}
-            // no table: no elements to remove
-            Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(e).cctx("deleting port mappings"),
-        }
+    }
+    // port elements and the veth's anti-spoofing elements: one transaction
+    let elements: Vec<_> = a
+        .port_mappings
+        .iter()
+        .map(|m| m.element(&a.container_id))
+        .collect();
+    match nft::update(&[], &elements, &[], &[a.guard()], true) {
+        Ok(()) => {}
+        // no table: no elements to remove
+        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e).cctx("deleting port mappings and anti-spoofing elements"),
     }
     if let Some(dir) = &a.ipam.data_dir {
         let hl = HostLocal::new(dir, &a.network);

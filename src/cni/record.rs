@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::kernel::nft::PortGuard;
 use crate::ports::PortMapping;
 use crate::state::{Store, list_json, read_json, read_json_opt, remove_file_if_exists, write_json};
 
@@ -69,6 +70,21 @@ pub struct Attachment {
 impl Attachment {
     pub fn key(&self) -> String {
         format!("{}/{}-{}", self.network, self.container_id, self.ifname)
+    }
+
+    /// Its anti-spoofing elements: the host veth and the addresses assigned.
+    pub fn guard(&self) -> PortGuard {
+        guard_of(&self.host_veth, &self.ips)
+    }
+}
+
+pub fn guard_of(host_veth: &str, ips: &[AttachedIp]) -> PortGuard {
+    let mut addrs: Vec<IpAddr> = ips.iter().map(|i| i.address.ip()).collect();
+    addrs.sort();
+    addrs.dedup();
+    PortGuard {
+        port: host_veth.to_string(),
+        addrs,
     }
 }
 
