@@ -5,8 +5,8 @@
 use ipnetwork::IpNetwork;
 
 use crate::error::Result;
-use crate::network::GatewayMode;
 use crate::kernel::nft::TableSpec;
+use crate::network::GatewayMode;
 use crate::state::{NetworkRecord, Store};
 
 /// The table's elements for a set of network records plus every persisted

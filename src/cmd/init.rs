@@ -112,7 +112,10 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
     let gateway_mode = mode
         .or(existing.as_ref().map(|r| r.network.gateway_mode))
         .unwrap_or_default();
-    Ok(vec![Network { gateway_mode, ..net }])
+    Ok(vec![Network {
+        gateway_mode,
+        ..net
+    }])
 }
 
 fn print_dry_run(g: &Global, store: &Store, planned: &[(&Network, Vec<Action>)]) -> Result<()> {

@@ -186,7 +186,8 @@ pub fn add_elements(
         Ok(()) => Ok(()),
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
             let mut spec = crate::desired::table_spec(store, &store.networks()?)?;
-            spec.guards.retain(|g| !guards.iter().any(|n| n.port == g.port));
+            spec.guards
+                .retain(|g| !guards.iter().any(|n| n.port == g.port));
             spec.guards.extend(guards.iter().cloned());
             nft::apply_table(&spec)
                 .map_err(|e2| e2.context(format!("rebuilding the tables after: {}", e.msg)))

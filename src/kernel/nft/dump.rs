@@ -18,8 +18,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use super::elements::{self, PORT_MAPS};
-use super::sys::{self, BaseChain, Elem, NlMsg, Reply, Requests, Socket};
 use super::guard::{self, GUARD_SETS};
+use super::sys::{self, BaseChain, Elem, NlMsg, Reply, Requests, Socket};
 use super::table::{self, BRIDGE_SELF, BRIDGES, ROUTED_BRIDGES, SUBNETS4, SUBNETS6};
 use super::{ChainSnapshot, PortElement, PortGuard, SetSnapshot, TABLE, TableSnapshot, TableSpec};
 use crate::error::{Context, Error, Result};

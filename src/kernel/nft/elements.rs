@@ -27,8 +27,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::sys::{self, Batch, Elem, ElemOp, Reply, Requests, Socket};
 use super::guard;
+use super::sys::{self, Batch, Elem, ElemOp, Reply, Requests, Socket};
 use super::{L4Proto, PortElement, PortGuard, TABLE};
 use crate::error::{Context, Error, Result};
 

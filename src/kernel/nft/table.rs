@@ -151,7 +151,14 @@ fn set_defs() -> Vec<SetDef> {
             None,
             UDATA_CONCAT_SET,
         ),
-        set_def(11, ROUTED_BRIDGES, 0, (TYPE_IFNAME, 16), None, UDATA_HOST_ORDER),
+        set_def(
+            11,
+            ROUTED_BRIDGES,
+            0,
+            (TYPE_IFNAME, 16),
+            None,
+            UDATA_HOST_ORDER,
+        ),
         set_def(
             3,
             SUBNETS4,
