@@ -298,7 +298,6 @@ fn gateway_mode(host: &Host) -> Value {
 #[test]
 fn unpublished_ports_are_closed_to_the_lan_unless_routed() {
     let w = routed_world("exrt");
-    assert_eq!(gateway_mode(&w.host), "nat");
     // direct access to a container port nobody published: v4 and v6
     assert!(
         !tcp_answered(&w.lan, "10.4.0.2", 9999),
@@ -308,6 +307,7 @@ fn unpublished_ports_are_closed_to_the_lan_unless_routed() {
         !tcp_answered(&w.lan, "fd00:4::2", 9999),
         "the LAN reached an unpublished port over IPv6"
     );
+    assert_eq!(gateway_mode(&w.host), "nat");
     // a port published only on 127.0.0.1 is not reachable directly either
     w.host.hostnet_ok(&[
         "portmap",
@@ -498,6 +498,8 @@ fn a_container_speaks_only_with_its_own_addresses() {
     for c in [&c1, &c2, &c3] {
         cni::settle(c);
     }
+    spoof_attempts(&w, BR, "10.88.0.1", &c1, &ip1, &c2, &ip2, Some((&c3, &ip3)));
+
     // the elements are there, with the veth names of the result
     let veth1 = r1["interfaces"][1]["name"].as_str().expect("host veth");
     let bridge_table = w.host.ns.ok(&["nft", "list", "table", "bridge", "hostnet"]);
@@ -505,8 +507,6 @@ fn a_container_speaks_only_with_its_own_addresses() {
         bridge_table.contains(&format!("\"{veth1}\" . {ip1}")),
         "{bridge_table}"
     );
-    spoof_attempts(&w, BR, "10.88.0.1", &c1, &ip1, &c2, &ip2, Some((&c3, &ip3)));
-
     // IPv6: container 2 sending as container 1's IPv6 address
     let (v6_1, v6_2) = (result_ip(&r1, false), result_ip(&r2, false));
     record(&w.host.ns, "host6", "udp dport 7006");
