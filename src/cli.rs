@@ -12,9 +12,11 @@ use clap::{Args, Parser, Subcommand};
     about = "The host side of a container bridge network, nftables-native",
     long_about = "hostnet configures the host side of a container bridge network the way \
 nerdctl's default network needs it: forwarding sysctls, a bridge with the gateway address, \
-and one nftables table (inet hostnet) with masquerade, port-mapping DNAT and forward rules. \
-Chains are static; containers and port mappings are set/map elements, so each change is one \
-element in one transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
+and two nftables tables: inet hostnet (masquerade, port-mapping DNAT, forward rules that let \
+into a bridge only published ports and replies, and no packet to 127.0.0.0/8 from outside) \
+and bridge hostnet (a container speaks only with its own addresses). Chains are static; \
+containers and port mappings are set/map elements, so each change is one element in one \
+transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
 CNI plugin (see hostnet-cni(8))."
 )]
 pub struct Cli {
@@ -75,7 +77,7 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n\
 EXIT STATUS:\n  0 done or nothing to do; 1 a kernel or file operation failed (what was done \
 is rolled back); 2 invalid input (nothing was changed).")]
     Init(InitArgs),
-    /// Show bridges, attached interfaces, routes, forwarding, the nftables table and CNI attachments
+    /// Show bridges, attached interfaces, routes, forwarding, the nftables table, gateway modes and CNI attachments
     Status,
     /// Compare the desired state with the kernel; exit 1 and list each difference.
     ///
@@ -84,7 +86,7 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// accept in hostnet's table does not override them, so container traffic
     /// is dropped there unless that chain accepts it.
     Check,
-    /// Remove exactly what hostnet created: its table, bridges, conflists and state
+    /// Remove exactly what hostnet created: its tables, bridges, conflists and state
     Teardown(TeardownArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     #[command(subcommand)]
