@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hostnet::cli::{Cli, Command, PortmapCommand};
+use hostnet::cli::{Cli, Command, NetworkCommand, PortmapCommand};
 use hostnet::error::{Error, Kind};
 use hostnet::{cmd, kernel};
 
@@ -40,6 +40,11 @@ fn main() -> ExitCode {
             Command::Portmap(PortmapCommand::Add(a)) => cmd::portmap::add(g, a),
             Command::Portmap(PortmapCommand::Del(a)) => cmd::portmap::del(g, a),
             Command::Portmap(PortmapCommand::Ls) => cmd::portmap::ls(g),
+            Command::Network(NetworkCommand::Create(a)) => cmd::network::create(g, a),
+            Command::Network(NetworkCommand::Ls(a)) => cmd::network::ls(g, a),
+            Command::Network(NetworkCommand::Inspect(a)) => cmd::network::inspect(g, a),
+            Command::Network(NetworkCommand::Rm(a)) => cmd::network::rm(g, a),
+            Command::Network(NetworkCommand::Prune) => cmd::network::prune(g),
         }
     })();
     match result {

@@ -100,6 +100,82 @@ pub fn same_port_range(mappings: &[PortMapping]) -> Option<(u16, u16)> {
     run.then(|| (first.host_port, first.host_port + (n as u16 - 1)))
 }
 
+/// The mappings of one request cut into same-port runs: mappings that share
+/// host address, protocol and destination, map each port to itself and
+/// follow each other port by port form one run (claimed and held as one
+/// interval element); any other mapping is a run of its own. Sorted, so the
+/// cut depends only on the set of mappings (a dual-stack request interleaves
+/// families), and DEL/CHECK recompute the same runs from the record.
+pub fn runs(mappings: &[PortMapping]) -> Vec<Vec<PortMapping>> {
+    let mut sorted = mappings.to_vec();
+    sorted.sort_by_key(|m| (m.proto, m.host_ip, m.dest_ip, m.host_port, m.dest_port));
+    sorted.dedup();
+    let mut out: Vec<Vec<PortMapping>> = Vec::new();
+    for m in sorted {
+        let extends = out.last().and_then(|run| run.last()).is_some_and(|p| {
+            p.host_ip == m.host_ip
+                && p.proto == m.proto
+                && p.dest_ip == m.dest_ip
+                && p.host_port == p.dest_port
+                && m.host_port == m.dest_port
+                && p.host_port.checked_add(1) == Some(m.host_port)
+        });
+        match out.last_mut() {
+            Some(run) if extends => run.push(m),
+            _ => out.push(vec![m]),
+        }
+    }
+    out
+}
+
+/// The kernel elements of `owner`'s request: one interval element per
+/// same-port run of two or more ports, one element per other mapping.
+pub fn elements_for(owner: &str, mappings: &[PortMapping]) -> Vec<PortElement> {
+    let mut out = Vec::new();
+    for run in runs(mappings) {
+        match (same_port_range(&run), run.first()) {
+            (Some((first, last)), Some(m)) => {
+                let mut e = m.element(owner);
+                e.host_port = first;
+                e.dest_port = first;
+                e.host_port_end = last;
+                out.push(e);
+            }
+            _ => out.extend(run.iter().map(|m| m.element(owner))),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Claim a container's request run by run (see `runs`): each same-port run
+/// as one interval element, like `hostnet portmap add` does. All or nothing.
+pub fn claim_runs(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<PortElement>> {
+    let mut done: Vec<Vec<PortMapping>> = Vec::new();
+    let mut out = Vec::new();
+    for run in runs(mappings) {
+        match claim_grouped(store, owner, &run) {
+            Ok(els) => {
+                out.extend(els);
+                done.push(run);
+            }
+            Err(e) => {
+                for d in done.iter().rev() {
+                    let _ = unclaim(store, owner, d);
+                }
+                return Err(e);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 fn ports_dir(store: &Store) -> std::path::PathBuf {
     store.dir.join("ports")
 }
@@ -124,6 +200,42 @@ fn clashes(a: &PortMapping, b: &PortMapping) -> bool {
         && a.host_port == b.host_port
         && a.dest_ip.is_ipv4() == b.dest_ip.is_ipv4()
         && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+/// A host address a mapping may be bound to. Refused, with the reason:
+/// - 127.0.0.0/8 other than 127.0.0.1: hostnet's localhost handling (the
+///   bridge's route_localnet, the guard against LAN packets to 127/8) is
+///   made for 127.0.0.1, the address runtimes publish "host only" ports on;
+/// - ::1 (and ::ffff:127.x): IPv6 has no route_localnet, the kernel never
+///   routes a packet from ::1 out of `lo`, so a DNAT to a container is
+///   impossible; bind to 127.0.0.1 or a host address instead;
+/// - fe80::/10: a link-local address means nothing without its interface
+///   (zone), and the map key has none;
+/// - multicast and broadcast: no connection is made to them.
+pub fn validate_host_ip(ip: IpAddr) -> Result<()> {
+    let why = match ip {
+        IpAddr::V4(v4) if v4.is_loopback() && v4 != std::net::Ipv4Addr::LOCALHOST => {
+            Some("of 127.0.0.0/8 only 127.0.0.1 can be published (host-only); use 127.0.0.1")
+        }
+        IpAddr::V4(v4) if v4.is_multicast() || v4.is_broadcast() => {
+            Some("a multicast or broadcast address cannot be published")
+        }
+        IpAddr::V6(v6) if v6.is_loopback() => Some(
+            "::1 cannot be published: IPv6 has no route_localnet, so a packet from ::1 is never routed to a container; use 127.0.0.1",
+        ),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()) => {
+            Some("an IPv4-mapped loopback address cannot be published; use 127.0.0.1")
+        }
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some(
+            "a link-local address needs an interface (zone) a mapping cannot carry; use a global or unique-local address",
+        ),
+        IpAddr::V6(v6) if v6.is_multicast() => Some("a multicast address cannot be published"),
+        _ => None,
+    };
+    match why {
+        Some(why) => Err(Error::invalid(format!("host ip {ip}: {why}"))),
+        None => Ok(()),
+    }
 }
 
 pub fn validate(m: &PortMapping) -> Result<()> {

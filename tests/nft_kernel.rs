@@ -58,6 +58,8 @@ fn spec() -> TableSpec {
             "10.4.1.0/24".parse().unwrap(),
         ],
         subnets6: vec!["fd00:4::/64".parse().unwrap()],
+        internal4: vec!["10.4.1.0/24".parse().unwrap()],
+        internal6: vec![],
         ports: vec![
             port(None, L4Proto::Tcp, 8080, "10.4.0.2", 80, "static"),
             port(
@@ -171,6 +173,8 @@ fn netlink_table_lists_like_nft_file() {
         "\"br-0123456789ab\" . \"br-0123456789ab\"",
         "\"nerdctl0\" . \"nerdctl0\"",
         "iifname . oifname @bridge_self accept",
+        "ip saddr @internal4 drop",
+        "ip6 saddr @internal6 drop",
         "10.4.0.0/24",
         "fd00:4::/64",
         "fib daddr type local jump hostports",
@@ -189,9 +193,9 @@ fn netlink_table_lists_like_nft_file() {
     }
     // and every attribute the kernel holds, byte for byte
     let (ra, rb) = (raw_table(&a), raw_table(&b));
-    // inet: 6 chains, 22 rules, 11 sets and their elements; bridge: 1
+    // inet: 6 chains, 24 rules, 13 sets and their elements; bridge: 1
     // chain, 4 rules, 4 sets and their elements
-    assert_eq!(ra.len(), 6 + 22 + 11 + 11 + 1 + 4 + 4 + 4);
+    assert_eq!(ra.len(), 6 + 24 + 13 + 13 + 1 + 4 + 4 + 4);
     // "nerdctl0" is in there, as a 16-byte key
     let nerdctl0 = "6e65726463746c300000000000000000";
     assert!(
@@ -300,7 +304,7 @@ fn snapshot_matches_desired_and_detects_drift() {
     assert_eq!(kernel.chains[3].hook, "");
     assert_eq!(kernel.chains[3].rules.len(), 6);
     assert_eq!(kernel.chains[5].name, "forward");
-    assert_eq!(kernel.chains[5].rules.len(), 7);
+    assert_eq!(kernel.chains[5].rules.len(), 9);
     assert_eq!(kernel.chains[6].name, "bridge prerouting");
     assert_eq!(kernel.chains[6].rules.len(), 4);
     assert_eq!(
@@ -317,6 +321,8 @@ fn snapshot_matches_desired_and_detects_drift() {
             "routed_bridges",
             "subnets4",
             "subnets6",
+            "internal4",
+            "internal6",
             "hostports4",
             "hostports6",
             "hostports4_any",
@@ -560,7 +566,7 @@ fn update_ports_ranges_add_overlap_delete() {
     };
     within(&ns, || nft::apply_table(&base)).unwrap();
     let rules = rule_lines(&listing(&ns));
-    assert_eq!(rules, 22 + 4);
+    assert_eq!(rules, 24 + 4);
     let ranges4 = |ns: &NetNs| {
         within(ns, nft::read_table)
             .unwrap()
@@ -901,7 +907,7 @@ fn thousand_elements_add_no_rules() {
     let s = spec();
     within(&ns, || nft::apply_table(&s)).unwrap();
     let rules_before = rule_lines(&listing(&ns));
-    assert_eq!(rules_before, 22 + 4);
+    assert_eq!(rules_before, 24 + 4);
     let many: Vec<PortElement> = (0..1000u16)
         .map(|i| {
             port(
@@ -1094,6 +1100,8 @@ fn raw_table(ns: &NetNs) -> Vec<String> {
             "routed_bridges",
             "subnets4",
             "subnets6",
+            "internal4",
+            "internal6",
             "hostports4",
             "hostports6",
             "hostports4_any",

@@ -61,6 +61,9 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
                 ));
             }
         }
+        if let Some(d) = conflist_difference(rec) {
+            diffs.push(d);
+        }
         let key = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
         match sysctl::read(&key) {
             Ok(v) if v == "1" => {}
@@ -80,6 +83,25 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     Ok(diffs)
 }
 
+/// The network's conflist as hostnet wrote it, or what is wrong with it
+/// (`init` rewrites it).
+fn conflist_difference(rec: &crate::state::NetworkRecord) -> Option<String> {
+    let path = rec.conflist.as_ref()?;
+    let what = format!("network {}: conflist {}", rec.network.name, path.display());
+    let problem = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "is missing".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+        Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Err(e) => format!("is not valid JSON ({e})"),
+            Ok(v) if v != crate::conflist::render(&rec.network) => {
+                "differs from hostnet's state".to_string()
+            }
+            Ok(_) => return None,
+        },
+    };
+    Some(format!("{what} {problem} (hostnet init rewrites it)"))
+}
+
 /// What is not hostnet's but breaks what hostnet sets up: a base chain of
 /// another table on the forward hook whose policy is drop (Docker's
 /// `ip filter FORWARD`, firewalld). Its verdict comes on top of ours, so a
@@ -94,8 +116,23 @@ pub fn warnings(store: &Store) -> Result<Vec<String>> {
     let Some(example) = bridges.first() else {
         return Ok(Vec::new());
     };
+    // a Docker filter FORWARD chain holding hostnet's accepts for every
+    // bridge (init --docker-forward on, the default) does not drop ours
+    let covered: Vec<String> = if store.settings()?.docker_forward {
+        let present = nft::foreign::present()?;
+        let (missing, _) = nft::foreign::diff(&present, &bridges, false);
+        present
+            .chains
+            .iter()
+            .filter(|f| !missing.iter().any(|r| r.family == **f))
+            .map(|f| format!("table {} filter chain FORWARD", f.name()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(nft::foreign_forward_drops()?
         .into_iter()
+        .filter(|chain| !covered.contains(chain))
         .map(|chain| {
             format!(
                 "{chain} drops forwarded packets by default (policy drop); an accept in \

@@ -19,7 +19,7 @@ use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft;
 use crate::kernel::sysctl;
 use crate::lock::HostLock;
-use crate::network::{self, Network, bridge_mac, overlaps};
+use crate::network::{self, GatewayMode, Isolation, Network, bridge_mac, overlaps};
 use crate::plan::{self, Action};
 use crate::state::{NetworkRecord, Store};
 
@@ -42,9 +42,16 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
         }
         plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
     }
+    // host-wide, after every network: the Docker coexistence rules for all
+    // managed bridges, and the setting that turns them on or off
+    let host_actions = host_wide_plan(&store, &networks, args)?;
     if args.dry_run {
+        if let Some(last) = planned.last_mut() {
+            last.1.extend(host_actions);
+        }
         return print_dry_run(g, &store, &planned);
     }
+    plan::execute(&nl, &host_actions, |a| done.push(a.to_string()))?;
     let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
     if g.json {
         println!("{}", json!({ "networks": names, "actions": done }));
@@ -56,6 +63,52 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The settings file, if `--docker-forward` changes it, then the rules in
+/// foreign `filter FORWARD` chains that make them hold exactly the accepts
+/// for every managed bridge (none when the setting is off).
+fn host_wide_plan(store: &Store, networks: &[Network], args: &InitArgs) -> Result<Vec<Action>> {
+    let mut actions = Vec::new();
+    let before = store.settings()?;
+    let mut settings = before.clone();
+    if let Some(v) = &args.docker_forward {
+        settings.docker_forward = v == "on";
+    }
+    if settings != before || (args.docker_forward.is_some() && !store.settings_path().exists()) {
+        actions.push(Action::WriteFile {
+            path: store.settings_path(),
+            contents: json_bytes(&settings)?,
+            mode: 0o644,
+        });
+    }
+    let mut bridges: Vec<String> = store
+        .networks()?
+        .into_iter()
+        .map(|r| r.network.bridge)
+        .chain(networks.iter().map(|n| n.bridge.clone()))
+        .collect();
+    bridges.sort();
+    bridges.dedup();
+    if !settings.docker_forward {
+        bridges.clear();
+    }
+    let changes = nft::foreign::pending(&bridges, true)?;
+    if !changes.is_empty() {
+        let mut previous: Vec<String> = nft::foreign::present()?
+            .rules
+            .into_iter()
+            .map(|(r, _)| r.bridge)
+            .collect();
+        previous.sort();
+        previous.dedup();
+        actions.push(Action::ForwardAccepts {
+            bridges,
+            changes,
+            previous,
+        });
+    }
+    Ok(actions)
 }
 
 fn describe(networks: &[Network]) -> String {
@@ -76,7 +129,16 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
         && args.mtu.is_none()
         && args.gateway_mode.is_none();
     if no_options {
-        let recorded: Vec<Network> = store.networks()?.into_iter().map(|r| r.network).collect();
+        let mut recorded: Vec<Network> = store.networks()?.into_iter().map(|r| r.network).collect();
+        // networks recorded before they had IDs (a CNI ADD of old) get theirs now
+        for n in &mut recorded {
+            if n.id.is_empty() {
+                n.id = network::id_for(&n.name)?;
+                if n.labels.is_empty() {
+                    n.labels = network::default_labels(&n.name);
+                }
+            }
+        }
         if !recorded.is_empty() {
             return Ok(recorded);
         }
@@ -84,22 +146,23 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
     let name = args.name.as_deref().unwrap_or(network::DEFAULT_NETWORK);
     network::validate_network_name(name)?;
     let mode = match &args.gateway_mode {
-        Some(m) => Some(network::parse_gateway_mode(m)?),
+        Some(m) => Some(GatewayMode::parse(m)?),
         None => None,
     };
     let existing = store.network(name)?;
     // the network id is fixed at creation; re-running keeps it, and so are
     // options not given again
     let id = match &existing {
-        Some(rec) => rec.network.id.clone(),
-        None => conflist::new_id().map_err(|e| Error::io("reading /dev/urandom", e))?,
+        Some(rec) if !rec.network.id.is_empty() => rec.network.id.clone(),
+        _ => network::id_for(name)?,
     };
     let bridge = match (&args.bridge, &existing) {
         (Some(b), _) => b.clone(),
         (None, Some(rec)) => rec.network.bridge.clone(),
         (None, None) => network::DEFAULT_BRIDGE.to_string(),
     };
-    let net = network::build(name, &bridge, &args.subnet, &args.gateway, args.mtu, id)?;
+    let mut net = network::build(name, &bridge, &args.subnet, &args.gateway, args.mtu, id)?;
+    net.labels = network::default_labels(name);
     let net = match (&existing, args.subnet.is_empty() && args.gateway.is_empty()) {
         // `init --name X` alone re-applies X as recorded
         (Some(rec), true) => Network {
@@ -109,13 +172,70 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
         },
         _ => net,
     };
-    let gateway_mode = mode
-        .or(existing.as_ref().map(|r| r.network.gateway_mode))
-        .unwrap_or_default();
-    Ok(vec![Network {
-        gateway_mode,
-        ..net
-    }])
+    let net = match &existing {
+        Some(rec) => {
+            refuse_change(store, &rec.network, &net)?;
+            // what init has no options for stays as recorded
+            Network {
+                labels: if rec.network.labels.is_empty() {
+                    net.labels
+                } else {
+                    rec.network.labels.clone()
+                },
+                internal: rec.network.internal,
+                // kept unless given again
+                gateway_mode: mode.unwrap_or(rec.network.gateway_mode),
+                isolation: rec.network.isolation,
+                ..net
+            }
+        }
+        None => Network {
+            gateway_mode: mode.unwrap_or_default(),
+            ..net
+        },
+    };
+    Ok(vec![net])
+}
+
+/// An existing network keeps its bridge; its subnets and gateways change
+/// only while no container is attached.
+fn refuse_change(store: &Store, old: &Network, new: &Network) -> Result<()> {
+    let attached = super::network::attached(store, &old.name)?;
+    let users = if attached.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; attached: {}",
+            super::network::describe_attached(&attached)
+        )
+    };
+    if old.bridge != new.bridge {
+        return Err(Error::conflict(format!(
+            "network {} already exists on bridge {}, not {} (to move it: hostnet network rm {} first){users}",
+            old.name, old.bridge, new.bridge, old.name
+        )));
+    }
+    let key = |n: &Network| -> Vec<(IpNetwork, std::net::IpAddr)> {
+        n.subnets.iter().map(|s| (s.subnet, s.gateway)).collect()
+    };
+    if key(old) != key(new) && !attached.is_empty() {
+        let show = |n: &Network| {
+            n.subnets
+                .iter()
+                .map(|s| format!("{} gateway {}", s.subnet, s.gateway))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::conflict(format!(
+            "network {} exists on bridge {} with {}; refusing to change it to {} while containers are attached: {}",
+            old.name,
+            old.bridge,
+            show(old),
+            show(new),
+            super::network::describe_attached(&attached)
+        )));
+    }
+    Ok(())
 }
 
 fn print_dry_run(g: &Global, store: &Store, planned: &[(&Network, Vec<Action>)]) -> Result<()> {
@@ -234,10 +354,29 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
     let nl = Netlink::open()?;
     let existing = store.network(&net.name)?;
     let mut net = net.clone();
+    match &existing {
+        // what a CNI config cannot say stays as recorded
+        Some(rec) if !rec.network.id.is_empty() => {
+            net.id = rec.network.id.clone();
+            net.labels = rec.network.labels.clone();
+            net.internal = rec.network.internal;
+            net.gateway_mode = rec.network.gateway_mode;
+            // isolated when created so or when a config asks for portIsolation
+            if rec.network.isolation == Isolation::Isolated {
+                net.isolation = Isolation::Isolated;
+            }
+            for s in &mut net.subnets {
+                if let Some(old) = rec.network.subnets.iter().find(|o| o.subnet == s.subnet) {
+                    s.ip_range = old.ip_range;
+                }
+            }
+        }
+        _ => {
+            net.id = network::id_for(&net.name)?;
+            net.labels = network::default_labels(&net.name);
+        }
+    }
     if let Some(rec) = &existing {
-        net.id = rec.network.id.clone();
-        // a CNI config carries no gateway mode: keep the recorded one
-        net.gateway_mode = rec.network.gateway_mode;
         if rec.network == net && nl.link(&net.bridge)?.is_some_and(|l| l.up) && nft::table_exists()?
         {
             return Ok(());
@@ -249,7 +388,7 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
 
 /// Only the actions needed to make `net` true. `conflist_dir`: where to write
 /// the network's conflist (None: write none, keep any recorded one).
-fn plan(
+pub(crate) fn plan(
     conflist_dir: Option<&Path>,
     store: &Store,
     nl: &Netlink,

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod init;
+pub mod network;
 pub mod portmap;
 pub mod status;
 pub mod teardown;

@@ -61,14 +61,22 @@ pub fn parse_dest(text: &str) -> Result<(IpAddr, u16, u16)> {
     Ok((ip, start, end))
 }
 
-fn parse_host_ip(text: Option<&str>) -> Result<Option<IpAddr>> {
+/// `validate`: refuse addresses a new mapping cannot use (del still takes
+/// any address, so a mapping made before that rule can be removed).
+fn parse_host_ip(text: Option<&str>, validate: bool) -> Result<Option<IpAddr>> {
     match text {
         None | Some("") => Ok(None),
         Some(t) => {
             let ip: IpAddr = t
                 .parse()
                 .map_err(|_| Error::invalid(format!("host ip {t:?} is not an IP address")))?;
-            Ok(if ip.is_unspecified() { None } else { Some(ip) })
+            if ip.is_unspecified() {
+                return Ok(None);
+            }
+            if validate {
+                crate::ports::validate_host_ip(ip)?;
+            }
+            Ok(Some(ip))
         }
     }
 }
@@ -140,7 +148,7 @@ fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
 
 pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     let store = super::store(g);
-    let host_ip = parse_host_ip(a.host_ip.as_deref())?;
+    let host_ip = parse_host_ip(a.host_ip.as_deref(), true)?;
     let mappings = expand(
         host_ip,
         &a.proto,
@@ -153,6 +161,15 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
         .ok_or_else(|| Error::invalid("no ports"))?;
     if !a.allow_any_dest {
         require_managed_dest(&store, dest_ip)?;
+    }
+    // an internal network takes no port mappings, --allow-any-dest or not
+    if let Some(r) = store.networks()?.iter().find(|r| {
+        r.network.internal && r.network.subnets.iter().any(|s| s.subnet.contains(dest_ip))
+    }) {
+        return Err(Error::invalid(format!(
+            "destination {dest_ip} is on the internal network {}: it takes no port mappings",
+            r.network.name
+        )));
     }
     let _lock = HostLock::acquire(&g.run_dir)?;
     if let Some(ip) = host_ip {
@@ -183,7 +200,7 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
 
 pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
     let store = super::store(g);
-    let host_ip = parse_host_ip(a.host_ip.as_deref())?;
+    let host_ip = parse_host_ip(a.host_ip.as_deref(), false)?;
     let proto = parse_proto(&a.proto)?;
     let (start, end) = parse_port_range(&a.host_ports)?;
     let _lock = HostLock::acquire(&g.run_dir)?;

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::kernel::link::{LinkInfo, Netlink, RouteInfo};
 use crate::kernel::nft;
 use crate::kernel::sysctl;
-use crate::network::{self, overlaps};
+use crate::network::overlaps;
 
 struct BridgeView {
     network: String,
@@ -85,7 +85,7 @@ pub fn run(g: &Global) -> Result<()> {
             name: rec.network.bridge.clone(),
             link,
             ports,
-            gateway_mode: network::gateway_mode_name(rec.network.gateway_mode),
+            gateway_mode: rec.network.gateway_mode.as_str(),
         });
     }
     let subnets: Vec<IpNetwork> = networks

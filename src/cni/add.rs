@@ -201,6 +201,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     let netns_path = env.netns()?;
     let netns_file = netns::open(Path::new(netns_path))
         .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
+    super::netns_guard::refuse_own(netns_path, &netns_file)?;
     let mut rb = Rollback {
         netns: Some(netns_path.to_string()),
         ..Rollback::default()
@@ -286,6 +287,16 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             "setting up network {} on bridge {}",
             net.name, net.bridge
         ))?;
+        // Docker may have created its filter FORWARD (policy drop) after
+        // init: one rule dump per family (ENOENT when absent) and, only if
+        // this bridge's accepts are missing, one insert transaction. The
+        // rules belong to the bridge, not to this container: DEL keeps them.
+        if c.store.settings()?.docker_forward {
+            nft::foreign::sync(std::slice::from_ref(&net.bridge), false).cctx(format!(
+                "accepting bridge {} in filter FORWARD (Docker coexistence)",
+                net.bridge
+            ))?;
+        }
         let mut ipam_rec = IpamRecord {
             kind: "host-local".into(),
             data_dir: None,
@@ -318,9 +329,19 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         }
         let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
         let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
+        if !mappings.is_empty()
+            && c.store
+                .network(&conf.name)?
+                .is_some_and(|r| r.network.internal)
+        {
+            return Err(Failure::config(format!(
+                "network {} is internal: it takes no port mappings",
+                conf.name
+            )));
+        }
         let mut elements = Vec::new();
         if !mappings.is_empty() {
-            elements = ports::claim(&c.store, c.cid, &mappings)?;
+            elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();
         }
         // the veth's anti-spoofing elements go in with the port elements, in
@@ -434,6 +455,10 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         .cctx(format!("host end {}", rec.host_veth))?;
     if conf.hairpin {
         nl.set_hairpin(host_index, true)
+            .cctx(format!("host end {}", rec.host_veth))?;
+    }
+    if conf.port_isolation {
+        nl.set_isolated(host_index, true)
             .cctx(format!("host end {}", rec.host_veth))?;
     }
     nl.set_up(host_index)

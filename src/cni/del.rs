@@ -69,9 +69,17 @@ pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()
 }
 
 fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
-    // namespace-wide tuning sysctls: put back when the netns is still there
+    // namespace-wide tuning sysctls: put back when the netns is still there,
+    // never into the plugin's own namespace (a CNI_NETNS naming the host
+    // would write the container's old values there). Nothing else of DEL
+    // uses CNI_NETNS: the record names the host veth, and no link is ever
+    // looked up by CNI_IFNAME on the host.
     if !a.sysctl_before.is_empty()
-        && let Some(ns) = c.env.netns.as_deref().filter(|ns| Path::new(ns).exists())
+        && let Some(ns) = c
+            .env
+            .netns
+            .as_deref()
+            .filter(|ns| Path::new(ns).exists() && !super::netns_guard::is_own(ns))
     {
         let keys: Vec<_> = a
             .sysctl_before
@@ -90,15 +98,16 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
         delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
     }
     let lock = HostLock::acquire(&c.conf.run_dir)?;
+    // the elements as they were claimed (same-port runs as one interval);
+    // recomputed from the record when the claims are already gone
+    let mut elements = Vec::new();
     if !a.port_mappings.is_empty() {
-        ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
+        elements = ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
+        if elements.is_empty() {
+            elements = ports::elements_for(&a.container_id, &a.port_mappings);
+        }
     }
     // port elements and the veth's anti-spoofing elements: one transaction
-    let elements: Vec<_> = a
-        .port_mappings
-        .iter()
-        .map(|m| m.element(&a.container_id))
-        .collect();
     match nft::update(&[], &elements, &[], &[a.guard()], true) {
         Ok(()) => {}
         // no table: no elements to remove

@@ -85,6 +85,10 @@ pub struct TableSpec {
     pub subnets4: Vec<Ipv4Network>,
     pub subnets6: Vec<Ipv6Network>,
     pub ports: Vec<PortElement>,
+    /// Subnets of internal networks: nothing from them is forwarded beyond
+    /// their bridge (so nothing is masqueraded either).
+    pub internal4: Vec<Ipv4Network>,
+    pub internal6: Vec<Ipv6Network>,
     /// Anti-spoofing elements of every attachment.
     pub guards: Vec<PortGuard>,
 }
@@ -117,6 +121,7 @@ pub struct SetSnapshot {
 
 mod dump;
 mod elements;
+pub mod foreign;
 mod guard;
 mod sys;
 mod table;
