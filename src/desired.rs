@@ -43,9 +43,17 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
     spec.ports.sort();
     // anti-spoofing elements of every attachment on record (the records
     // live in the run dir: none survives the veths it names)
-    spec.guards = crate::cni::record::attachments(store)?
+    let attachments = crate::cni::record::attachments(store)?;
+    spec.guards = attachments
         .iter()
-        .map(|a| a.guard())
+        .map(|a| {
+            let siblings: Vec<_> = attachments
+                .iter()
+                .filter(|s| s.container_id == a.container_id && s.key() != a.key())
+                .cloned()
+                .collect();
+            a.guard(&siblings)
+        })
         .collect();
     spec.guards.sort();
     Ok(spec)

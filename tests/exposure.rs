@@ -570,3 +570,84 @@ fn dropin_bridge_gets_the_same_protection() {
     let bridge_table = w.host.ns.ok(&["nft", "list", "table", "bridge", "hostnet"]);
     assert!(!bridge_table.contains("10.89.0."), "{bridge_table}");
 }
+
+/// A conflist hostnet wrote, pointed at this world's directories.
+fn written_conflist(w: &World, name: &str) -> Value {
+    let path = w.host.conf_dir().join(format!("nerdctl-{name}.conflist"));
+    let text = std::fs::read_to_string(&path).expect("conflist");
+    let mut list: Value = serde_json::from_str(&text).expect("conflist json");
+    w.dirs_keys(&mut list["plugins"][0]);
+    list
+}
+
+/// A container on two networks owns both of its addresses on both veths
+/// (its default route may answer through either), and no more; DEL of one
+/// interface takes its address away from the other veth too.
+#[test]
+fn a_container_on_two_networks_owns_both_addresses() {
+    let w = World::new("exmh");
+    w.host.hostnet_ok(&["init"]);
+    w.host.hostnet_ok(&["network", "create", "mh"]);
+    let (bridge, mh) = (written_conflist(&w, "bridge"), written_conflist(&w, "mh"));
+    let c = NetNs::new("mh");
+    let eth0 = Attachment::new("multi", &c);
+    let mut eth1 = Attachment::new("multi", &c);
+    eth1.ifname = "eth1".into();
+    let (r0, r1) = (add(&w, &bridge, &eth0), add(&w, &mh, &eth1));
+    let (ip0, ip1) = (result_ip(&r0, true), result_ip(&r1, true));
+    let veth0 = r0["interfaces"][1]["name"]
+        .as_str()
+        .expect("veth")
+        .to_string();
+    let veth1 = r1["interfaces"][1]["name"]
+        .as_str()
+        .expect("veth")
+        .to_string();
+    let table = w
+        .host
+        .ns
+        .ok(&["nft", "list", "set", "bridge", "hostnet", "owned4"]);
+    for (v, ip) in [
+        (&veth0, &ip0),
+        (&veth0, &ip1),
+        (&veth1, &ip0),
+        (&veth1, &ip1),
+    ] {
+        assert!(
+            table.contains(&format!("\"{v}\" . {ip}")),
+            "{v} . {ip}:\n{table}"
+        );
+    }
+    let check = w.host.hostnet(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    w.rt.check(&bridge, &eth0)
+        .unwrap_or_else(|e| panic!("CHECK: {}\n{}", e.stdout, e.stderr));
+    w.rt.del(&mh, &eth1)
+        .unwrap_or_else(|e| panic!("DEL: {}\n{}", e.stdout, e.stderr));
+    let table = w.host.ns.ok(&["nft", "list", "table", "bridge", "hostnet"]);
+    assert!(table.contains(&format!("\"{veth0}\" . {ip0}")), "{table}");
+    assert!(
+        !table.contains(&ip1),
+        "{ip1} left after DEL of eth1:\n{table}"
+    );
+    assert!(
+        !table.contains(&veth1),
+        "{veth1} left after its DEL:\n{table}"
+    );
+    let check = w.host.hostnet(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    w.rt.del(&bridge, &eth0)
+        .unwrap_or_else(|e| panic!("DEL: {}\n{}", e.stdout, e.stderr));
+    let table = w.host.ns.ok(&["nft", "list", "table", "bridge", "hostnet"]);
+    assert!(!table.contains("veth"), "{table}");
+}

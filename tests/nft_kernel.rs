@@ -103,10 +103,12 @@ fn spec() -> TableSpec {
             PortGuard {
                 port: "veth0a1b2c3d".to_string(),
                 addrs: vec![ip("10.4.0.2"), ip("fd00:4::2")],
+                with_port: true,
             },
             PortGuard {
                 port: "veth99".to_string(),
                 addrs: vec![ip("10.4.1.7")],
+                with_port: true,
             },
         ],
     }
@@ -1217,6 +1219,7 @@ fn guard_elements_ride_with_port_elements() {
     let g = PortGuard {
         port: "vethabcdef01".to_string(),
         addrs: vec![ip("10.4.0.9"), ip("fd00:4::9")],
+        with_port: true,
     };
     let p = port(None, L4Proto::Tcp, 8181, "10.4.0.9", 80, "cidG");
     within(&ns, || {
@@ -1237,6 +1240,7 @@ fn guard_elements_ride_with_port_elements() {
     let g2 = PortGuard {
         port: "veth2".to_string(),
         addrs: vec![ip("10.4.0.10")],
+        with_port: true,
     };
     let err = within(&ns, || {
         nft::update(&[p.clone()], &[], &[g2.clone()], &[], false)

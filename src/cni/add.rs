@@ -185,11 +185,9 @@ pub fn add_elements(
     match nft::update(elements, &[], guards, &[], false) {
         Ok(()) => Ok(()),
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
-            let mut spec = crate::desired::table_spec(store, &store.networks()?)?;
-            spec.guards
-                .retain(|g| !guards.iter().any(|n| n.port == g.port));
-            spec.guards.extend(guards.iter().cloned());
+            let spec = crate::desired::table_spec(store, &store.networks()?)?;
             nft::apply_table(&spec)
+                .and_then(|()| nft::update(&[], &[], guards, &[], false))
                 .map_err(|e2| e2.context(format!("rebuilding the tables after: {}", e.msg)))
         }
         Err(e) => Err(e),
@@ -354,7 +352,19 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 gateway: *g,
             })
             .collect();
-        let guards = vec![record::guard_of(&host_veth, &attached)];
+        // this veth may send from every address of the container (its
+        // other networks' too), and its other veths from these
+        let siblings = record::siblings(&c.store, &conf.name, c.cid, c.ifname)?;
+        let mut guards = vec![record::guard_of(&host_veth, &attached)];
+        for s in &siblings {
+            guards[0].addrs.extend(s.ips.iter().map(|i| i.address.ip()));
+            guards.push(PortGuard {
+                with_port: false,
+                ..record::guard_of(&s.host_veth, &attached)
+            });
+        }
+        guards[0].addrs.sort();
+        guards[0].addrs.dedup();
         add_elements(&c.store, &elements, &guards)
             .cctx("adding port mappings and anti-spoofing elements")?;
         rb.elements = elements;
@@ -434,15 +444,20 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 Err(e) => return Err(e.into()),
             };
             rb.veth = Some(i);
-            // the guard elements follow the veth's new name
-            let old = rec.guard();
+            // the guard elements of this veth follow its new name
+            let Some(old) = rb.guards.first().cloned() else {
+                return Err(Failure::new(KERNEL, "internal: no anti-spoofing elements"));
+            };
+            let new = PortGuard {
+                port: name.clone(),
+                ..old.clone()
+            };
             rec.host_veth = name;
-            let new = rec.guard();
             {
                 let _lock = HostLock::acquire(&conf.run_dir)?;
                 nft::update(&[], &[], std::slice::from_ref(&new), &[old], false)
                     .cctx("moving the anti-spoofing elements to the new veth name")?;
-                rb.guards = vec![new];
+                rb.guards[0] = new;
                 record::write(&c.store, &rec)?;
             }
             rb.record = Some(rec.clone());

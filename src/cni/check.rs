@@ -155,7 +155,12 @@ pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
         Some(kernel_elements()?)
     };
     diffs.extend(host_differences(&nl, &a, elements.as_ref())?);
-    let guard = a.guard();
+    let guard = a.guard(&record::siblings(
+        &store,
+        &a.network,
+        &a.container_id,
+        &a.ifname,
+    )?);
     if !nft::read_guards()?.contains(&guard) {
         diffs.push(format!(
             "the anti-spoofing elements of {} ({}) are missing from table bridge hostnet",

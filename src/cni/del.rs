@@ -108,7 +108,8 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
         }
     }
     // port elements and the veth's anti-spoofing elements: one transaction
-    match nft::update(&[], &elements, &[], &[a.guard()], true) {
+    let siblings = record::siblings(&c.store, &a.network, &a.container_id, &a.ifname)?;
+    match nft::update(&[], &elements, &[], &a.guards(&siblings), true) {
         Ok(()) => {}
         // no table: no elements to remove
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}

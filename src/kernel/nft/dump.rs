@@ -420,6 +420,7 @@ pub(super) fn read_guards() -> Result<Vec<PortGuard>> {
                 out.push(PortGuard {
                     port: port.to_string(),
                     addrs: Vec::new(),
+                    with_port: false,
                 });
                 out.len() - 1
             }
@@ -429,7 +430,8 @@ pub(super) fn read_guards() -> Result<Vec<PortGuard>> {
         for e in &set.elements {
             match set.name.as_str() {
                 guard::PORTS => {
-                    entry(&mut out, e);
+                    let i = entry(&mut out, e);
+                    out[i].with_port = true;
                 }
                 guard::OWNED4 | guard::OWNED6 => {
                     if let Some((port, addr)) = e.split_once(" . ")

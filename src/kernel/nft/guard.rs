@@ -240,13 +240,16 @@ pub(super) fn port_key(name: &str) -> Result<Vec<u8>> {
 /// The elements of one attachment: (set, element), `ports` first.
 pub(super) fn elems_of(g: &PortGuard) -> Result<Vec<(&'static str, Elem)>> {
     let port = port_key(&g.port)?;
-    let mut out = vec![(
-        PORTS,
-        Elem {
-            key: port.clone(),
-            ..Elem::default()
-        },
-    )];
+    let mut out = Vec::new();
+    if g.with_port {
+        out.push((
+            PORTS,
+            Elem {
+                key: port.clone(),
+                ..Elem::default()
+            },
+        ));
+    }
     let mut addrs = g.addrs.clone();
     addrs.sort();
     addrs.dedup();
@@ -318,7 +321,9 @@ pub(super) fn text(spec: &TableSpec) -> String {
         let mut addrs = g.addrs.clone();
         addrs.sort();
         addrs.dedup();
-        lines[0].1.push(format!("\"{}\"", g.port));
+        if g.with_port {
+            lines[0].1.push(format!("\"{}\"", g.port));
+        }
         for a in addrs {
             match a {
                 IpAddr::V4(v4) => lines[1].1.push(format!("\"{}\" . {v4}", g.port)),

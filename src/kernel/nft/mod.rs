@@ -68,12 +68,17 @@ pub struct PortElement {
     pub owner: String,
 }
 
-/// One attachment's anti-spoofing elements in `table bridge hostnet`: its
-/// host veth (a bridge port) and the addresses hostnet assigned to it.
+/// Anti-spoofing elements in `table bridge hostnet` of one bridge port (a
+/// container's host veth): the addresses it may send from, i.e. every
+/// address hostnet assigned to that container (on any of its networks: a
+/// container with eth0 and eth1 answers through whichever its routes pick).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortGuard {
     pub port: String,
     pub addrs: Vec<IpAddr>,
+    /// Also the port's own element in `ports` (false: only `port . addr`
+    /// elements, for a port that is in `ports` already).
+    pub with_port: bool,
 }
 
 /// Everything variable in the tables: the desired elements.
