@@ -465,6 +465,67 @@ fn spoof_attempts(
     }
 }
 
+/// From `ns`'s eth0, an unsolicited neighbour advertisement to all nodes
+/// (ff02::1) claiming `target` for `mac`, with the override flag: what a
+/// container sends to take over another's IPv6 address in neighbour caches.
+/// The kernel picks eth0's link-local source and fills in the checksum.
+fn send_unsolicited_na(ns: &NetNs, target: &str, mac: &str) {
+    let target: std::net::Ipv6Addr = target.parse().expect("IPv6 target");
+    let mac: Vec<u8> = mac
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16).expect("MAC"))
+        .collect();
+    let path = ns.path();
+    let sent = std::thread::spawn(move || {
+        hostnet::kernel::netns::run_in(&path, || {
+            let mut pkt = vec![136u8, 0, 0, 0, 0x20, 0, 0, 0];
+            pkt.extend(target.octets());
+            pkt.extend([2u8, 1]);
+            pkt.extend(&mac);
+            // SAFETY: a raw ICMPv6 socket owned by this block; every pointer
+            // passed points at a live local of the size given.
+            let n = unsafe {
+                let fd = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6);
+                assert!(fd >= 0, "raw socket");
+                let ifindex = libc::if_nametoindex(c"eth0".as_ptr());
+                let idx = ifindex as libc::c_int;
+                let hops: libc::c_int = 255;
+                for (opt, v) in [
+                    (libc::IPV6_MULTICAST_IF, &idx),
+                    (libc::IPV6_MULTICAST_HOPS, &hops),
+                ] {
+                    let r = libc::setsockopt(
+                        fd,
+                        libc::IPPROTO_IPV6,
+                        opt,
+                        (v as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    );
+                    assert_eq!(r, 0, "setsockopt {opt}");
+                }
+                let mut dst: libc::sockaddr_in6 = std::mem::zeroed();
+                dst.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                dst.sin6_addr.s6_addr = "ff02::1".parse::<std::net::Ipv6Addr>().unwrap().octets();
+                dst.sin6_scope_id = ifindex;
+                let n = libc::sendto(
+                    fd,
+                    pkt.as_ptr().cast(),
+                    pkt.len(),
+                    0,
+                    (&dst as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                );
+                libc::close(fd);
+                n
+            };
+            Ok(n == pkt.len() as isize)
+        })
+    })
+    .join()
+    .expect("NA sender thread");
+    assert!(sent.expect("NA sender"), "the advertisement was not sent");
+}
+
 fn add(w: &World, list: &Value, a: &Attachment) -> Value {
     w.rt.add(list, a)
         .unwrap_or_else(|e| panic!("ADD ({}): {}\n{}", e.plugin, e.stdout, e.stderr))
@@ -530,6 +591,28 @@ fn a_container_speaks_only_with_its_own_addresses() {
     send_udp(&c1, "fd00:88::1", 7006, Some(&v6_1));
     send_udp(&c2, "fd00:88::1", 7006, Some(&v6_2));
     assert_eq!(arrived(&w.host.ns, "host6"), 2, "own IPv6 sources pass");
+    // container 2 claims container 1's IPv6 address in a neighbour
+    // advertisement (from its own link-local address, which passes the
+    // source check): the host's entry for it keeps container 1's MAC
+    assert!(cni::ping(&w.host.ns, &v6_1));
+    let (mac1, mac2) = (mac_of(&c1), mac_of(&c2));
+    let entry = w
+        .host
+        .ns
+        .ok(&["ip", "-6", "neigh", "show", &v6_1, "dev", BR]);
+    assert!(entry.contains(&mac1), "{entry}");
+    send_unsolicited_na(&c2, &v6_1, &mac2);
+    send_unsolicited_na(&c2, &v6_1, &mac2);
+    let entry = w
+        .host
+        .ns
+        .ok(&["ip", "-6", "neigh", "show", &v6_1, "dev", BR]);
+    assert!(
+        entry.contains(&mac1) && !entry.contains(&mac2),
+        "the host's entry for {v6_1} moved to container 2 ({mac2}): {entry}"
+    );
+    // container 1's own advertisement (its address, its MAC) is accepted
+    send_unsolicited_na(&c1, &v6_1, &mac1);
 
     // CHECK sees the elements; DEL takes them away with the attachment
     w.rt.check(&list, &a1)
