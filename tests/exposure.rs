@@ -614,6 +614,27 @@ fn a_container_speaks_only_with_its_own_addresses() {
     // container 1's own advertisement (its address, its MAC) is accepted
     send_unsolicited_na(&c1, &v6_1, &mac1);
 
+    // a flushed ruleset: `hostnet check` names what is missing, `init`
+    // restores the elements from the attachment records
+    w.host.ns.ok(&["nft", "flush", "ruleset"]);
+    let check = w.host.hostnet(&["check"]);
+    assert!(!check.status.success());
+    w.host.hostnet_ok(&["init"]);
+    let bridge_table = w.host.ns.ok(&["nft", "list", "table", "bridge", "hostnet"]);
+    for (v, ip) in [(veth1, &ip1), (veth1, &v6_1)] {
+        assert!(
+            bridge_table.contains(&format!("\"{v}\" . {ip}")),
+            "{v} . {ip} not restored:\n{bridge_table}"
+        );
+    }
+    let check = w.host.hostnet(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+
     // CHECK sees the elements; DEL takes them away with the attachment
     w.rt.check(&list, &a1)
         .unwrap_or_else(|e| panic!("CHECK: {}\n{}", e.stdout, e.stderr));
