@@ -12,9 +12,11 @@ use clap::{Args, Parser, Subcommand};
     about = "The host side of a container bridge network, nftables-native",
     long_about = "hostnet configures the host side of a container bridge network the way \
 nerdctl's default network needs it: forwarding sysctls, a bridge with the gateway address, \
-and one nftables table (inet hostnet) with masquerade, port-mapping DNAT and forward rules. \
-Chains are static; containers and port mappings are set/map elements, so each change is one \
-element in one transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
+and two nftables tables: inet hostnet (masquerade, port-mapping DNAT, forward rules that let \
+into a bridge only published ports and replies, and no packet to 127.0.0.0/8 from outside) \
+and bridge hostnet (a container speaks only with its own addresses). Chains are static; \
+containers and port mappings are set/map elements, so each change is one element in one \
+transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
 CNI plugin (see hostnet-cni(8))."
 )]
 pub struct Cli {
@@ -75,7 +77,7 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n\
 EXIT STATUS:\n  0 done or nothing to do; 1 a kernel or file operation failed (what was done \
 is rolled back); 2 invalid input (nothing was changed).")]
     Init(InitArgs),
-    /// Show bridges, attached interfaces, routes, forwarding, the nftables table and CNI attachments
+    /// Show bridges, attached interfaces, routes, forwarding, the nftables table, gateway modes and CNI attachments
     Status,
     /// Compare the desired state with the kernel; exit 1 and list each difference.
     ///
@@ -89,7 +91,7 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// FORWARD chain holding hostnet's accept rules for every bridge (see
     /// `init --docker-forward`) is not warned about.
     Check,
-    /// Remove exactly what hostnet created: its table, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
+    /// Remove exactly what hostnet created: its tables, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
     Teardown(TeardownArgs),
     /// Release what no live container accounts for; print each release.
     ///
@@ -156,7 +158,8 @@ pub struct NetworkCreateArgs {
     /// A label KEY=VALUE (nerdctlLabels); repeatable
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
-    /// nat: masquerade traffic leaving the network; routed: route it as it is
+    /// nat: the LAN reaches containers only through published ports; routed:
+    /// also directly (egress is masqueraded either way)
     #[arg(long, value_name = "nat|routed", default_value = "nat")]
     pub gateway_mode: String,
     /// same-bridge: containers of this network reach each other; isolated: they
@@ -259,6 +262,10 @@ pub struct InitArgs {
     /// MTU of the bridge
     #[arg(long)]
     pub mtu: Option<u32>,
+    /// How the LAN reaches the containers: nat (only published ports and
+    /// replies) or routed (also direct access to container addresses) [default: nat]
+    #[arg(long, value_name = "nat|routed")]
+    pub gateway_mode: Option<String>,
     /// Replace other addresses already on an existing bridge instead of failing
     #[arg(long)]
     pub force_address: bool,

@@ -36,7 +36,7 @@ use crate::cmd::init::ensure;
 use crate::error::{Error, Kind};
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
-use crate::kernel::nft::{self, PortElement};
+use crate::kernel::nft::{self, PortElement, PortGuard};
 use crate::kernel::sysctl::Key;
 use crate::lock::HostLock;
 use crate::network::format_mac;
@@ -75,6 +75,7 @@ struct Rollback {
     last_reserved: Vec<LastReserved>,
     claimed: Vec<PortMapping>,
     elements: Vec<PortElement>,
+    guards: Vec<PortGuard>,
     record: Option<Attachment>,
     veth: Option<u32>,
     netns: Option<String>,
@@ -105,16 +106,20 @@ impl Rollback {
         }
         let locked_work = self.record.is_some()
             || !self.elements.is_empty()
+            || !self.guards.is_empty()
             || !self.claimed.is_empty()
             || !self.reservations.is_empty();
         if locked_work {
             let r = (|| -> CniResult<()> {
                 let _lock = HostLock::acquire(&c.conf.run_dir)?;
                 let mut problems = Vec::new();
-                if !self.elements.is_empty()
-                    && let Err(e) = nft::update_ports(&[], &self.elements, true)
+                if !(self.elements.is_empty() && self.guards.is_empty())
+                    && let Err(e) = nft::update(&[], &self.elements, &[], &self.guards, true)
                 {
-                    problems.push(format!("deleting port elements: {}", e.msg));
+                    problems.push(format!(
+                        "deleting port and anti-spoofing elements: {}",
+                        e.msg
+                    ));
                 }
                 if !self.claimed.is_empty()
                     && let Err(e) = ports::unclaim(&c.store, c.cid, &self.claimed)
@@ -196,15 +201,22 @@ pub fn delete_link_quietly(index: u32) -> CniResult<()> {
     }
 }
 
-/// Add port elements; if the table is gone (a flushed ruleset), rebuild it
-/// from hostnet's state, which holds these claims already.
-pub fn add_elements(store: &Store, elements: &[PortElement]) -> crate::error::Result<()> {
-    match nft::update_ports(elements, &[], false) {
+/// Add port elements and anti-spoofing elements in one transaction; if a
+/// table is gone (a flushed ruleset), rebuild both from hostnet's state,
+/// which holds these port claims already, then add the guards (this
+/// attachment's record is not complete yet).
+pub fn add_elements(
+    store: &Store,
+    elements: &[PortElement],
+    guards: &[PortGuard],
+) -> crate::error::Result<()> {
+    match nft::update(elements, &[], guards, &[], false) {
         Ok(()) => Ok(()),
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
             let spec = crate::desired::table_spec(store, &store.networks()?)?;
             nft::apply_table(&spec)
-                .map_err(|e2| e2.context(format!("rebuilding the table after: {}", e.msg)))
+                .and_then(|()| nft::update(&[], &[], guards, &[], false))
+                .map_err(|e2| e2.context(format!("rebuilding the tables after: {}", e.msg)))
         }
         Err(e) => Err(e),
     }
@@ -356,6 +368,12 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         if preferred.is_empty() && data_dir.is_some() {
             preferred = recover::lease(&c.store, &conf.name, c.cid, c.ifname)?;
         }
+        // the host side first: it takes nothing of this container, and the
+        // table it may (re)build must not hold this attachment yet
+        ensure(&c.store, &net).cctx(format!(
+            "setting up network {} on bridge {}",
+            net.name, net.bridge
+        ))?;
         let mut rec = Attachment {
             network: conf.name.clone(),
             container_id: c.cid.to_string(),
@@ -389,10 +407,6 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         };
         record::write(&c.store, &rec)?;
         rb.record = Some(rec.clone());
-        ensure(&c.store, &net).cctx(format!(
-            "setting up network {} on bridge {}",
-            net.name, net.bridge
-        ))?;
         // Docker may have created its filter FORWARD (policy drop) after
         // init: one rule dump per family (ENOENT when absent) and, only if
         // this bridge's accepts are missing, one insert transaction. The
@@ -456,23 +470,46 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 conf.name
             )));
         }
-        // kept in memory for the final record: a crash before it leaves the
-        // record of intent (incomplete), and its DEL, retry or gc searches
-        // for the addresses, claims and elements (no extra write here)
-        rec.ips = ips
+        let mut elements = Vec::new();
+        if !mappings.is_empty() {
+            elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
+            rb.claimed = mappings.clone();
+        }
+        // the veth's anti-spoofing elements go in with the port elements, in
+        // one transaction, before the veth exists: it is guarded from its
+        // first frame
+        let attached: Vec<AttachedIp> = ips
             .iter()
             .map(|(a, g)| AttachedIp {
                 address: *a,
                 gateway: *g,
             })
             .collect();
-        rec.port_mappings = mappings.clone();
-        if !mappings.is_empty() {
-            let elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
-            rb.claimed = mappings.clone();
-            add_elements(&c.store, &elements).cctx("adding port mappings")?;
-            rb.elements = elements;
+        // this veth may send from every address of the container (its
+        // other networks' too), and its other veths from these
+        let siblings = record::siblings(&c.store, &conf.name, c.cid, c.ifname)?;
+        let mut guards = vec![record::guard_of(&host_veth, &attached)];
+        for s in &siblings {
+            guards[0].addrs.extend(s.ips.iter().map(|i| i.address.ip()));
+            guards.push(PortGuard {
+                with_port: false,
+                ..record::guard_of(&s.host_veth, &attached)
+            });
         }
+        guards[0].addrs.sort();
+        guards[0].addrs.dedup();
+        add_elements(&c.store, &elements, &guards)
+            .cctx("adding port mappings and anti-spoofing elements")?;
+        rb.elements = elements;
+        rb.guards = guards;
+        // what was taken, recorded (still incomplete) once it is in the
+        // kernel: `check` compares it while the links are made; a crash
+        // before this leaves the record of intent, and its DEL, retry or gc
+        // searches for the addresses, claims and elements
+        rec.ips = attached;
+        rec.port_mappings = mappings;
+        record::write(&c.store, &rec)?;
+        rb.record = Some(rec.clone());
         rec
     };
 
@@ -513,8 +550,22 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 Err(e) => return Err(e.into()),
             };
             rb.veth = Some(i);
+            // the guard elements of this veth follow its new name
+            let Some(old) = rb.guards.first().cloned() else {
+                return Err(Failure::new(KERNEL, "internal: no anti-spoofing elements"));
+            };
+            let new = PortGuard {
+                port: name.clone(),
+                ..old.clone()
+            };
             rec.host_veth = name;
-            record::write(&c.store, &rec)?;
+            {
+                let _lock = HostLock::acquire(&conf.run_dir)?;
+                nft::update(&[], &[], std::slice::from_ref(&new), &[old], false)
+                    .cctx("moving the anti-spoofing elements to the new veth name")?;
+                rb.guards[0] = new;
+                record::write(&c.store, &rec)?;
+            }
             rb.record = Some(rec.clone());
             i
         }

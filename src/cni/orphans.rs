@@ -39,6 +39,8 @@ pub enum Orphan {
     Claim { owner: String, mapping: PortMapping },
     /// A kernel element whose owner has no record (or no static claim).
     Element(PortElement),
+    /// Anti-spoofing elements of a veth no record names.
+    Guard(nft::PortGuard),
     /// A veth hostnet made on a managed bridge that no record owns.
     Veth(String),
     /// A temp file of a dead process, or a marker of a record set aside.
@@ -74,6 +76,12 @@ impl std::fmt::Display for Orphan {
             ),
             Orphan::Element(e) => write!(f, "nftables element {}", super::check::element_key(e)),
             Orphan::Veth(name) => write!(f, "veth {name} on a managed bridge (no owner)"),
+            Orphan::Guard(g) => write!(
+                f,
+                "anti-spoofing elements of veth {} ({} address(es); no record names it)",
+                g.port,
+                g.addrs.len()
+            ),
             Orphan::File(p) => write!(f, "file {}", p.display()),
         }
     }
@@ -180,6 +188,20 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
         }
     }
 
+    // anti-spoofing elements of veths no record names
+    let named: BTreeSet<&str> = records.iter().map(|a| a.host_veth.as_str()).collect();
+    match nft::read_guards() {
+        Ok(guards) => {
+            for g in guards {
+                if !named.contains(g.port.as_str()) {
+                    out.push(Orphan::Guard(g));
+                }
+            }
+        }
+        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+
     // veths on managed bridges that hostnet made (named after an attachment
     // it has address files for) and no record owns; a veth someone attached
     // by hand is not hostnet's to delete
@@ -280,6 +302,9 @@ pub fn release(store: &Store, nl: &Netlink, orphans: &[Orphan]) -> Vec<String> {
                 tolerate_no_table(nft::update_ports(&[], std::slice::from_ref(e), true))
             }
             Orphan::Veth(name) => recover::delete_veth(nl, name).map(|_| ()),
+            Orphan::Guard(g) => {
+                tolerate_no_table(nft::update(&[], &[], &[], std::slice::from_ref(g), true))
+            }
             Orphan::File(p) => state::remove_file_if_exists(p),
         };
         note(o, r);

@@ -155,6 +155,9 @@ pub fn release_locked(store: &Store, a: &Attachment) -> Result<()> {
         }
         tolerate_no_table(nft::update_ports(&[], &elements, true))?;
     }
+    // the veth's anti-spoofing elements (and its siblings' for these addresses)
+    let siblings = record::siblings(store, &a.network, &a.container_id, &a.ifname)?;
+    tolerate_no_table(nft::update(&[], &[], &[], &a.guards(&siblings), true))?;
     if let Some(dir) = &a.ipam.data_dir {
         let hl = HostLocal::new(dir, &a.network);
         let _dl = hl.lock().map_err(|f| Error::new(Kind::Io, f.msg))?;
@@ -241,6 +244,16 @@ pub fn search(
         found.elements = stale.len();
     }
     let derived = vethname::derived(network, cid, ifname);
+    // anti-spoofing elements of its host veth(s)
+    let mut guards = Vec::new();
+    for port in std::iter::once(derived.as_str()).chain(veth) {
+        guards.push(nft::PortGuard {
+            port: port.to_string(),
+            addrs: found.ips.clone(),
+            with_port: true,
+        });
+    }
+    tolerate_no_table(nft::update(&[], &[], &[], &guards, true))?;
     found.veth = delete_veth(nl, &derived)?;
     if let Some(v) = veth
         && v != derived
