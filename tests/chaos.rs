@@ -5,8 +5,9 @@
 //! after a failed ADD, the retry of a DEL, `portmap add`/`del`, `init`),
 //! which must succeed, and a fresh ADD, which must succeed too. At the end
 //! every container is DELeted and every static mapping removed: before `gc`
-//! nothing may be left but temp files of killed writers; after `gc` nothing
-//! at all, and `check` is clean.
+//! nothing may be left (veths, address files, records, claims, port
+//! elements, anti-spoofing elements) but temp files of killed writers; after
+//! `gc` nothing at all, and `check` is clean.
 //!
 //! HOSTNET_CHAOS_CYCLES sets N (`make chaos`: 500); the default is small so
 //! that `make test` stays quick. The figures are printed at the end.
@@ -346,6 +347,17 @@ fn killed_anywhere_nothing_leaks() {
                 .filter(|x| x.contains("comment"))
                 .map(|x| format!("element {}", x.trim())),
         );
+        // anti-spoofing elements (table bridge hostnet): no veth may be named
+        for set in ["ports", "owned4", "owned6"] {
+            let out = w
+                .host
+                .ns
+                .run(&["nft", "list", "set", "bridge", "hostnet", set]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if text.contains("\"veth") {
+                l.push(format!("anti-spoofing elements in {set}: {}", text.trim()));
+            }
+        }
         let _ = when;
         l
     };
@@ -384,7 +396,7 @@ fn killed_anywhere_nothing_leaks() {
     eprintln!(
         "chaos: {} cycles; kill points: {} at syscall boundaries (K=1..{KMAX} over {SYSCALLS}), {} random; \
          {} died by SIGKILL, {} finished first; {} recoveries and {} fresh ADDs succeeded; \
-         before gc: 0 leaked veths/address files/records/claims/elements, {} temp files of killed writers; \
+         before gc: 0 leaked veths/address files/records/claims/port and anti-spoofing elements, {} temp files of killed writers; \
          gc released {} item(s) (temp files only); after gc: 0 leaks, check clean",
         fig.cycles,
         fig.strace_points,
