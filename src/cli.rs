@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,7 +15,8 @@ nerdctl's default network needs it: forwarding sysctls, a bridge with the gatewa
 and one nftables table (inet hostnet) with masquerade, port-mapping DNAT and forward rules. \
 Chains are static; containers and port mappings are set/map elements, so each change is one \
 element in one transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
-CNI plugin (see hostnet-cni(8))."
+CNI plugin (see hostnet-cni(8)).",
+    after_long_help = crate::exit_status_text!()
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -66,14 +67,15 @@ pub enum Command {
     /// recorded network, static port mapping and attachment as it was (what the
     /// boot unit runs). Otherwise sets up the one network described by the options
     /// (defaults: bridge nerdctl0, 10.4.0.0/24, gateway 10.4.0.1).
-    #[command(after_long_help = "BOOT AND NFTABLES RELOADS:\n  \
+    #[command(after_long_help = concat!(
+        "BOOT AND NFTABLES RELOADS:\n  \
 systemd/hostnet.service (Type=oneshot, RemainAfterExit=yes) runs `hostnet init` after \
 network.target and before containerd, podman, docker and crio, restoring every recorded \
 network, static port mapping and attachment element. systemd/hostnet-nftables.service is \
 PartOf= and ReloadPropagatedFrom=nftables.service: a restart or reload of nftables, which \
-flushes the whole ruleset, runs `hostnet init` again at once.\n\n\
-EXIT STATUS:\n  0 done or nothing to do; 1 a kernel or file operation failed (what was done \
-is rolled back); 2 invalid input (nothing was changed).")]
+flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
+        crate::exit_status_text!()
+    ))]
     Init(InitArgs),
     /// Show bridges, attached interfaces, routes, forwarding, the nftables table and CNI attachments
     Status,
@@ -89,6 +91,24 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     #[command(subcommand)]
     Portmap(PortmapCommand),
+    /// Print the version, the CNI spec versions spoken and the kernel features found
+    Version,
+    /// Print a shell completion script for bash, zsh or fish
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]

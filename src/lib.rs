@@ -13,6 +13,7 @@ pub mod error;
 pub mod kernel;
 pub mod lock;
 pub mod network;
+pub mod output;
 pub mod plan;
 pub mod ports;
 pub mod state;

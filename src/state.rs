@@ -98,8 +98,8 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).ctx(format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).map_err(|e| {
         Error::new(
-            crate::error::Kind::Decode,
-            format!("{}: {e}", path.display()),
+            crate::error::Kind::Io,
+            format!("{}: corrupt file: {e}", path.display()),
         )
     })
 }
@@ -119,8 +119,8 @@ pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         Error::new(
-            crate::error::Kind::Decode,
-            format!("{}: {e}", path.display()),
+            crate::error::Kind::Io,
+            format!("{}: corrupt file: {e}", path.display()),
         )
     })
 }
@@ -140,9 +140,12 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::invalid(format!("{}: no parent directory", path.display())))?;
+    let dir = path.parent().ok_or_else(|| {
+        Error::new(
+            crate::error::Kind::Io,
+            format!("{}: no parent directory", path.display()),
+        )
+    })?;
     std::fs::create_dir_all(dir).ctx(format!("creating {}", dir.display()))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));

@@ -241,7 +241,7 @@ fn subnet_overlapping_another_interface_is_refused() {
     h.ns.ok(&["ip", "link", "set", "lan1", "up"]);
     let before = h.snapshot();
     let out = h.hostnet(&["init"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("overlaps the route 10.4.0.0/16 on lan0"),
         "{}",
@@ -261,7 +261,7 @@ fn existing_links_are_respected() {
     ]);
     let before = h.snapshot();
     let out = h.hostnet(&["init"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("not a bridge"), "{}", stderr(&out));
     assert_same(&before, &h.snapshot(), "changed");
 
@@ -271,7 +271,7 @@ fn existing_links_are_respected() {
     h.ns.ok(&["ip", "addr", "add", "10.4.0.9/24", "dev", "nerdctl0"]);
     let before = h.snapshot();
     let out = h.hostnet(&["init"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("--force-address"), "{}", stderr(&out));
     assert_same(&before, &h.snapshot(), "changed");
     h.hostnet_ok(&["init", "--force-address"]);
@@ -480,7 +480,7 @@ fn networks_cannot_overlap_or_share_a_bridge() {
         ][..],
     ] {
         let out = h.hostnet(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
         assert_same(&before, &h.snapshot(), "changed");
     }
 }

@@ -190,7 +190,7 @@ pub fn run(g: &Global) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            Kind::Conflict,
+            Kind::Differences,
             format!(
                 "{} difference(s) between hostnet's state and the kernel",
                 diffs.len()

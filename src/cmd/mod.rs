@@ -2,10 +2,13 @@
 //! Result; `main` turns errors into a message and an exit code.
 
 pub mod check;
+pub mod completions;
 pub mod init;
+pub mod leftovers;
 pub mod portmap;
 pub mod status;
 pub mod teardown;
+pub mod version;
 
 use crate::cli::Global;
 use crate::state::Store;

@@ -158,24 +158,60 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     if let Some(ip) = host_ip {
         require_local(&Netlink::open()?, ip)?;
     }
+    // the same request again is nothing to do (`hostnet init` repairs the
+    // kernel's copy); a failure below must not drop what was held before
+    let (first, last) = (&mappings[0], &mappings[mappings.len() - 1]);
+    let held: Vec<PortMapping> =
+        ports::on_ports(&store, first.proto, first.host_port, last.host_port)?
+            .into_iter()
+            .filter(|(owner, m)| owner == STATIC_OWNER && mappings.contains(m))
+            .map(|(_, m)| m)
+            .collect();
+    if held.len() == mappings.len() {
+        if g.json {
+            println!(
+                "{}",
+                json!({ "added": 0, "mappings": rows_json(&rows(static_rows(&mappings))) })
+            );
+        } else {
+            println!(
+                "already mapped {} {} -> {}",
+                first.proto.name(),
+                host_side(
+                    host_ip,
+                    first.dest_ip,
+                    &span_of(first.host_port, last.host_port)
+                ),
+                dest_side(first.dest_ip, &span_of(first.dest_port, last.dest_port)),
+            );
+        }
+        return Ok(());
+    }
     let elements = ports::claim_grouped(&store, STATIC_OWNER, &mappings)?;
     if let Err(e) = nft::update_ports(&elements, &[], false) {
-        ports::unclaim(&store, STATIC_OWNER, &mappings)?;
-        let hint = if e.errno() == Some(libc::ENOENT) {
-            " (is the host set up? run hostnet init)"
-        } else {
-            ""
-        };
-        return Err(e.context(format!("adding port mapping{hint}")));
+        let new: Vec<PortMapping> = mappings
+            .iter()
+            .filter(|m| !held.contains(m))
+            .cloned()
+            .collect();
+        ports::unclaim(&store, STATIC_OWNER, &new)?;
+        return Err(e.context("adding port mapping"));
     }
     if g.json {
-        println!("{}", json!({ "added": elements.len() }));
+        println!(
+            "{}",
+            json!({ "added": elements.len(), "mappings": rows_json(&rows(static_rows(&mappings))) })
+        );
     } else {
         println!(
             "mapped {} {} -> {}",
-            a.proto.to_ascii_lowercase(),
-            a.host_ports,
-            a.dest
+            first.proto.name(),
+            host_side(
+                host_ip,
+                first.dest_ip,
+                &span_of(first.host_port, last.host_port)
+            ),
+            dest_side(first.dest_ip, &span_of(first.dest_port, last.dest_port)),
         );
     }
     Ok(())
@@ -204,8 +240,18 @@ pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
         ports::claim_grouped(&store, STATIC_OWNER, &mine)?;
         return Err(e.context("removing port mapping"));
     }
-    if !g.json {
-        println!("removed {} {}", proto.name(), a.host_ports);
+    if g.json {
+        println!(
+            "{}",
+            json!({ "removed": elements.len(), "mappings": rows_json(&rows(static_rows(&mine))) })
+        );
+    } else {
+        let ip = mine[0].dest_ip;
+        println!(
+            "removed {} {}",
+            proto.name(),
+            host_side(host_ip, ip, &a.host_ports)
+        );
     }
     Ok(())
 }
@@ -243,6 +289,53 @@ fn rows(all: Vec<(String, PortMapping)>) -> Vec<Row> {
     out
 }
 
+fn static_rows(m: &[PortMapping]) -> Vec<(String, PortMapping)> {
+    m.iter()
+        .map(|m| (STATIC_OWNER.to_string(), m.clone()))
+        .collect()
+}
+
+fn span_of(start: u16, end: u16) -> String {
+    if start == end {
+        start.to_string()
+    } else {
+        format!("{start}-{end}")
+    }
+}
+
+/// "192.0.2.1:6000", "0.0.0.0:8080", "[::]:8080": always names the host address.
+fn host_side(host_ip: Option<IpAddr>, dest_ip: IpAddr, ports: &str) -> String {
+    match host_ip {
+        Some(ip) => dest_side(ip, ports),
+        None if dest_ip.is_ipv4() => format!("0.0.0.0:{ports}"),
+        None => format!("[::]:{ports}"),
+    }
+}
+
+fn dest_side(ip: IpAddr, ports: &str) -> String {
+    match ip {
+        IpAddr::V6(ip) => format!("[{ip}]:{ports}"),
+        IpAddr::V4(ip) => format!("{ip}:{ports}"),
+    }
+}
+
+fn rows_json(rows: &[Row]) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            json!({
+                "host_ip": r.first.host_ip.map(|i| i.to_string()),
+                "proto": r.first.proto.name(),
+                "host_port": r.first.host_port,
+                "host_port_end": r.first.host_port + r.count - 1,
+                "dest_ip": r.first.dest_ip.to_string(),
+                "dest_port": r.first.dest_port,
+                "dest_port_end": r.first.dest_port + r.count - 1,
+                "owner": r.owner,
+            })
+        })
+        .collect()
+}
+
 fn span(start: u16, count: u16) -> String {
     if count == 1 {
         start.to_string()
@@ -255,22 +348,7 @@ pub fn ls(g: &Global) -> Result<()> {
     let store = super::store(g);
     let rows = rows(ports::all(&store)?);
     if g.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "host_ip": r.first.host_ip.map(|i| i.to_string()),
-                    "proto": r.first.proto.name(),
-                    "host_port": r.first.host_port,
-                    "host_port_end": r.first.host_port + r.count - 1,
-                    "dest_ip": r.first.dest_ip.to_string(),
-                    "dest_port": r.first.dest_port,
-                    "dest_port_end": r.first.dest_port + r.count - 1,
-                    "owner": r.owner,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(v));
+        println!("{}", rows_json(&rows));
         return Ok(());
     }
     println!(

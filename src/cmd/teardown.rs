@@ -92,13 +92,31 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     }
 
     if args.dry_run {
-        for a in &actions {
-            println!("would {a}");
+        if g.json {
+            let lines: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+            println!(
+                "{}",
+                serde_json::json!({ "dry_run": true, "actions": lines })
+            );
+        } else if actions.is_empty() {
+            println!("# nothing to remove");
+        }
+        if !g.json {
+            for a in &actions {
+                println!("would {a}");
+            }
         }
         return Ok(());
     }
     let mut done = Vec::new();
     plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
+    // no file hostnet created stays: bookkeeping, the lock, empty directories
+    // (reported only next to a teardown that removed something)
+    let ipam = super::leftovers::ipam_dirs(&attachments);
+    let swept = super::leftovers::sweep(&g.state_dir, &g.run_dir, &ipam)?;
+    if !done.is_empty() {
+        done.extend(swept);
+    }
     if g.json {
         println!("{}", serde_json::json!({ "actions": done }));
     } else if done.is_empty() {

@@ -597,11 +597,15 @@ pub(super) fn update_ports(
         (Some(Op::Del(e)), libc::ENOENT) => {
             Error::not_found(format!("{} is not mapped", describe(e)))
         }
-        (Some(Op::Add(e)), libc::ENOENT) => Error::not_found(format!(
-            "adding {}: table inet {TABLE} or map {} does not exist (run hostnet init)",
-            describe(e),
-            map_name(e)
-        )),
+        // the host is not set up (or its table was flushed): a kernel failure
+        (Some(Op::Add(e)), libc::ENOENT) => Error::kernel(
+            libc::ENOENT,
+            format!(
+                "adding {}: table inet {TABLE} or map {} does not exist (run hostnet init)",
+                describe(e),
+                map_name(e)
+            ),
+        ),
         (Some(Op::Add(e)) | Some(Op::Del(e)), _) => {
             Error::kernel(errno, format!("{}: {}", describe(e), sys::strerror(errno)))
         }
