@@ -396,7 +396,7 @@ fn status_shows_bridge_routes_and_forwarding() {
     assert_eq!(j["bridges"][0]["bridge"], "nerdctl0");
     assert_eq!(j["bridges"][0]["interfaces"][0], "vethc0000002");
     assert_eq!(j["table"], true);
-    assert_eq!(j["ip_forward"], "1");
+    assert_eq!(j["ip_forward"], 1, "sysctls as numbers");
 }
 
 #[test]
