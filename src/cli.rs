@@ -114,6 +114,11 @@ pub enum Shell {
 #[derive(Debug, Subcommand)]
 pub enum PortmapCommand {
     /// Map a host port (or range) to a destination ip:port (or range of equal length)
+    ///
+    /// Two forms: `portmap add HOSTPORT[-END] IP:PORT[-END]`, or the publish
+    /// syntax of nerdctl and Docker followed by the container's address:
+    /// `portmap add [HOSTIP:]HOSTPORT[-END]:CONTAINERPORT[-END][/PROTO] IP`
+    /// (IPv6 host addresses in brackets: `[::1]:8080:80`).
     Add(PortmapAddArgs),
     /// Remove a static mapping
     Del(PortmapDelArgs),
@@ -132,11 +137,14 @@ pub struct PortmapAddArgs {
     /// Allow a destination outside every managed subnet
     #[arg(long)]
     pub allow_any_dest: bool,
-    /// Host port or range, e.g. 8080 or 8000-8099
-    #[arg(value_name = "HOSTPORT[-END]")]
+    /// Host port or range (8080, 8000-8099), or a publish spec
+    /// ([HOSTIP:]HOSTPORT[-END]:CONTAINERPORT[-END][/PROTO], e.g.
+    /// 127.0.0.1:8080:80/tcp or [::1]:8080:80)
+    #[arg(value_name = "HOSTPORT[-END]|PUBLISH")]
     pub host_ports: String,
-    /// Destination, e.g. 10.4.0.2:80, 10.4.0.2:80-179 or [fd00::2]:80
-    #[arg(value_name = "DEST_IP:PORT[-END]")]
+    /// Destination: 10.4.0.2:80, 10.4.0.2:80-179 or [fd00::2]:80; after a
+    /// publish spec the container's address alone (10.4.0.2, fd00::2)
+    #[arg(value_name = "DEST_IP:PORT[-END]|IP")]
     pub dest: String,
 }
 

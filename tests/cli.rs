@@ -545,6 +545,43 @@ host ip           proto  host port     destination                   owner
     ]);
     assert_eq!(out, "removed udp 198.51.100.1:7000\n");
 
+    // the publish form nerdctl/Docker users type, next to the form above
+    let out = w.host.hostnet_ok(&[
+        "portmap",
+        "add",
+        "127.0.0.1:7100-7101:70-71/udp",
+        "10.97.0.9",
+    ]);
+    assert_eq!(out, "mapped udp 127.0.0.1:7100-7101 -> 10.97.0.9:70-71\n");
+    let out = w
+        .host
+        .hostnet_ok(&["portmap", "add", "[fd00:97::1]:7102:72", "fd00:97::9"]);
+    assert_eq!(out, "mapped tcp [fd00:97::1]:7102 -> [fd00:97::9]:72\n");
+    let ls = w.host.hostnet_ok(&["portmap", "ls"]);
+    assert!(
+        ls.contains("127.0.0.1         udp    7100-7101     10.97.0.9:70-71"),
+        "{ls}"
+    );
+    assert!(
+        ls.contains("fd00:97::1        tcp    7102          [fd00:97::9]:72"),
+        "{ls}"
+    );
+    for bad in [
+        &["portmap", "add", "7103:73", "10.97.0.9:73"][..],
+        &["portmap", "add", "::1:7103:73", "fd00:97::9"][..],
+        &[
+            "portmap",
+            "add",
+            "--proto",
+            "udp",
+            "7103:73/tcp",
+            "10.97.0.9",
+        ][..],
+    ] {
+        let out = w.host.hostnet(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+
     // teardown --dry-run --json: one document; teardown leaves no file it made
     let doc: Value =
         serde_json::from_str(&w.host.hostnet_ok(&["teardown", "--dry-run", "--json"])).unwrap();

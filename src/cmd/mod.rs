@@ -6,6 +6,7 @@ pub mod completions;
 pub mod init;
 pub mod leftovers;
 pub mod portmap;
+pub mod publish;
 pub mod status;
 pub mod teardown;
 pub mod version;

@@ -140,13 +140,37 @@ fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
 
 pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     let store = super::store(g);
-    let host_ip = parse_host_ip(a.host_ip.as_deref())?;
-    let mappings = expand(
-        host_ip,
-        &a.proto,
-        parse_port_range(&a.host_ports)?,
-        parse_dest(&a.dest)?,
-    )?;
+    let mut host_ip = parse_host_ip(a.host_ip.as_deref())?;
+    let mappings = if super::publish::is_publish(&a.host_ports) {
+        // nerdctl/Docker's -p form plus the container's address
+        let p = super::publish::parse(&a.host_ports)?;
+        let ip = super::publish::parse_container_ip(&a.dest)?;
+        if let (Some(flag), Some(spec)) = (host_ip, p.host_ip)
+            && flag != spec
+        {
+            return Err(Error::invalid(format!(
+                "--host-ip {flag} and the publish spec's host address {spec} differ"
+            )));
+        }
+        host_ip = host_ip.or(p.host_ip);
+        let proto = match (&p.proto, a.proto.to_ascii_lowercase()) {
+            (Some(spec), flag) if flag != "tcp" && *spec != flag => {
+                return Err(Error::invalid(format!(
+                    "--proto {flag} and the publish spec's /{spec} differ"
+                )));
+            }
+            (Some(spec), _) => spec.clone(),
+            (None, flag) => flag,
+        };
+        expand(host_ip, &proto, p.host, (ip, p.container.0, p.container.1))?
+    } else {
+        expand(
+            host_ip,
+            &a.proto,
+            parse_port_range(&a.host_ports)?,
+            parse_dest(&a.dest)?,
+        )?
+    };
     let dest_ip = mappings
         .first()
         .map(|m| m.dest_ip)
