@@ -78,6 +78,14 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     ))]
     Init(InitArgs),
     /// Show bridges, attached interfaces, routes, forwarding, the nftables table and CNI attachments
+    ///
+    /// One view of what `brctl show`, `route -n` and the forwarding sysctls
+    /// would say about the managed networks, then whether the nftables table
+    /// is there, how many port mappings it holds, and one line per container
+    /// attachment (container, network, interface, addresses, host veth,
+    /// ports; a mapping on both address families is shown once with
+    /// "(v4+v6)"). With --json: every bridge, route, port mapping (with its
+    /// owner) and attachment record in full, sysctls as numbers.
     Status,
     /// Compare the desired state with the kernel; exit 1 and list each difference.
     ///
@@ -87,13 +95,36 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// is dropped there unless that chain accepts it.
     Check,
     /// Remove exactly what hostnet created: its table, bridges, conflists and state
+    ///
+    /// Containers first (their host veths, address reservations and records),
+    /// then every claimed host port, the table inet hostnet, the bridges
+    /// hostnet created (from bridges it adopted only the addresses it added),
+    /// the conflists it wrote and the network records; then the bookkeeping
+    /// left around them: host-local's last_reserved_ip.N and lock when no
+    /// reservation is left, the host lock and empty directories. Forwarding
+    /// sysctls stay as they are unless --restore-sysctl (until then
+    /// sysctl-before.json stays too). Links and files of others are never
+    /// touched.
     Teardown(TeardownArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
+    ///
+    /// A static mapping takes the same path as a container's: a claim on the
+    /// host port (a port has one owner per host address and protocol) and one
+    /// element in one nftables transaction; no rule is added, however many
+    /// mappings there are. Mappings are recorded, so `hostnet init` (and the
+    /// boot unit) restore them.
     #[command(subcommand)]
     Portmap(PortmapCommand),
     /// Print the version, the CNI spec versions spoken and the kernel features found
+    ///
+    /// The kernel part is read, never changed: the release (uname), whether
+    /// nf_tables answers a request, whether IPv6 and br_netfilter are there.
+    /// `hostnet --version` prints the same.
     Version,
     /// Print a shell completion script for bash, zsh or fish
+    ///
+    /// Generated from the same definitions as --help; `make install` puts
+    /// them where bash-completion, zsh and fish look.
     Completions(CompletionsArgs),
 }
 
@@ -121,8 +152,15 @@ pub enum PortmapCommand {
     /// (IPv6 host addresses in brackets: `[::1]:8080:80`).
     Add(PortmapAddArgs),
     /// Remove a static mapping
+    ///
+    /// Give the host port (or the whole range) as it was added, with the same
+    /// --host-ip and --proto. No static mapping there: exit 3.
     Del(PortmapDelArgs),
     /// List every mapping (static and containers') with its owner
+    ///
+    /// One line per mapping, consecutive ports of one owner as one range:
+    /// host address (0.0.0.0 or :: for every address), protocol, host port,
+    /// destination and owner ("static" or the container id).
     Ls,
 }
 

@@ -12,6 +12,7 @@ pub mod desired;
 pub mod error;
 pub mod kernel;
 pub mod lock;
+pub mod manual;
 pub mod network;
 pub mod output;
 pub mod plan;
