@@ -92,7 +92,12 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// Also warns (without failing) about base chains of other tables on the
     /// forward hook with policy drop, such as Docker's `ip filter FORWARD`: an
     /// accept in hostnet's table does not override them, so container traffic
-    /// is dropped there unless that chain accepts it.
+    /// is dropped there unless that chain accepts it; about br_netfilter with
+    /// bridge-nf-call-iptables on next to such a chain (then containers on one
+    /// bridge are cut off from each other too); about strict rp_filter on a
+    /// managed bridge; and about routes on other interfaces overlapping a
+    /// managed subnet (added after init). Each difference and warning names
+    /// its fix (forwarding or route_localnet off: `hostnet init` or the sysctl).
     Check,
     /// Remove exactly what hostnet created: its table, bridges, conflists and state
     ///

@@ -168,8 +168,20 @@ pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<Stri
 pub fn run(g: &Global) -> Result<()> {
     let store = super::store(g);
     let nl = Netlink::open()?;
-    let diffs = differences(&store, &nl)?;
-    let warns = warnings(&store)?;
+    let diffs: Vec<String> = differences(&store, &nl)?
+        .iter()
+        .map(|d| super::advice::fix_for(d))
+        .collect();
+    let mut warns = warnings(&store)?;
+    let networks = store.networks()?;
+    if !networks.is_empty() {
+        warns.extend(super::advice::br_netfilter(
+            &nft::foreign_forward_drops()?,
+            &networks,
+        ));
+        warns.extend(super::advice::rp_filter(&networks));
+        warns.extend(super::advice::overlapping_routes(&nl, &networks)?);
+    }
     if g.json {
         println!(
             "{}",
@@ -181,6 +193,9 @@ pub fn run(g: &Global) -> Result<()> {
         }
         for d in &diffs {
             println!("{d}");
+        }
+        if !diffs.is_empty() {
+            println!("(hostnet init repairs every difference above)");
         }
         for w in &warns {
             println!("warning: {w}");

@@ -1,6 +1,7 @@
 //! One module per CLI command. Each takes the parsed arguments and returns a
 //! Result; `main` turns errors into a message and an exit code.
 
+pub mod advice;
 pub mod check;
 pub mod completions;
 pub mod init;
