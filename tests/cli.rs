@@ -611,3 +611,37 @@ host ip           proto  host port     destination                   owner
         "teardown left files behind"
     );
 }
+
+/// A link that is not a bridge holding the bridge's name: the CLI's init
+/// exits 3 (a clash with the host's state), a CNI ADD answers 101 (hostnet's
+/// conflict code; the config is valid, so not 7) and STATUS 50 (the spec's
+/// "cannot service ADD"), from the same check; nothing is left behind.
+#[test]
+fn a_non_bridge_with_the_bridge_name_is_a_conflict_everywhere() {
+    let w = World::new("nonbr");
+    w.host.ns.ok(&[
+        "ip", "link", "add", "hnb0", "type", "veth", "peer", "name", "hnb0p",
+    ]);
+    let out = w.host.hostnet(&["init", "--bridge", "hnb0"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hnb0 exists and is not a bridge"),
+        "{}",
+        stderr(&out)
+    );
+
+    let list = World::conflist(
+        "nonbr",
+        "1.1.0",
+        vec![w.plugin("hostnet", "hnb0", &["10.98.0.0/24"])],
+    );
+    let ctr = NetNs::new("nonbrc");
+    let att = Attachment::new("nonbr-1", &ctr);
+    let add = w.rt.add(&list, &att).expect_err("ADD fails");
+    assert_eq!(add.code(), 101, "{}", add.stdout);
+    assert!(add.msg().contains("not a bridge"), "{}", add.msg());
+    let status = w.rt.status(&list).expect_err("STATUS fails");
+    assert_eq!(status.code(), 50, "{}", status.stdout);
+    assert!(w.ip_files("nonbr").is_empty(), "no address left reserved");
+    assert!(w.records("nonbr").is_empty(), "no record left");
+}
