@@ -45,18 +45,11 @@ pub fn parse() -> Result<Cli, ExitCode> {
         Ok(cli) => Ok(cli),
         Err(e) => {
             use clap::error::ErrorKind;
-            let informational = matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            );
-            if informational || !json_requested() {
+            let asked = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            if asked || !json_requested() {
                 let _ = e.print();
                 // help and version asked for: 0; a usage error (or a bare
                 // `hostnet portmap`, which shows help): 2
-                let asked = informational
-                    && e.kind() != ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
                 return Err(if asked {
                     ExitCode::SUCCESS
                 } else {
