@@ -167,14 +167,14 @@ fn make_deb_builds_a_package_that_runs() {
     let contents = run_ok(Command::new("dpkg-deb").args(["-c", deb]));
     let mut want = vec![
         "./usr/sbin/hostnet".to_string(),
-        "hostnet.service".into(),
-        "hostnet-nftables.service".into(),
+        "./usr/lib/systemd/system/hostnet.service".into(),
+        "./usr/lib/systemd/system/hostnet-nftables.service".into(),
         "./usr/share/bash-completion/completions/hostnet".into(),
         "./usr/share/zsh/vendor-completions/_hostnet".into(),
         "./usr/share/fish/vendor_completions.d/hostnet.fish".into(),
     ];
     for m in man_pages() {
-        want.push(format!("./usr/share/man/man8/{m}"));
+        want.push(format!("./usr/share/man/man8/{m}.gz"));
     }
     for w in &want {
         assert!(
@@ -190,14 +190,28 @@ fn make_deb_builds_a_package_that_runs() {
     let x = TempDir::new("debx");
     run_ok(Command::new("dpkg-deb").args(["-e", deb, x.join("DEBIAN").to_str().unwrap()]));
     let postinst = std::fs::read_to_string(x.join("DEBIAN/postinst")).unwrap();
-    assert!(
-        postinst.contains("enable") && postinst.contains("hostnet.service"),
-        "postinst enables the units:\n{postinst}"
-    );
-    assert!(
-        !postinst.contains("start hostnet") && !postinst.contains("--no-block start"),
-        "postinst starts nothing:\n{postinst}"
-    );
+    let code: String = postinst
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for unit in ["hostnet.service", "hostnet-nftables.service"] {
+        assert!(
+            code.contains(&format!("deb-systemd-helper enable {unit}")),
+            "postinst enables {unit}:\n{postinst}"
+        );
+    }
+    for start in [
+        "deb-systemd-invoke",
+        "systemctl start",
+        "systemctl restart",
+        "invoke-rc.d",
+    ] {
+        assert!(
+            !code.contains(start),
+            "postinst starts nothing ({start}):\n{postinst}"
+        );
+    }
     assert!(
         postinst.contains("/usr/sbin/hostnet \"$d/hostnet\""),
         "CNI link"
