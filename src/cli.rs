@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// --state-dir's default.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hostnet",
@@ -35,7 +38,7 @@ pub struct Global {
         long,
         global = true,
         value_name = "DIR",
-        default_value = "/var/lib/hostnet"
+        default_value = DEFAULT_STATE_DIR
     )]
     pub state_dir: PathBuf,
     /// Where hostnet keeps its lock

@@ -645,3 +645,45 @@ fn a_non_bridge_with_the_bridge_name_is_a_conflict_everywhere() {
     assert!(w.ip_files("nonbr").is_empty(), "no address left reserved");
     assert!(w.records("nonbr").is_empty(), "no record left");
 }
+
+/// The flow of the issue: init writes the conflist (here with an ipam
+/// dataDir), a container comes and goes through CNI, then teardown: no
+/// `last_reserved_ip.0`, lock or empty directory of hostnet's stays.
+#[test]
+fn teardown_after_containers_came_and_went_leaves_nothing() {
+    let w = World::new("tdl");
+    w.host.hostnet_ok(&[
+        "init",
+        "--name",
+        "tdl",
+        "--bridge",
+        "hnt0",
+        "--subnet",
+        "10.99.0.0/24",
+    ]);
+    let path = w.host.conf_dir().join("nerdctl-tdl.conflist");
+    let mut list: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    w.dirs_keys(&mut list["plugins"][0]);
+    std::fs::write(&path, list.to_string()).unwrap();
+    let ctr = NetNs::new("tdlc");
+    let att = Attachment::new("tdl-1", &ctr);
+    w.rt.add(&list, &att)
+        .unwrap_or_else(|e| panic!("ADD: {}{}", e.stdout, e.stderr));
+    w.rt.del(&list, &att)
+        .unwrap_or_else(|e| panic!("DEL: {}{}", e.stdout, e.stderr));
+    assert!(w.ipam_dir().join("tdl/last_reserved_ip.0").exists());
+    let out = w.host.hostnet_ok(&["teardown"]);
+    assert!(out.contains("last_reserved_ip.0"), "{out}");
+    assert!(!w.ipam_dir().exists(), "the address directory went: {out}");
+    assert!(
+        !w.host.run_dir().exists(),
+        "the lock and run dir went: {out}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(w.host.state_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["sysctl-before.json"], "{out}");
+}

@@ -25,6 +25,35 @@ pub fn ipam_dirs(attachments: &[crate::cni::Attachment]) -> Vec<PathBuf> {
     dirs
 }
 
+/// `<dataDir>/<network>` named by the conflists hostnet wrote (read before
+/// teardown removes them): a container DEL leaves `last_reserved_ip.N` and
+/// the lock there. Without a dataDir in the conflist, host-local's default
+/// directory, but only for a teardown of the default state directory (a
+/// teardown of a test's or a second instance's state never touches it).
+pub fn conflist_ipam_dirs(
+    networks: &[crate::state::NetworkRecord],
+    default_state: bool,
+) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for rec in networks {
+        let Some(path) = &rec.conflist else { continue };
+        let Ok(Some(list)) = crate::state::read_json_opt::<serde_json::Value>(path) else {
+            continue;
+        };
+        let plugins = list["plugins"].as_array().cloned().unwrap_or_default();
+        for p in plugins.iter().filter(|p| p.get("ipam").is_some()) {
+            match p["ipam"]["dataDir"].as_str() {
+                Some(d) => dirs.push(Path::new(d).join(&rec.network.name)),
+                None if default_state => dirs.push(
+                    Path::new(crate::cni::config::DEFAULT_IPAM_DATA_DIR).join(&rec.network.name),
+                ),
+                None => {}
+            }
+        }
+    }
+    dirs
+}
+
 /// Remove the leftovers; returns one line per removed path.
 pub fn sweep(state_dir: &Path, run_dir: &Path, ipam_dirs: &[PathBuf]) -> Result<Vec<String>> {
     let mut done = Vec::new();

@@ -20,6 +20,10 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     };
     let nl = Netlink::open()?;
     let networks = store.networks()?;
+    let mut ipam_dirs = super::leftovers::conflist_ipam_dirs(
+        &networks,
+        g.state_dir == std::path::Path::new(crate::cli::DEFAULT_STATE_DIR),
+    );
     let mut actions = Vec::new();
 
     // containers first: their host veths (the container ends go with them),
@@ -112,8 +116,10 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
     // no file hostnet created stays: bookkeeping, the lock, empty directories
     // (reported only next to a teardown that removed something)
-    let ipam = super::leftovers::ipam_dirs(&attachments);
-    let swept = super::leftovers::sweep(&g.state_dir, &g.run_dir, &ipam)?;
+    ipam_dirs.extend(super::leftovers::ipam_dirs(&attachments));
+    ipam_dirs.sort();
+    ipam_dirs.dedup();
+    let swept = super::leftovers::sweep(&g.state_dir, &g.run_dir, &ipam_dirs)?;
     if !done.is_empty() {
         done.extend(swept);
     }
