@@ -92,6 +92,9 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     Status,
     /// Compare the desired state with the kernel; exit 1 and list each difference.
     ///
+    /// Each recorded network's conflist is compared too: a missing, unreadable
+    /// or altered one is a difference (`hostnet init` rewrites it).
+    ///
     /// Also warns (without failing) about base chains of other tables on the
     /// forward hook with policy drop, such as Docker's `ip filter FORWARD`: an
     /// accept in hostnet's table does not override them, so container traffic
@@ -134,6 +137,9 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// Generated from the same definitions as --help; `make install` puts
     /// them where bash-completion, zsh and fish look.
     Completions(CompletionsArgs),
+    /// Networks as nerdctl has them: create, list, inspect, remove
+    #[command(subcommand)]
+    Network(NetworkCommand),
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +154,96 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network: a bridge br-<12 hex of its ID>, its subnet, its conflist.
+    ///
+    /// Without --subnet the network gets the first free /24 from 10.4.1.0
+    /// upward that overlaps no other network, route or address of the host.
+    /// Prints the new network's ID.
+    #[command(after_long_help = crate::exit_status_text!())]
+    Create(NetworkCreateArgs),
+    /// List networks: NETWORK ID, NAME, FILE, plus the host and none pseudo-networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Show networks by name or ID (prefix) as JSON
+    Inspect(NetworkInspectArgs),
+    /// Remove networks: bridge, nftables elements, conflist and state in one go.
+    ///
+    /// A network with attached containers is refused, naming them; the default
+    /// network cannot be removed (teardown removes everything).
+    #[command(alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove every network except the default one that has no containers attached
+    Prune,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Network name: ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$, not host, none or bridge
+    pub name: String,
+    /// Subnet in CIDR form; one IPv4 and optionally one IPv6 (at most /120) [default: the next free /24 from 10.4.1.0]
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Vec<String>,
+    /// Gateway address, per subnet [default: the subnet's first host]
+    #[arg(long, value_name = "IP")]
+    pub gateway: Vec<String>,
+    /// Give containers addresses only from this part of the subnet
+    #[arg(long, value_name = "CIDR")]
+    pub ip_range: Option<String>,
+    /// No masquerade, no default route for containers, no port mappings
+    #[arg(long)]
+    pub internal: bool,
+    /// MTU of the bridge and of the containers' interfaces
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// A label KEY=VALUE (nerdctlLabels); repeatable
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// nat: masquerade traffic leaving the network; routed: route it as it is
+    #[arg(long, value_name = "nat|routed", default_value = "nat")]
+    pub gateway_mode: String,
+    /// same-bridge: containers of this network reach each other; isolated: they
+    /// reach only the gateway and the outside (bridge port isolation)
+    #[arg(
+        long,
+        value_name = "same-bridge|isolated",
+        default_value = "same-bridge"
+    )]
+    pub isolation: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only the IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table or json (one object per line)
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkInspectArgs {
+    /// Network names or IDs (a unique ID prefix is enough)
+    #[arg(required = true, value_name = "NAME|ID")]
+    pub networks: Vec<String>,
+    /// dockercompat: Docker's shape; native: the conflist with nerdctl's ID and labels
+    #[arg(
+        long,
+        default_value = "dockercompat",
+        value_name = "dockercompat|native"
+    )]
+    pub mode: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkRmArgs {
+    /// Network names or IDs
+    #[arg(required = true, value_name = "NAME|ID")]
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

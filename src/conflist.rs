@@ -4,9 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
 use serde_json::{Value, json};
 
-use crate::network::Network;
+use crate::network::{self, Isolation, Network, Subnet};
 
 pub const DEFAULT_CNI_CONF_DIR: &str = "/etc/cni/net.d";
 pub const CNI_VERSION: &str = "1.0.0";
@@ -16,41 +19,69 @@ pub fn path(conf_dir: &Path, network: &str) -> PathBuf {
 }
 
 pub fn render(net: &Network) -> Value {
-    let ranges: Vec<Value> = net
-        .subnets
-        .iter()
-        .map(|s| json!([{ "subnet": s.subnet.to_string(), "gateway": s.gateway.to_string() }]))
-        .collect();
+    let ranges: Vec<Value> = net.subnets.iter().map(range).collect();
     let mut routes = Vec::new();
-    if net.subnets.iter().any(|s| s.subnet.is_ipv4()) {
-        routes.push(json!({ "dst": "0.0.0.0/0" }));
-    }
-    if net.has_v6() {
-        routes.push(json!({ "dst": "::/0" }));
+    // an internal network hands its containers no default route
+    if !net.internal {
+        if net.subnets.iter().any(|s| s.subnet.is_ipv4()) {
+            routes.push(json!({ "dst": "0.0.0.0/0" }));
+        }
+        if net.has_v6() {
+            routes.push(json!({ "dst": "::/0" }));
+        }
     }
     let mut plugin = json!({
         "type": "hostnet",
         "bridge": net.bridge,
         "isGateway": true,
-        "ipMasq": true,
         "hairpinMode": true,
         "ipam": {
             "type": "host-local",
             "ranges": ranges,
             "routes": routes,
         },
-        "capabilities": { "portMappings": true },
     });
-    if let (Some(mtu), Some(obj)) = (net.mtu, plugin.as_object_mut()) {
-        obj.insert("mtu".into(), json!(mtu));
+    if let Some(obj) = plugin.as_object_mut() {
+        if !net.internal {
+            obj.insert("ipMasq".into(), json!(true));
+            obj.insert("capabilities".into(), json!({ "portMappings": true }));
+        }
+        if let Some(mtu) = net.mtu {
+            obj.insert("mtu".into(), json!(mtu));
+        }
+        // the reference bridge plugin's key for bridge port isolation
+        if net.isolation == Isolation::Isolated {
+            obj.insert("portIsolation".into(), json!(true));
+        }
     }
     json!({
         "cniVersion": CNI_VERSION,
         "name": net.name,
         "nerdctlID": net.id,
-        "nerdctlLabels": {},
+        "nerdctlLabels": net.labels,
         "plugins": [plugin],
     })
+}
+
+/// One host-local range set: the subnet, its gateway and, with an ip range,
+/// its first and last usable address.
+fn range(s: &Subnet) -> Value {
+    let mut r = json!({ "subnet": s.subnet.to_string(), "gateway": s.gateway.to_string() });
+    if let (Some(ip_range), Some(obj)) = (s.ip_range, r.as_object_mut()) {
+        let mut start = ip_range.network();
+        if start == s.subnet.network() {
+            start = network::nth_host(s.subnet, 1).unwrap_or(start);
+        }
+        let mut end = network::last_addr(ip_range).unwrap_or(start);
+        if let (IpNetwork::V4(v4), IpAddr::V4(e)) = (s.subnet, end)
+            && e == v4.broadcast()
+        {
+            end = IpAddr::V4((u32::from(e) - 1).into());
+        }
+        obj.insert("rangeStart".into(), json!(start.to_string()));
+        obj.insert("rangeEnd".into(), json!(end.to_string()));
+    }
+    json!([r])
 }
 
 /// The conflist as the bytes written to disk.

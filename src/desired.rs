@@ -21,11 +21,18 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
                 IpNetwork::V4(v4) => spec.subnets4.push(v4),
                 IpNetwork::V6(v6) => spec.subnets6.push(v6),
             }
+            match s.subnet {
+                IpNetwork::V4(v4) if net.internal => spec.internal4.push(v4),
+                IpNetwork::V6(v6) if net.internal => spec.internal6.push(v6),
+                _ => {}
+            }
         }
     }
     spec.bridges.sort();
     spec.subnets4.sort();
     spec.subnets6.sort();
+    spec.internal4.sort();
+    spec.internal6.sort();
     spec.ports = crate::ports::persisted_elements(store)?;
     spec.ports.sort();
     Ok(spec)

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use hostnet::cli::{Command, PortmapCommand};
+use hostnet::cli::{Command, NetworkCommand, PortmapCommand};
 use hostnet::{cmd, kernel, output};
 
 fn main() -> ExitCode {
@@ -37,6 +37,11 @@ fn main() -> ExitCode {
             Command::Portmap(PortmapCommand::Ls) => cmd::portmap::ls(g),
             Command::Version => cmd::version::run(g),
             Command::Completions(a) => cmd::completions::run(a),
+            Command::Network(NetworkCommand::Create(a)) => cmd::network::create(g, a),
+            Command::Network(NetworkCommand::Ls(a)) => cmd::network::ls(g, a),
+            Command::Network(NetworkCommand::Inspect(a)) => cmd::network::inspect(g, a),
+            Command::Network(NetworkCommand::Rm(a)) => cmd::network::rm(g, a),
+            Command::Network(NetworkCommand::Prune) => cmd::network::prune(g),
         }
     })();
     output::finish(result, g.json)

@@ -190,6 +190,34 @@ static mapping is on the port (del).",
                 ]),
             ]
         }
+        "hostnet-network"
+        | "hostnet-network-create"
+        | "hostnet-network-ls"
+        | "hostnet-network-inspect"
+        | "hostnet-network-rm"
+        | "hostnet-network-prune" => vec![
+            section(
+                "EXAMPLES",
+                &[
+                    "$ hostnet network create web --subnet 10.5.0.0/24",
+                    "$ hostnet network ls",
+                    "$ hostnet network inspect web",
+                    "$ nerdctl run -d --net web nginx",
+                    "$ hostnet network rm web",
+                    "$ hostnet network prune",
+                ],
+            ),
+            exit_status(
+                "3 also when the network exists already (create), is in use by containers \
+(rm, named), or is not there (inspect, rm).",
+            ),
+            section("FILES", &[STATE, RUN, CONFLIST]),
+            see_also(&[
+                "hostnet-init(8)",
+                "hostnet-teardown(8)",
+                "nerdctl-network(1)",
+            ]),
+        ],
         "hostnet-version" => vec![
             section("EXAMPLES", &["$ hostnet version", "$ hostnet --version"]),
             exit_status(""),

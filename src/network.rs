@@ -1,6 +1,7 @@
 //! A bridge network as hostnet manages it, and the validation of every field a
 //! user can give. Nothing here touches the kernel.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
@@ -17,6 +18,9 @@ pub const DEFAULT_SUBNET: &str = "10.4.0.0/24";
 pub struct Subnet {
     pub subnet: IpNetwork,
     pub gateway: IpAddr,
+    /// Containers get addresses only from this part of the subnet (--ip-range).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<IpNetwork>,
 }
 
 impl Subnet {
@@ -39,6 +43,187 @@ pub struct Network {
     pub mtu: Option<u32>,
     /// nerdctl's `nerdctlID`: 64 hex characters, fixed at creation.
     pub id: String,
+    /// nerdctl's `nerdctlLabels`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// No masquerade, no default route for containers, no port mappings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+    #[serde(default)]
+    pub gateway_mode: GatewayMode,
+    /// Who may reach whom on this network's bridge.
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// How traffic leaves a network: masqueraded (nat) or routed as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayMode {
+    #[default]
+    Nat,
+    Routed,
+}
+
+/// Containers on one bridge reach each other (`same-bridge`, the default,
+/// and the reference firewall plugin's `ingressPolicy: same-bridge`) or not
+/// (`isolated`: bridge port isolation; the gateway stays reachable).
+/// Containers on different networks never reach each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    #[default]
+    SameBridge,
+    Isolated,
+}
+
+impl Isolation {
+    pub fn parse(text: &str) -> Result<Isolation> {
+        match text {
+            "same-bridge" => Ok(Isolation::SameBridge),
+            "isolated" => Ok(Isolation::Isolated),
+            _ => Err(Error::invalid(format!(
+                "isolation {text:?}: use same-bridge or isolated"
+            ))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::SameBridge => "same-bridge",
+            Isolation::Isolated => "isolated",
+        }
+    }
+}
+
+impl GatewayMode {
+    pub fn parse(text: &str) -> Result<GatewayMode> {
+        match text {
+            "nat" => Ok(GatewayMode::Nat),
+            "routed" => Ok(GatewayMode::Routed),
+            _ => Err(Error::invalid(format!(
+                "gateway mode {text:?}: use nat or routed"
+            ))),
+        }
+    }
+}
+
+/// The label nerdctl puts on its default network.
+pub const DEFAULT_NETWORK_LABEL: &str = "nerdctl/default-network";
+
+/// nerdctl's ID of a network: the default network's is the hex sha256 of its
+/// name (fixed, the same on every host); any other gets 64 random hex digits.
+pub fn id_for(name: &str) -> Result<String> {
+    if name == DEFAULT_NETWORK {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(name.as_bytes());
+        return Ok(d.iter().map(|b| format!("{b:02x}")).collect());
+    }
+    crate::conflist::new_id().map_err(|e| Error::io("reading /dev/urandom", e))
+}
+
+/// Labels a network gets when hostnet creates it without any given.
+pub fn default_labels(name: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if name == DEFAULT_NETWORK {
+        m.insert(DEFAULT_NETWORK_LABEL.to_string(), "true".to_string());
+    }
+    m
+}
+
+/// Network names as nerdctl accepts them: `^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`.
+pub fn validate_nerdctl_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "network name {name:?}: must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{{0,63}}$"
+        )))
+    }
+}
+
+/// `K=V` labels; a key is non-empty and has no '=' or whitespace.
+pub fn parse_labels(texts: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for t in texts {
+        let Some((k, v)) = t.split_once('=') else {
+            return Err(Error::invalid(format!("label {t:?}: use KEY=VALUE")));
+        };
+        if k.is_empty() || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::invalid(format!(
+                "label {t:?}: the key must be non-empty, without whitespace"
+            )));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// `--ip-range`: a CIDR inside the subnet of its family.
+pub fn set_ip_range(subnets: &mut [Subnet], text: &str) -> Result<()> {
+    let range: IpNetwork = text
+        .parse()
+        .map_err(|e| Error::invalid(format!("ip range {text:?} is not a valid CIDR: {e}")))?;
+    let Some(s) = subnets
+        .iter_mut()
+        .find(|s| s.subnet.is_ipv4() == range.is_ipv4())
+    else {
+        return Err(Error::invalid(format!(
+            "ip range {range} has no subnet of its family"
+        )));
+    };
+    if range.ip() != range.network() {
+        return Err(Error::invalid(format!(
+            "ip range {text} has host bits set; did you mean {}/{}?",
+            range.network(),
+            range.prefix()
+        )));
+    }
+    if range.prefix() < s.subnet.prefix() || !s.subnet.contains(range.network()) {
+        return Err(Error::invalid(format!(
+            "ip range {range} is outside the subnet {}",
+            s.subnet
+        )));
+    }
+    // room for one container: the range's size less the gateway and the
+    // subnet's network/broadcast addresses it holds
+    let bits = if range.is_ipv4() { 32 } else { 128 } - range.prefix() as u32;
+    let size = if bits >= 127 {
+        u128::MAX
+    } else {
+        1u128 << bits
+    };
+    let mut taken = vec![s.gateway, s.subnet.network()];
+    if let IpNetwork::V4(v4) = s.subnet {
+        taken.push(IpAddr::V4(v4.broadcast()));
+    }
+    let reserved = taken.iter().filter(|ip| range.contains(**ip)).count() as u128;
+    if size <= reserved {
+        return Err(Error::invalid(format!(
+            "ip range {range} leaves no address for a container"
+        )));
+    }
+    s.ip_range = Some(range);
+    Ok(())
+}
+
+/// The last address of a network (the broadcast address for IPv4).
+pub fn last_addr(net: IpNetwork) -> Option<IpAddr> {
+    match net {
+        IpNetwork::V4(v4) => Some(IpAddr::V4(v4.broadcast())),
+        IpNetwork::V6(v6) => {
+            let bits = 128 - v6.prefix() as u32;
+            let mask = if bits >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << bits) - 1
+            };
+            Some(IpAddr::V6((u128::from(v6.network()) | mask).into()))
+        }
+    }
 }
 
 impl Network {
@@ -107,7 +292,7 @@ pub fn parse_subnet(text: &str) -> Result<IpNetwork> {
             net.prefix()
         )));
     }
-    let max = if net.is_ipv4() { 30 } else { 126 };
+    let max = if net.is_ipv4() { 30 } else { 120 };
     if net.prefix() > max {
         return Err(Error::invalid(format!(
             "subnet {text} is too small: it needs room for a gateway and containers (at most /{max})"
@@ -197,6 +382,7 @@ pub fn build(
         out.push(Subnet {
             subnet,
             gateway: subnet.ip(),
+            ip_range: None,
         });
     }
     for text in gateways {
@@ -224,6 +410,10 @@ pub fn build(
         subnets: out,
         mtu,
         id,
+        labels: BTreeMap::new(),
+        internal: false,
+        gateway_mode: GatewayMode::default(),
+        isolation: Isolation::default(),
     })
 }
 
@@ -271,6 +461,8 @@ mod tests {
         assert!(parse_subnet("10.400.0.0/24").is_err());
         assert!(parse_subnet("fd00::/64").is_ok());
         assert!(parse_subnet("fd00::/127").is_err());
+        assert!(parse_subnet("fd00::/121").is_err());
+        assert!(parse_subnet("fd00::/120").is_ok());
     }
 
     #[test]
@@ -318,6 +510,35 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn ids_names_labels() {
+        assert_eq!(
+            id_for("bridge").unwrap(),
+            "17f29b073143d8cd97b5bbe492bdeffec1c5fee55cc1fe2112c8b9335f8b6121"
+        );
+        let a = id_for("x").unwrap();
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, id_for("x").unwrap());
+        assert!(validate_nerdctl_name("a").is_ok());
+        assert!(validate_nerdctl_name("a_b.c-d").is_ok());
+        assert!(validate_nerdctl_name("-a").is_err());
+        assert!(validate_nerdctl_name("_a").is_err());
+        assert!(validate_nerdctl_name(&"a".repeat(65)).is_err());
+        assert!(validate_nerdctl_name("a/b").is_err());
+        assert!(parse_labels(&["a=b".into(), "c=".into()]).is_ok());
+        assert!(parse_labels(&["ab".into()]).is_err());
+        assert!(parse_labels(&["=b".into()]).is_err());
+    }
+
+    #[test]
+    fn ip_ranges() {
+        let mut n = build("n", "b", &["10.4.1.0/24".into()], &[], None, "x".into()).unwrap();
+        assert!(set_ip_range(&mut n.subnets, "10.4.1.128/25").is_ok());
+        assert!(set_ip_range(&mut n.subnets, "10.4.2.0/25").is_err());
+        assert!(set_ip_range(&mut n.subnets, "10.4.0.0/16").is_err());
+        assert!(set_ip_range(&mut n.subnets, "fd00::/64").is_err());
     }
 
     #[test]

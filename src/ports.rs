@@ -100,6 +100,82 @@ pub fn same_port_range(mappings: &[PortMapping]) -> Option<(u16, u16)> {
     run.then(|| (first.host_port, first.host_port + (n as u16 - 1)))
 }
 
+/// The mappings of one request cut into same-port runs: mappings that share
+/// host address, protocol and destination, map each port to itself and
+/// follow each other port by port form one run (claimed and held as one
+/// interval element); any other mapping is a run of its own. Sorted, so the
+/// cut depends only on the set of mappings (a dual-stack request interleaves
+/// families), and DEL/CHECK recompute the same runs from the record.
+pub fn runs(mappings: &[PortMapping]) -> Vec<Vec<PortMapping>> {
+    let mut sorted = mappings.to_vec();
+    sorted.sort_by_key(|m| (m.proto, m.host_ip, m.dest_ip, m.host_port, m.dest_port));
+    sorted.dedup();
+    let mut out: Vec<Vec<PortMapping>> = Vec::new();
+    for m in sorted {
+        let extends = out.last().and_then(|run| run.last()).is_some_and(|p| {
+            p.host_ip == m.host_ip
+                && p.proto == m.proto
+                && p.dest_ip == m.dest_ip
+                && p.host_port == p.dest_port
+                && m.host_port == m.dest_port
+                && p.host_port.checked_add(1) == Some(m.host_port)
+        });
+        match out.last_mut() {
+            Some(run) if extends => run.push(m),
+            _ => out.push(vec![m]),
+        }
+    }
+    out
+}
+
+/// The kernel elements of `owner`'s request: one interval element per
+/// same-port run of two or more ports, one element per other mapping.
+pub fn elements_for(owner: &str, mappings: &[PortMapping]) -> Vec<PortElement> {
+    let mut out = Vec::new();
+    for run in runs(mappings) {
+        match (same_port_range(&run), run.first()) {
+            (Some((first, last)), Some(m)) => {
+                let mut e = m.element(owner);
+                e.host_port = first;
+                e.dest_port = first;
+                e.host_port_end = last;
+                out.push(e);
+            }
+            _ => out.extend(run.iter().map(|m| m.element(owner))),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Claim a container's request run by run (see `runs`): each same-port run
+/// as one interval element, like `hostnet portmap add` does. All or nothing.
+pub fn claim_runs(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<PortElement>> {
+    let mut done: Vec<Vec<PortMapping>> = Vec::new();
+    let mut out = Vec::new();
+    for run in runs(mappings) {
+        match claim_grouped(store, owner, &run) {
+            Ok(els) => {
+                out.extend(els);
+                done.push(run);
+            }
+            Err(e) => {
+                for d in done.iter().rev() {
+                    let _ = unclaim(store, owner, d);
+                }
+                return Err(e);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 fn ports_dir(store: &Store) -> std::path::PathBuf {
     store.dir.join("ports")
 }

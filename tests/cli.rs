@@ -265,6 +265,48 @@ fn exit_code_table() {
     );
     assert!(!h.state_dir().join("ports/tcp-8081.json").exists());
 
+    // network create|ls|inspect|rm: 0, 2, 3 (exists, unknown), 1 (state unwritable)
+    h.hostnet_ok(&["init"]);
+    let out = h.hostnet(&["network", "create", "cx", "--subnet", "10.33.0.0/24"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_code(
+        "network create bad name",
+        cmd(&h, &["network", "create", "-bad"]),
+        2,
+        Some("invalid"),
+    );
+    expect_code(
+        "network create existing",
+        cmd(&h, &["network", "create", "cx", "--subnet", "10.34.0.0/24"]),
+        3,
+        Some("conflict"),
+    );
+    expect_code(
+        "network create with an unusable run dir",
+        |j| dirs(&state, file_dir, &conf, &["network", "create", "cy"], j),
+        1,
+        Some("io"),
+    );
+    expect_code("network ls", cmd(&h, &["network", "ls"]), 0, None);
+    expect_code(
+        "network inspect unknown",
+        cmd(&h, &["network", "inspect", "nosuch"]),
+        3,
+        Some("not_found"),
+    );
+    expect_code(
+        "network rm unknown",
+        cmd(&h, &["network", "rm", "nosuch"]),
+        3,
+        Some("not_found"),
+    );
+    expect_code(
+        "network rm the default",
+        cmd(&h, &["network", "rm", "bridge"]),
+        2,
+        Some("invalid"),
+    );
+
     // teardown: 1 (the lock cannot be taken), 2, 0, 0 (nothing to do)
     expect_code(
         "teardown with an unusable run dir",

@@ -58,6 +58,8 @@ fn spec() -> TableSpec {
             "10.4.1.0/24".parse().unwrap(),
         ],
         subnets6: vec!["fd00:4::/64".parse().unwrap()],
+        internal4: vec!["10.4.1.0/24".parse().unwrap()],
+        internal6: vec![],
         ports: vec![
             port(None, L4Proto::Tcp, 8080, "10.4.0.2", 80, "static"),
             port(
@@ -158,6 +160,8 @@ fn netlink_table_lists_like_nft_file() {
         "\"br-0123456789ab\" . \"br-0123456789ab\"",
         "\"nerdctl0\" . \"nerdctl0\"",
         "iifname . oifname @bridge_self accept",
+        "ip saddr @internal4 drop",
+        "ip6 saddr @internal6 drop",
         "10.4.0.0/24",
         "fd00:4::/64",
         "fib daddr type local jump hostports",
@@ -166,7 +170,7 @@ fn netlink_table_lists_like_nft_file() {
     }
     // and every attribute the kernel holds, byte for byte
     let (ra, rb) = (raw_table(&a), raw_table(&b));
-    assert_eq!(ra.len(), 5 + 18 + 10 + 10);
+    assert_eq!(ra.len(), 5 + 20 + 12 + 10);
     // "nerdctl0" is in there, as a 16-byte key
     let nerdctl0 = "6e65726463746c300000000000000000";
     assert!(
@@ -210,6 +214,7 @@ fn subnets_edge_cases_list_like_nft() {
         ],
         subnets6: vec!["ffff::/16".parse().unwrap(), "fd00:4::/64".parse().unwrap()],
         ports: vec![],
+        ..TableSpec::default()
     };
     let a = NetNs::new("nftsa");
     let b = NetNs::new("nftsb");
@@ -268,7 +273,7 @@ fn snapshot_matches_desired_and_detects_drift() {
     assert_eq!(kernel.chains[2].hook, "");
     assert_eq!(kernel.chains[2].rules.len(), 6);
     assert_eq!(kernel.chains[4].name, "forward");
-    assert_eq!(kernel.chains[4].rules.len(), 5);
+    assert_eq!(kernel.chains[4].rules.len(), 7);
     assert_eq!(
         kernel.chains[4].rules[2],
         "[ meta load iifname => reg 1 ]\n[ meta load oifname => reg 2 ]\n\
@@ -282,6 +287,8 @@ fn snapshot_matches_desired_and_detects_drift() {
             "bridge_self",
             "subnets4",
             "subnets6",
+            "internal4",
+            "internal6",
             "hostports4",
             "hostports6",
             "hostports4_any",
@@ -512,7 +519,7 @@ fn update_ports_ranges_add_overlap_delete() {
     };
     within(&ns, || nft::apply_table(&base)).unwrap();
     let rules = rule_lines(&listing(&ns));
-    assert_eq!(rules, 18);
+    assert_eq!(rules, 20);
     let ranges4 = |ns: &NetNs| {
         within(ns, nft::read_table)
             .unwrap()
@@ -853,7 +860,7 @@ fn thousand_elements_add_no_rules() {
     let s = spec();
     within(&ns, || nft::apply_table(&s)).unwrap();
     let rules_before = rule_lines(&listing(&ns));
-    assert_eq!(rules_before, 18);
+    assert_eq!(rules_before, 20);
     let many: Vec<PortElement> = (0..1000u16)
         .map(|i| {
             port(

@@ -61,6 +61,9 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
                 ));
             }
         }
+        if let Some(d) = conflist_difference(rec) {
+            diffs.push(d);
+        }
         let key = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
         match sysctl::read(&key) {
             Ok(v) if v == "1" => {}
@@ -78,6 +81,25 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
         }
     }
     Ok(diffs)
+}
+
+/// The network's conflist as hostnet wrote it, or what is wrong with it
+/// (`init` rewrites it).
+fn conflist_difference(rec: &crate::state::NetworkRecord) -> Option<String> {
+    let path = rec.conflist.as_ref()?;
+    let what = format!("network {}: conflist {}", rec.network.name, path.display());
+    let problem = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "is missing".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+        Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Err(e) => format!("is not valid JSON ({e})"),
+            Ok(v) if v != crate::conflist::render(&rec.network) => {
+                "differs from hostnet's state".to_string()
+            }
+            Ok(_) => return None,
+        },
+    };
+    Some(format!("{what} {problem} (hostnet init rewrites it)"))
 }
 
 /// What is not hostnet's but breaks what hostnet sets up: a base chain of

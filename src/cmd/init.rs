@@ -19,7 +19,7 @@ use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft;
 use crate::kernel::sysctl;
 use crate::lock::HostLock;
-use crate::network::{self, Network, bridge_mac, overlaps};
+use crate::network::{self, Isolation, Network, bridge_mac, overlaps};
 use crate::plan::{self, Action};
 use crate::state::{NetworkRecord, Store};
 
@@ -75,7 +75,16 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
         && args.gateway.is_empty()
         && args.mtu.is_none();
     if no_options {
-        let recorded: Vec<Network> = store.networks()?.into_iter().map(|r| r.network).collect();
+        let mut recorded: Vec<Network> = store.networks()?.into_iter().map(|r| r.network).collect();
+        // networks recorded before they had IDs (a CNI ADD of old) get theirs now
+        for n in &mut recorded {
+            if n.id.is_empty() {
+                n.id = network::id_for(&n.name)?;
+                if n.labels.is_empty() {
+                    n.labels = network::default_labels(&n.name);
+                }
+            }
+        }
         if !recorded.is_empty() {
             return Ok(recorded);
         }
@@ -86,15 +95,16 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
     // the network id is fixed at creation; re-running keeps it, and so are
     // options not given again
     let id = match &existing {
-        Some(rec) => rec.network.id.clone(),
-        None => conflist::new_id().map_err(|e| Error::io("reading /dev/urandom", e))?,
+        Some(rec) if !rec.network.id.is_empty() => rec.network.id.clone(),
+        _ => network::id_for(name)?,
     };
     let bridge = match (&args.bridge, &existing) {
         (Some(b), _) => b.clone(),
         (None, Some(rec)) => rec.network.bridge.clone(),
         (None, None) => network::DEFAULT_BRIDGE.to_string(),
     };
-    let net = network::build(name, &bridge, &args.subnet, &args.gateway, args.mtu, id)?;
+    let mut net = network::build(name, &bridge, &args.subnet, &args.gateway, args.mtu, id)?;
+    net.labels = network::default_labels(name);
     let net = match (&existing, args.subnet.is_empty() && args.gateway.is_empty()) {
         // `init --name X` alone re-applies X as recorded
         (Some(rec), true) => Network {
@@ -104,7 +114,66 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
         },
         _ => net,
     };
+    let net = match &existing {
+        Some(rec) => {
+            refuse_change(store, &rec.network, &net)?;
+            // what init has no options for stays as recorded
+            Network {
+                labels: if rec.network.labels.is_empty() {
+                    net.labels
+                } else {
+                    rec.network.labels.clone()
+                },
+                internal: rec.network.internal,
+                gateway_mode: rec.network.gateway_mode,
+                isolation: rec.network.isolation,
+                ..net
+            }
+        }
+        None => net,
+    };
     Ok(vec![net])
+}
+
+/// An existing network keeps its bridge; its subnets and gateways change
+/// only while no container is attached.
+fn refuse_change(store: &Store, old: &Network, new: &Network) -> Result<()> {
+    let attached = super::network::attached(store, &old.name)?;
+    let users = if attached.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; attached: {}",
+            super::network::describe_attached(&attached)
+        )
+    };
+    if old.bridge != new.bridge {
+        return Err(Error::conflict(format!(
+            "network {} already exists on bridge {}, not {} (to move it: hostnet network rm {} first){users}",
+            old.name, old.bridge, new.bridge, old.name
+        )));
+    }
+    let key = |n: &Network| -> Vec<(IpNetwork, std::net::IpAddr)> {
+        n.subnets.iter().map(|s| (s.subnet, s.gateway)).collect()
+    };
+    if key(old) != key(new) && !attached.is_empty() {
+        let show = |n: &Network| {
+            n.subnets
+                .iter()
+                .map(|s| format!("{} gateway {}", s.subnet, s.gateway))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::conflict(format!(
+            "network {} exists on bridge {} with {}; refusing to change it to {} while containers are attached: {}",
+            old.name,
+            old.bridge,
+            show(old),
+            show(new),
+            super::network::describe_attached(&attached)
+        )));
+    }
+    Ok(())
 }
 
 fn print_dry_run(g: &Global, store: &Store, planned: &[(&Network, Vec<Action>)]) -> Result<()> {
@@ -223,8 +292,29 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
     let nl = Netlink::open()?;
     let existing = store.network(&net.name)?;
     let mut net = net.clone();
+    match &existing {
+        // what a CNI config cannot say stays as recorded
+        Some(rec) if !rec.network.id.is_empty() => {
+            net.id = rec.network.id.clone();
+            net.labels = rec.network.labels.clone();
+            net.internal = rec.network.internal;
+            net.gateway_mode = rec.network.gateway_mode;
+            // isolated when created so or when a config asks for portIsolation
+            if rec.network.isolation == Isolation::Isolated {
+                net.isolation = Isolation::Isolated;
+            }
+            for s in &mut net.subnets {
+                if let Some(old) = rec.network.subnets.iter().find(|o| o.subnet == s.subnet) {
+                    s.ip_range = old.ip_range;
+                }
+            }
+        }
+        _ => {
+            net.id = network::id_for(&net.name)?;
+            net.labels = network::default_labels(&net.name);
+        }
+    }
     if let Some(rec) = &existing {
-        net.id = rec.network.id.clone();
         if rec.network == net && nl.link(&net.bridge)?.is_some_and(|l| l.up) && nft::table_exists()?
         {
             return Ok(());
@@ -236,7 +326,7 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
 
 /// Only the actions needed to make `net` true. `conflist_dir`: where to write
 /// the network's conflist (None: write none, keep any recorded one).
-fn plan(
+pub(crate) fn plan(
     conflist_dir: Option<&Path>,
     store: &Store,
     nl: &Netlink,

@@ -6,6 +6,7 @@ pub mod check;
 pub mod completions;
 pub mod init;
 pub mod leftovers;
+pub mod network;
 pub mod portmap;
 pub mod publish;
 pub mod status;

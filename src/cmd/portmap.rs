@@ -178,6 +178,15 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     if !a.allow_any_dest {
         require_managed_dest(&store, dest_ip)?;
     }
+    // an internal network takes no port mappings, --allow-any-dest or not
+    if let Some(r) = store.networks()?.iter().find(|r| {
+        r.network.internal && r.network.subnets.iter().any(|s| s.subnet.contains(dest_ip))
+    }) {
+        return Err(Error::invalid(format!(
+            "destination {dest_ip} is on the internal network {}: it takes no port mappings",
+            r.network.name
+        )));
+    }
     let _lock = HostLock::acquire(&g.run_dir)?;
     if let Some(ip) = host_ip {
         require_local(&Netlink::open()?, ip)?;

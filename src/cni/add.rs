@@ -304,8 +304,18 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         }
         let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
         let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
+        if !mappings.is_empty()
+            && c.store
+                .network(&conf.name)?
+                .is_some_and(|r| r.network.internal)
+        {
+            return Err(Failure::config(format!(
+                "network {} is internal: it takes no port mappings",
+                conf.name
+            )));
+        }
         if !mappings.is_empty() {
-            let elements = ports::claim(&c.store, c.cid, &mappings)?;
+            let elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();
             add_elements(&c.store, &elements).cctx("adding port mappings")?;
             rb.elements = elements;
@@ -397,6 +407,10 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         .cctx(format!("host end {}", rec.host_veth))?;
     if conf.hairpin {
         nl.set_hairpin(host_index, true)
+            .cctx(format!("host end {}", rec.host_veth))?;
+    }
+    if conf.port_isolation {
+        nl.set_isolated(host_index, true)
             .cctx(format!("host end {}", rec.host_veth))?;
     }
     nl.set_up(host_index)

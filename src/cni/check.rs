@@ -20,6 +20,7 @@ use super::result::AddResult;
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
 use crate::kernel::nft;
+use crate::ports;
 use crate::state::Store;
 
 /// Host-side differences of one attachment (no netns needed): also what
@@ -74,8 +75,8 @@ pub fn host_differences(
         }
     }
     if let Some(have) = kernel_elements {
-        for m in &a.port_mappings {
-            let key = element_key(&m.element(&a.container_id));
+        for e in ports::elements_for(&a.container_id, &a.port_mappings) {
+            let key = element_key(&e);
             if !have.contains(&key) {
                 diffs.push(format!("port mapping {key} is missing from nftables"));
             }

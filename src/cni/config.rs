@@ -81,6 +81,9 @@ pub struct NetConf {
     pub is_default_gateway: bool,
     pub hairpin: bool,
     pub promisc_mode: bool,
+    /// The reference bridge plugin's `portIsolation`: each host veth is an
+    /// isolated bridge port (containers reach the gateway, not each other).
+    pub port_isolation: bool,
     pub mtu: Option<u32>,
     pub ipam: Ipam,
     pub tuning: Tuning,
@@ -300,12 +303,23 @@ fn check_unsupported(o: Obj<'_>) -> CniResult<()> {
     {
         return refuse("vlanTrunk", v, "VLAN trunks are not supported");
     }
-    for key in ["macspoofchk", "disableContainerInterface", "portIsolation"] {
+    for key in ["macspoofchk", "disableContainerInterface"] {
         if let Some(v) = o.bool(key)?
             && v
         {
             return refuse(key, &Value::Bool(v), "not supported by hostnet");
         }
+    }
+    // the reference firewall plugin's ingressPolicy: hostnet always keeps
+    // networks apart (same-bridge); "open" it cannot do
+    if let Some(p) = o.str("ingressPolicy")?
+        && p != "same-bridge"
+    {
+        return refuse(
+            "ingressPolicy",
+            &Value::String(p.into()),
+            "hostnet keeps networks apart: only same-bridge",
+        );
     }
     if o.bool("isGateway")? == Some(false) {
         return refuse(
@@ -505,14 +519,24 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
             Some(out)
         }
     };
+    // as the reference bridge plugin: hairpin and a promiscuous bridge are
+    // two answers to one question, and together they are refused
+    let promisc_mode = o.bool("promiscMode")?.unwrap_or(false);
+    let hairpin_given = o.bool("hairpinMode")?;
+    if promisc_mode && hairpin_given == Some(true) {
+        return Err(Failure::config(
+            "hairpinMode and promiscMode cannot both be set",
+        ));
+    }
     Ok(NetConf {
         version,
         name,
         mode,
         bridge,
         is_default_gateway: o.bool("isDefaultGateway")?.unwrap_or(false),
-        hairpin: o.bool("hairpinMode")?.unwrap_or(true),
-        promisc_mode: o.bool("promiscMode")?.unwrap_or(false),
+        hairpin: hairpin_given.unwrap_or(!promisc_mode),
+        promisc_mode,
+        port_isolation: o.bool("portIsolation")?.unwrap_or(false),
         mtu,
         ipam,
         tuning,
@@ -590,6 +614,26 @@ mod tests {
         assert_eq!(conf(with(base(), "mtu", json!("big"))).unwrap_err().code, 6);
         assert_eq!(conf(with(base(), "mtu", json!(20))).unwrap_err().code, 7);
         assert_eq!(conf(with(base(), "vlan", json!(5))).unwrap_err().code, 2);
+        let both = with(
+            with(base(), "hairpinMode", json!(true)),
+            "promiscMode",
+            json!(true),
+        );
+        assert_eq!(conf(both).unwrap_err().code, 7);
+        assert_eq!(
+            conf(with(base(), "ingressPolicy", json!("open")))
+                .unwrap_err()
+                .code,
+            2
+        );
+        assert!(conf(with(base(), "ingressPolicy", json!("same-bridge"))).is_ok());
+        assert!(
+            conf(with(base(), "portIsolation", json!(true)))
+                .unwrap()
+                .port_isolation
+        );
+        let promisc = conf(with(base(), "promiscMode", json!(true))).unwrap();
+        assert!(promisc.promisc_mode && !promisc.hairpin);
         assert_eq!(
             conf(with(base(), "ipMasq", json!(false))).unwrap_err().code,
             2

@@ -78,7 +78,8 @@ fn apply(
     nl.set_up(link.index)
         .ctx(format!("in the container, {}", plan.ifname))?;
     for (dst, gw) in plan.routes {
-        nl.add_route(*dst, Some(*gw), Some(link.index))
+        // appended: a container on several networks has a default route per network
+        nl.append_route(*dst, Some(*gw), Some(link.index))
             .ctx(format!("in the container, {}", plan.ifname))?;
     }
     Ok(())

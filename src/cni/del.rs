@@ -91,12 +91,12 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
     }
     let lock = HostLock::acquire(&c.conf.run_dir)?;
     if !a.port_mappings.is_empty() {
-        ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
-        let elements: Vec<_> = a
-            .port_mappings
-            .iter()
-            .map(|m| m.element(&a.container_id))
-            .collect();
+        // the elements as they were claimed (same-port runs as one interval);
+        // recomputed from the record when the claims are already gone
+        let mut elements = ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
+        if elements.is_empty() {
+            elements = ports::elements_for(&a.container_id, &a.port_mappings);
+        }
         match nft::update_ports(&[], &elements, true) {
             Ok(()) => {}
             // no table: no elements to remove

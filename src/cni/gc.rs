@@ -79,14 +79,18 @@ pub fn gc(env: &Env, conf: &NetConf) -> CniResult<()> {
         }
         // 3. port claims on disk, then 4. elements in the kernel
         let mut stale = Vec::new();
+        // per owner at once: a same-port range is released only as a whole
+        let mut by_owner: std::collections::BTreeMap<String, Vec<ports::PortMapping>> =
+            Default::default();
         for (owner, m) in ports::all(&store)? {
             if stale_owner(&owner) && ours(m.dest_ip) {
-                match ports::unclaim(&store, &owner, std::slice::from_ref(&m)) {
-                    Ok(els) => stale.extend(els),
-                    Err(e) => {
-                        errors.push(format!("releasing host port {}: {}", m.host_port, e.msg))
-                    }
-                }
+                by_owner.entry(owner).or_default().push(m);
+            }
+        }
+        for (owner, list) in by_owner {
+            match ports::unclaim(&store, &owner, &list) {
+                Ok(els) => stale.extend(els),
+                Err(e) => errors.push(format!("releasing host ports of {owner}: {}", e.msg)),
             }
         }
         if nft::read_table()?.is_some() {

@@ -45,7 +45,7 @@ pub fn network(
             }
         }
     }
-    network::build(
+    let mut net = network::build(
         &conf.name,
         &conf.bridge,
         &subnets,
@@ -53,7 +53,11 @@ pub fn network(
         conf.mtu,
         String::new(),
     )
-    .map_err(|e| Failure::config(e.msg))
+    .map_err(|e| Failure::config(e.msg))?;
+    if conf.port_isolation {
+        net.isolation = network::Isolation::Isolated;
+    }
+    Ok(net)
 }
 
 /// Requested addresses (runtimeConfig/args win over CNI_ARGS IP), one per

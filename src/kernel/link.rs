@@ -484,6 +484,31 @@ impl Netlink {
         gateway: Option<IpAddr>,
         oif: Option<u32>,
     ) -> Result<()> {
+        self.new_route(dest, gateway, oif, false)
+    }
+
+    /// Like `add_route`, but a route to the same destination (a default route
+    /// through another interface) does not make it fail: the request carries
+    /// NLM_F_CREATE|NLM_F_APPEND instead of NLM_F_EXCL, as the reference CNI
+    /// plugins add container routes, so a container on several networks gets
+    /// one default route per network (IPv6 merges same-metric ones into a
+    /// multipath route). Still EEXIST for the very same route.
+    pub fn append_route(
+        &self,
+        dest: IpNetwork,
+        gateway: Option<IpAddr>,
+        oif: Option<u32>,
+    ) -> Result<()> {
+        self.new_route(dest, gateway, oif, true)
+    }
+
+    fn new_route(
+        &self,
+        dest: IpNetwork,
+        gateway: Option<IpAddr>,
+        oif: Option<u32>,
+        append: bool,
+    ) -> Result<()> {
         let what = match gateway {
             Some(gw) => format!("adding route {dest} via {gw}"),
             None => format!("adding route {dest}"),
@@ -511,9 +536,30 @@ impl Netlink {
         if let Some(oif) = oif {
             b = b.output_interface(oif);
         }
-        self.rt
-            .block_on(self.handle.route().add(b.build()).execute())
-            .map_err(|e| kernel_error(e, &what))
+        if !append {
+            return self
+                .rt
+                .block_on(self.handle.route().add(b.build()).execute())
+                .map_err(|e| kernel_error(e, &what));
+        }
+        use rtnetlink::packet_core::{
+            NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+        };
+        use rtnetlink::packet_route::RouteNetlinkMessage;
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewRoute(b.build()));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+        let mut handle = self.handle.clone();
+        self.rt.block_on(async move {
+            let mut answers = handle.request(req).map_err(|e| kernel_error(e, &what))?;
+            while let Some(msg) = answers.next().await {
+                if let NetlinkPayload::Error(err) = msg.payload
+                    && err.code.is_some()
+                {
+                    return Err(kernel_error(rtnetlink::Error::NetlinkError(err), &what));
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Create a veth pair: `host_name` here, its peer `peer_name` born directly in
@@ -576,6 +622,22 @@ impl Netlink {
                 kernel_error(
                     e,
                     format!("setting hairpin {state} on bridge port #{index}"),
+                )
+            })
+    }
+
+    /// Bridge-port isolation (`ip link set X type bridge_slave isolated on`):
+    /// an isolated port talks to non-isolated ports (the bridge itself, the
+    /// gateway) but not to other isolated ports.
+    pub fn set_isolated(&self, index: u32, on: bool) -> Result<()> {
+        let msg = LinkBridgePort::new(index).isolated(on).build();
+        let state = if on { "on" } else { "off" };
+        self.rt
+            .block_on(self.handle.link().set_port(msg).execute())
+            .map_err(|e| {
+                kernel_error(
+                    e,
+                    format!("setting isolated {state} on bridge port #{index}"),
                 )
             })
     }

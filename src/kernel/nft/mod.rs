@@ -75,6 +75,10 @@ pub struct TableSpec {
     pub subnets4: Vec<Ipv4Network>,
     pub subnets6: Vec<Ipv6Network>,
     pub ports: Vec<PortElement>,
+    /// Subnets of internal networks: nothing from them is forwarded beyond
+    /// their bridge (so nothing is masqueraded either).
+    pub internal4: Vec<Ipv4Network>,
+    pub internal6: Vec<Ipv6Network>,
 }
 
 /// What the kernel has (or what a TableSpec would produce), in a form that

@@ -28,6 +28,9 @@ pub(super) const BRIDGES: &str = "bridges";
 pub(super) const BRIDGE_SELF: &str = "bridge_self";
 pub(super) const SUBNETS4: &str = "subnets4";
 pub(super) const SUBNETS6: &str = "subnets6";
+/// Subnets of internal networks (`network create --internal`).
+pub(super) const INTERNAL4: &str = "internal4";
+pub(super) const INTERNAL6: &str = "internal6";
 
 /// nft datatype ids (nftables include/datatype.h) and a concatenation of
 /// them: each component shifted in by 6 bits.
@@ -152,6 +155,23 @@ fn set_defs() -> Vec<SetDef> {
         set_def(
             4,
             SUBNETS6,
+            sys::SET_INTERVAL,
+            (TYPE_IP6ADDR, 16),
+            None,
+            UDATA_BIG_ENDIAN,
+        ),
+        // in the order of rulesets/hostnet.nft: nft lists sets as created
+        set_def(
+            11,
+            INTERNAL4,
+            sys::SET_INTERVAL,
+            (TYPE_IPADDR, 4),
+            None,
+            UDATA_BIG_ENDIAN,
+        ),
+        set_def(
+            12,
+            INTERNAL6,
             sys::SET_INTERVAL,
             (TYPE_IP6ADDR, 16),
             None,
@@ -507,6 +527,21 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
                 Expr::Accept,
             ]],
         ),
+        // ip saddr @internal4 drop: an internal network's traffic stays on its bridge
+        r(
+            "forward",
+            vec![
+                nfproto_is(v4).to_vec(),
+                vec![net(12, 4), lookup(INTERNAL4), Expr::Drop],
+            ],
+        ),
+        r(
+            "forward",
+            vec![
+                nfproto_is(v6).to_vec(),
+                vec![net(8, 16), lookup(INTERNAL6), Expr::Drop],
+            ],
+        ),
         r(
             "forward",
             vec![vec![
@@ -716,6 +751,8 @@ pub(super) fn objects(spec: &TableSpec) -> Result<Objects> {
     }
     elems[at(SUBNETS4)?] = interval_elems(&v4_ranges(&spec.subnets4), 4);
     elems[at(SUBNETS6)?] = interval_elems(&v6_ranges(&spec.subnets6), 16);
+    elems[at(INTERNAL4)?] = interval_elems(&v4_ranges(&spec.internal4), 4);
+    elems[at(INTERNAL6)?] = interval_elems(&v6_ranges(&spec.internal6), 16);
     // In the order `text` writes them: a concatenated interval map (pipapo)
     // lists its elements in insertion order, so both must insert alike.
     let mut ports: Vec<&PortElement> = spec.ports.iter().collect();
@@ -847,6 +884,8 @@ pub(super) fn text(spec: &TableSpec) -> String {
     );
     add(SUBNETS4, net_text(&v4_ranges(&spec.subnets4), 32));
     add(SUBNETS6, net_text(&v6_ranges(&spec.subnets6), 128));
+    add(INTERNAL4, net_text(&v4_ranges(&spec.internal4), 32));
+    add(INTERNAL6, net_text(&v6_ranges(&spec.internal6), 128));
     for map in PORT_MAPS {
         let mut ports: Vec<&PortElement> = spec
             .ports
