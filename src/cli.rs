@@ -98,24 +98,27 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// Also warns (without failing) about base chains of other tables on the
     /// forward hook with policy drop, such as Docker's `ip filter FORWARD`: an
     /// accept in hostnet's table does not override them, so container traffic
-    /// is dropped there unless that chain accepts it; about br_netfilter with
-    /// bridge-nf-call-iptables on next to such a chain (then containers on one
-    /// bridge are cut off from each other too); about strict rp_filter on a
-    /// managed bridge; and about routes on other interfaces overlapping a
-    /// managed subnet (added after init). Each difference and warning names
-    /// its fix (forwarding or route_localnet off: `hostnet init` or the sysctl).
+    /// is dropped there unless that chain accepts it. An `ip`/`ip6` `filter`
+    /// FORWARD chain holding hostnet's accept rules for every bridge (see
+    /// `init --docker-forward`) is not warned about. Also warns about
+    /// br_netfilter with bridge-nf-call-iptables on next to such a chain (then
+    /// containers on one bridge are cut off from each other too); about strict
+    /// rp_filter on a managed bridge; and about routes on other interfaces
+    /// overlapping a managed subnet (added after init). Each difference and
+    /// warning names its fix (forwarding or route_localnet off: `hostnet init`
+    /// or the sysctl).
     Check,
-    /// Remove exactly what hostnet created: its table, bridges, conflists and state
+    /// Remove exactly what hostnet created: its table, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
     ///
     /// Containers first (their host veths, address reservations and records),
     /// then every claimed host port, the table inet hostnet, the bridges
     /// hostnet created (from bridges it adopted only the addresses it added),
-    /// the conflists it wrote and the network records; then the bookkeeping
-    /// left around them: host-local's last_reserved_ip.N and lock when no
-    /// reservation is left, the host lock and empty directories. Forwarding
-    /// sysctls stay as they are unless --restore-sysctl (until then
-    /// sysctl-before.json stays too). Links and files of others are never
-    /// touched.
+    /// the conflists it wrote, its accept rules in Docker's filter FORWARD
+    /// chains and the network records; then the bookkeeping left around them:
+    /// host-local's last_reserved_ip.N and lock when no reservation is left,
+    /// the host lock and empty directories. Forwarding sysctls stay as they
+    /// are unless --restore-sysctl (until then sysctl-before.json stays too).
+    /// Links and files of others are never touched.
     Teardown(TeardownArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     ///
@@ -323,6 +326,12 @@ pub struct InitArgs {
     /// Replace other addresses already on an existing bridge instead of failing
     #[arg(long)]
     pub force_address: bool,
+    /// Docker coexistence: when an `ip`/`ip6` `filter` table with a FORWARD chain exists
+    /// (Docker's, made with iptables-nft, policy drop), insert at its top one accept rule
+    /// per direction for each managed bridge, commented "hostnet" (also at each CNI ADD);
+    /// `off` removes them. Kept in the state [default: on, or as last set]
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub docker_forward: Option<String>,
     /// Print every action and the nftables ruleset; change nothing
     #[arg(long)]
     pub dry_run: bool,

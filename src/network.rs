@@ -256,6 +256,57 @@ pub fn validate_ifname(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Bridge names: what `ip link` accepts and nothing a shell would need
+/// quoted: 1..=15 bytes of `[A-Za-z0-9_.-]`, not "." or "..". (Container
+/// interface names, CNI_IFNAME, keep the kernel's wider rule.)
+pub fn validate_bridge_name(what: &str, name: &str) -> Result<()> {
+    validate_ifname(what, name)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(Error::invalid(format!(
+            "{what} {name:?}: use only letters, digits, '_', '.' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// Address ranges a container subnet must not touch: (range, why).
+const RESERVED: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "\"this network\" (0.0.0.0/8) is not routable"),
+    ("127.0.0.0/8", "127.0.0.0/8 is loopback"),
+    ("169.254.0.0/16", "169.254.0.0/16 is link-local"),
+    ("224.0.0.0/4", "224.0.0.0/4 is multicast"),
+    (
+        "240.0.0.0/4",
+        "240.0.0.0/4 is reserved (and holds the broadcast address 255.255.255.255); many hosts and routers drop it",
+    ),
+    ("::/128", "::/128 is the unspecified address"),
+    ("::1/128", "::1/128 is loopback"),
+    (
+        "::ffff:0:0/96",
+        "::ffff:0:0/96 is IPv4-mapped (IPv4 traffic in IPv6 sockets)",
+    ),
+    ("fe80::/10", "fe80::/10 is link-local"),
+    ("ff00::/8", "ff00::/8 is multicast"),
+];
+
+/// Refuse a subnet that overlaps a reserved range (inside it, or containing it).
+pub fn reject_reserved(net: IpNetwork) -> Result<()> {
+    for (range, why) in RESERVED {
+        let Ok(r) = range.parse::<IpNetwork>() else {
+            continue;
+        };
+        if r.is_ipv4() == net.is_ipv4() && overlaps(r, net) {
+            return Err(Error::invalid(format!(
+                "subnet {net} cannot be used for containers: {why}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Network names become file names: letters, digits, '.', '_', '-'; 1..=64; not starting with '.' or '-'.
 pub fn validate_network_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -292,6 +343,7 @@ pub fn parse_subnet(text: &str) -> Result<IpNetwork> {
             net.prefix()
         )));
     }
+    reject_reserved(net)?;
     let max = if net.is_ipv4() { 30 } else { 120 };
     if net.prefix() > max {
         return Err(Error::invalid(format!(
@@ -359,7 +411,7 @@ pub fn build(
     id: String,
 ) -> Result<Network> {
     validate_network_name(name)?;
-    validate_ifname("bridge", bridge)?;
+    validate_bridge_name("bridge", bridge)?;
     if let Some(m) = mtu
         && !(68..=65535).contains(&m)
     {
@@ -460,6 +512,27 @@ mod tests {
         assert!(parse_subnet("10.4.0.0").is_err());
         assert!(parse_subnet("10.400.0.0/24").is_err());
         assert!(parse_subnet("fd00::/64").is_ok());
+        for bad in [
+            "127.0.0.0/24",
+            "127.0.0.0/8",
+            "224.0.0.0/24",
+            "0.0.0.0/24",
+            "169.254.0.0/24",
+            "240.0.0.0/24",
+            "96.0.0.0/3",
+            "ff00::/64",
+            "fe80::/64",
+            "::/64",
+            "::ffff:0:0/120",
+        ] {
+            assert!(parse_subnet(bad).is_err(), "{bad}");
+        }
+        assert!(parse_subnet("100.64.0.0/24").is_ok());
+        assert!(validate_bridge_name("bridge", "br-0123456789ab").is_ok());
+        assert!(validate_bridge_name("bridge", "a;b").is_err());
+        assert!(validate_bridge_name("bridge", "a$b").is_err());
+        assert!(validate_bridge_name("bridge", "ab@c").is_err());
+        assert!(validate_bridge_name("bridge", "..").is_err());
         assert!(parse_subnet("fd00::/127").is_err());
         assert!(parse_subnet("fd00::/121").is_err());
         assert!(parse_subnet("fd00::/120").is_ok());

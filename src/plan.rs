@@ -54,6 +54,15 @@ pub enum Action {
     DeleteTable {
         previous: Option<TableSpec>,
     },
+    /// Docker coexistence: make the foreign `filter FORWARD` chains (ip,
+    /// ip6) hold hostnet's accept rules for exactly `bridges` (none: remove
+    /// them all). `changes` says what that does (for printing); `previous`
+    /// are the bridges that had rules before (restored on undo).
+    ForwardAccepts {
+        bridges: Vec<String>,
+        changes: Vec<String>,
+        previous: Vec<String>,
+    },
     WriteFile {
         path: PathBuf,
         contents: Vec<u8>,
@@ -87,6 +96,9 @@ impl fmt::Display for Action {
                 spec.ports.len()
             ),
             Action::DeleteTable { .. } => write!(f, "delete nftables table inet {}", nft::TABLE),
+            Action::ForwardAccepts { changes, .. } => {
+                write!(f, "Docker coexistence: {}", changes.join("; "))
+            }
             Action::WriteFile { path, .. } => write!(f, "write {}", path.display()),
             Action::RemoveFile { path } => write!(f, "remove {}", path.display()),
         }
@@ -103,6 +115,7 @@ enum Undo {
     SetMtu { link: String, mtu: u32 },
     SetDown { link: String },
     RestoreTable { previous: Option<TableSpec> },
+    ForwardAccepts { bridges: Vec<String> },
     RestoreFile { path: PathBuf, old: Option<Vec<u8>> },
     Nothing,
 }
@@ -196,6 +209,14 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
                 previous: previous.clone(),
             }
         }
+        Action::ForwardAccepts {
+            bridges, previous, ..
+        } => {
+            nft::foreign::sync(bridges, true)?;
+            Undo::ForwardAccepts {
+                bridges: previous.clone(),
+            }
+        }
         Action::WriteFile {
             path,
             contents,
@@ -235,6 +256,7 @@ fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
         Undo::SetMtu { link, mtu } => nl.set_mtu(index_of(nl, &link)?, mtu),
         Undo::SetDown { link } => nl.set_down(index_of(nl, &link)?),
         Undo::RestoreTable { previous } => restore_table(&previous),
+        Undo::ForwardAccepts { bridges } => nft::foreign::sync(&bridges, true).map(|_| ()),
         Undo::RestoreFile {
             path,
             old: Some(bytes),

@@ -202,6 +202,42 @@ fn clashes(a: &PortMapping, b: &PortMapping) -> bool {
         && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
 }
 
+/// A host address a mapping may be bound to. Refused, with the reason:
+/// - 127.0.0.0/8 other than 127.0.0.1: hostnet's localhost handling (the
+///   bridge's route_localnet, the guard against LAN packets to 127/8) is
+///   made for 127.0.0.1, the address runtimes publish "host only" ports on;
+/// - ::1 (and ::ffff:127.x): IPv6 has no route_localnet, the kernel never
+///   routes a packet from ::1 out of `lo`, so a DNAT to a container is
+///   impossible; bind to 127.0.0.1 or a host address instead;
+/// - fe80::/10: a link-local address means nothing without its interface
+///   (zone), and the map key has none;
+/// - multicast and broadcast: no connection is made to them.
+pub fn validate_host_ip(ip: IpAddr) -> Result<()> {
+    let why = match ip {
+        IpAddr::V4(v4) if v4.is_loopback() && v4 != std::net::Ipv4Addr::LOCALHOST => {
+            Some("of 127.0.0.0/8 only 127.0.0.1 can be published (host-only); use 127.0.0.1")
+        }
+        IpAddr::V4(v4) if v4.is_multicast() || v4.is_broadcast() => {
+            Some("a multicast or broadcast address cannot be published")
+        }
+        IpAddr::V6(v6) if v6.is_loopback() => Some(
+            "::1 cannot be published: IPv6 has no route_localnet, so a packet from ::1 is never routed to a container; use 127.0.0.1",
+        ),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()) => {
+            Some("an IPv4-mapped loopback address cannot be published; use 127.0.0.1")
+        }
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some(
+            "a link-local address needs an interface (zone) a mapping cannot carry; use a global or unique-local address",
+        ),
+        IpAddr::V6(v6) if v6.is_multicast() => Some("a multicast address cannot be published"),
+        _ => None,
+    };
+    match why {
+        Some(why) => Err(Error::invalid(format!("host ip {ip}: {why}"))),
+        None => Ok(()),
+    }
+}
+
 pub fn validate(m: &PortMapping) -> Result<()> {
     if m.host_port == 0 || m.dest_port == 0 {
         return Err(Error::invalid(format!(

@@ -4,6 +4,7 @@
 //! <state-dir>/networks/<name>.json     one managed network and what hostnet owns of it
 //! <state-dir>/sysctl-before.json       forwarding sysctls as first found (for --restore-sysctl)
 //! <state-dir>/portmaps.json            static port mappings (hostnet portmap)
+//! <state-dir>/settings.json            host-wide settings (init --docker-forward)
 //! <state-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
 //! ```
 //! Every write goes to a temporary file and is renamed into place, so a
@@ -33,6 +34,27 @@ pub struct NetworkRecord {
     pub conflist: Option<PathBuf>,
 }
 
+/// Host-wide settings, changed by `init` options and kept across runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Insert accept rules for hostnet's bridges into another program's
+    /// `filter FORWARD` chain (Docker's, via iptables-nft) when it exists.
+    #[serde(default = "yes")]
+    pub docker_forward: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            docker_forward: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pub dir: PathBuf,
@@ -57,6 +79,24 @@ impl Store {
 
     pub fn portmaps_path(&self) -> PathBuf {
         self.dir.join("portmaps.json")
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.dir.join("settings.json")
+    }
+
+    /// The settings; defaults when the file does not exist (one open). A
+    /// file that does not parse is reported on stderr and read as defaults,
+    /// never fatal (the next `init --docker-forward` rewrites it).
+    pub fn settings(&self) -> Result<Settings> {
+        match read_json_opt(&self.settings_path()) {
+            Ok(s) => Ok(s.unwrap_or_default()),
+            Err(e) if e.kind == crate::error::Kind::Decode => {
+                eprintln!("hostnet: {} (using the defaults)", e.msg);
+                Ok(Settings::default())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn attachments_dir(&self) -> PathBuf {

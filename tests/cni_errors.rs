@@ -97,6 +97,13 @@ fn malformed_inputs_fail_cleanly_and_change_nothing() {
         "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p",
     ]);
 
+    // the plugins run in the host namespace: these name it
+    let host_netns = w.host.ns.path().to_string_lossy().into_owned();
+    let links = common::TempDir::new("nslink");
+    std::os::unix::fs::symlink(&host_netns, links.join("host")).expect("symlink");
+    let host_link = links.join("host").to_string_lossy().into_owned();
+    let mut sleeper = w.host.ns.command(&["sleep", "600"]).spawn().expect("sleep");
+
     let mut base = Runtime::single(&list);
     base["runtimeConfig"] = json!({"portMappings": [{"hostPort": 9090, "containerPort": 80}]});
     let b = &base;
@@ -206,6 +213,44 @@ fn malformed_inputs_fail_cleanly_and_change_nothing() {
             mapping(json!({"hostPort": "81", "containerPort": 80})),
         ),
         case(
+            "hostIP 127.0.0.2",
+            7,
+            mapping(json!({"hostPort": 81, "containerPort": 80, "hostIP": "127.0.0.2"})),
+        ),
+        case(
+            "hostIP ::1",
+            7,
+            mapping(json!({"hostPort": 81, "containerPort": 80, "hostIP": "::1"})),
+        ),
+        case(
+            "hostIP fe80::1",
+            7,
+            mapping(json!({"hostPort": 81, "containerPort": 80, "hostIP": "fe80::1"})),
+        ),
+        case("subnet in 127.0.0.0/8", 7, range("subnet", "127.0.0.0/24")),
+        case(
+            "subnet in 169.254.0.0/16",
+            7,
+            range("subnet", "169.254.0.0/24"),
+        ),
+        case("subnet in 224.0.0.0/4", 7, range("subnet", "224.0.0.0/24")),
+        case("subnet in 0.0.0.0/8", 7, range("subnet", "0.0.0.0/24")),
+        case("subnet in 240.0.0.0/4", 7, range("subnet", "240.0.0.0/24")),
+        case(
+            "subnet fe80::/64",
+            7,
+            edit(b, |v| {
+                v["ipam"]["ranges"] =
+                    json!([[{"subnet": "10.87.0.0/24"}], [{"subnet": "fe80::/64"}]]);
+            }),
+        ),
+        case(
+            "bridge name needing shell quotes",
+            7,
+            edit(b, |v| v["bridge"] = json!("a;b")),
+        ),
+        case("bridge name ..", 7, edit(b, |v| v["bridge"] = json!(".."))),
+        case(
             "sysctl outside net.*",
             7,
             edit(b, |v| v["sysctl"] = json!({"kernel.panic": "1"})),
@@ -239,6 +284,50 @@ fn malformed_inputs_fail_cleanly_and_change_nothing() {
             case("nonexistent netns", 3, ok_conf.clone()),
             "CNI_NETNS",
             Some("/run/netns/hostnet-no-such-netns"),
+        ),
+        // CNI_NETNS naming the plugin's own namespace (the host's), however
+        // spelled: refused before anything changes (issue 8 item 4)
+        with_env(
+            case("CNI_NETNS /proc/self/ns/net", 4, ok_conf.clone()),
+            "CNI_NETNS",
+            Some("/proc/self/ns/net"),
+        ),
+        with_env(
+            case("CNI_NETNS /proc/thread-self/ns/net", 4, ok_conf.clone()),
+            "CNI_NETNS",
+            Some("/proc/thread-self/ns/net"),
+        ),
+        with_env(
+            case("CNI_NETNS /run/netns/<the host>", 4, ok_conf.clone()),
+            "CNI_NETNS",
+            Some(&host_netns),
+        ),
+        with_env(
+            case("CNI_NETNS symlink to the host", 4, ok_conf.clone()),
+            "CNI_NETNS",
+            Some(&host_link),
+        ),
+        with_env(
+            case(
+                "CNI_NETNS /proc/PID/ns/net of a host process",
+                4,
+                ok_conf.clone(),
+            ),
+            "CNI_NETNS",
+            Some(&format!("/proc/{}/ns/net", sleeper.id())),
+        ),
+        Case {
+            command: "CHECK",
+            ..with_env(
+                case("CHECK with CNI_NETNS the host", 4, ok_conf.clone()),
+                "CNI_NETNS",
+                Some("/proc/self/ns/net"),
+            )
+        },
+        with_env(
+            case("CNI_NETNS a regular file", 4, ok_conf.clone()),
+            "CNI_NETNS",
+            Some("/etc/hostname"),
         ),
         with_env(
             case("missing CNI_CONTAINERID", 4, ok_conf.clone()),
@@ -376,6 +465,8 @@ fn malformed_inputs_fail_cleanly_and_change_nothing() {
             c.name
         );
     }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
     eprintln!(
         "{} malformed cases, each rejected with its code and no change",
         cases.len()
@@ -395,4 +486,43 @@ impl Runtime {
     fn single(list: &Value) -> Value {
         World::single_conf(list, None)
     }
+}
+
+/// DEL with CNI_NETNS naming the host and CNI_IFNAME naming a host link:
+/// DEL goes by the record (none here), never by CNI_IFNAME on the host, so
+/// it succeeds and nothing changes (the host's up0 stays).
+#[test]
+fn del_with_the_hosts_netns_changes_nothing() {
+    let w = World::new("delh");
+    let list = World::conflist(
+        NET,
+        "1.0.0",
+        vec![w.plugin("hostnet", "hne1", &["10.87.1.0/24"])],
+    );
+    let ns = NetNs::new("delc");
+    let att = Attachment::new("ctr-a", &ns);
+    w.rt.add(&list, &att)
+        .unwrap_or_else(|e| panic!("ADD: {}{}", e.stdout, e.stderr));
+    settle(&w.host.ns);
+    let before = w.host.snapshot();
+    let conf = Runtime::single(&list).to_string().into_bytes();
+    for netns in ["/proc/self/ns/net", &w.host.ns.path().to_string_lossy()] {
+        let env = vec![
+            ("CNI_COMMAND", "DEL".to_string()),
+            ("CNI_CONTAINERID", "not-attached".to_string()),
+            ("CNI_NETNS", netns.to_string()),
+            ("CNI_IFNAME", "up0".to_string()),
+            ("CNI_PATH", w.rt.cni_path.clone()),
+        ];
+        let out = w.rt.exec_env(&w.rt.find("hostnet"), &env, &conf);
+        assert!(out.success, "DEL {netns}: {}{}", out.stdout, out.stderr);
+        assert_same(
+            &before,
+            &w.host.snapshot(),
+            &format!("DEL with CNI_NETNS={netns}"),
+        );
+    }
+    w.rt.del(&list, &att)
+        .unwrap_or_else(|e| panic!("DEL: {}{}", e.stdout, e.stderr));
+    w.assert_nothing_attached(NET);
 }

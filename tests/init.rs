@@ -202,6 +202,36 @@ fn bad_input_changes_nothing() {
         &["init", "--name", "../etc"],
         &["init", "--mtu", "10"],
         &["init", "--subnet", "10.4.0.0/24", "--subnet", "10.5.0.0/24"],
+        // reserved ranges (issue 8): loopback, multicast, "this network",
+        // link-local, class E; IPv6 multicast, link-local, loopback,
+        // unspecified, IPv4-mapped; and a subnet containing loopback
+        &["init", "--subnet", "127.0.0.0/24"],
+        &["init", "--subnet", "127.5.0.0/16"],
+        &["init", "--subnet", "224.0.0.0/24"],
+        &["init", "--subnet", "239.1.0.0/16"],
+        &["init", "--subnet", "0.0.0.0/24"],
+        &["init", "--subnet", "169.254.0.0/24"],
+        &["init", "--subnet", "240.0.0.0/24"],
+        &["init", "--subnet", "96.0.0.0/3"],
+        &["init", "--subnet", "10.4.0.0/24", "--subnet", "ff00::/64"],
+        &["init", "--subnet", "10.4.0.0/24", "--subnet", "fe80::/64"],
+        &["init", "--subnet", "10.4.0.0/24", "--subnet", "::/64"],
+        &[
+            "init",
+            "--subnet",
+            "10.4.0.0/24",
+            "--subnet",
+            "::ffff:0:0/120",
+        ],
+        // bridge names a shell would need quoted, or `ip link` refuses
+        &["init", "--bridge", "a;b"],
+        &["init", "--bridge", "a$b"],
+        &["init", "--bridge", "ab@c"],
+        &["init", "--bridge", "br\"0"],
+        &["init", "--bridge", "br*"],
+        &["init", "--bridge", ".."],
+        &["init", "--bridge", "."],
+        &["init", "--bridge", "brücke"],
     ];
     for h in [&fresh, &ready] {
         let before = h.snapshot();

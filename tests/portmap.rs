@@ -288,7 +288,72 @@ fn bad_mappings_change_nothing() {
         ],
         &["portmap", "add", "--host-ip", "x", "8080", "10.4.0.2:80"],
         &["portmap", "del", "abc"],
+        // issue 8: loopback other than 127.0.0.1, ::1, link-local v6
+        &[
+            "portmap",
+            "add",
+            "--host-ip",
+            "127.0.0.2",
+            "8080",
+            "10.4.0.2:80",
+        ],
+        &[
+            "portmap",
+            "add",
+            "--host-ip",
+            "127.1.2.3",
+            "8080",
+            "10.4.0.2:80",
+        ],
+        &[
+            "portmap",
+            "add",
+            "--allow-any-dest",
+            "--host-ip",
+            "::1",
+            "8080",
+            "[fd00::2]:80",
+        ],
+        &[
+            "portmap",
+            "add",
+            "--allow-any-dest",
+            "--host-ip",
+            "fe80::1",
+            "8080",
+            "[fd00::2]:80",
+        ],
+        &[
+            "portmap",
+            "add",
+            "--host-ip",
+            "224.0.0.1",
+            "8080",
+            "10.4.0.2:80",
+        ],
     ];
+    // the reason, not "not an address of this host" (127.0.0.2 is local, ::1 is on lo)
+    for (ip, why) in [
+        ("127.0.0.2", "only 127.0.0.1 can be published"),
+        ("::1", "IPv6 has no route_localnet"),
+        ("fe80::1", "needs an interface (zone)"),
+    ] {
+        let dest = if ip.contains(':') {
+            "[fd00::2]:80"
+        } else {
+            "10.4.0.2:80"
+        };
+        let out = w.host.hostnet(&[
+            "portmap",
+            "add",
+            "--allow-any-dest",
+            "--host-ip",
+            ip,
+            "8080",
+            dest,
+        ]);
+        assert!(stderr(&out).contains(why), "{ip}: {}", stderr(&out));
+    }
     for args in cases {
         let out = w.host.hostnet(args);
         assert_eq!(

@@ -116,7 +116,7 @@ pub fn warnings(store: &Store) -> Result<Vec<String>> {
     let Some(example) = bridges.first() else {
         return Ok(Vec::new());
     };
-    Ok(nft::foreign_forward_drops()?
+    Ok(uncovered_drops(store, &bridges)?
         .into_iter()
         .map(|chain| {
             format!(
@@ -127,6 +127,29 @@ pub fn warnings(store: &Store) -> Result<Vec<String>> {
                 bridges.join(", ")
             )
         })
+        .collect())
+}
+
+/// Forward chains of other tables with policy drop that do not hold
+/// hostnet's accepts for every bridge.
+pub fn uncovered_drops(store: &Store, bridges: &[String]) -> Result<Vec<String>> {
+    // a Docker filter FORWARD chain holding hostnet's accepts for every
+    // bridge (init --docker-forward on, the default) does not drop ours
+    let covered: Vec<String> = if store.settings()?.docker_forward {
+        let present = nft::foreign::present()?;
+        let (missing, _) = nft::foreign::diff(&present, bridges, false);
+        present
+            .chains
+            .iter()
+            .filter(|f| !missing.iter().any(|r| r.family == **f))
+            .map(|f| format!("table {} filter chain FORWARD", f.name()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(nft::foreign_forward_drops()?
+        .into_iter()
+        .filter(|chain| !covered.contains(chain))
         .collect())
 }
 
@@ -197,8 +220,9 @@ pub fn run(g: &Global) -> Result<()> {
     let mut warns = warnings(&store)?;
     let networks = store.networks()?;
     if !networks.is_empty() {
+        let bridges: Vec<String> = networks.iter().map(|r| r.network.bridge.clone()).collect();
         warns.extend(super::advice::br_netfilter(
-            &nft::foreign_forward_drops()?,
+            &uncovered_drops(&store, &bridges)?,
             &networks,
         ));
         warns.extend(super::advice::rp_filter(&networks));

@@ -42,9 +42,16 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
         }
         plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
     }
+    // host-wide, after every network: the Docker coexistence rules for all
+    // managed bridges, and the setting that turns them on or off
+    let host_actions = host_wide_plan(&store, &networks, args)?;
     if args.dry_run {
+        if let Some(last) = planned.last_mut() {
+            last.1.extend(host_actions);
+        }
         return print_dry_run(g, &store, &planned);
     }
+    plan::execute(&nl, &host_actions, |a| done.push(a.to_string()))?;
     let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
     if g.json {
         println!("{}", json!({ "networks": names, "actions": done }));
@@ -56,6 +63,52 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The settings file, if `--docker-forward` changes it, then the rules in
+/// foreign `filter FORWARD` chains that make them hold exactly the accepts
+/// for every managed bridge (none when the setting is off).
+fn host_wide_plan(store: &Store, networks: &[Network], args: &InitArgs) -> Result<Vec<Action>> {
+    let mut actions = Vec::new();
+    let before = store.settings()?;
+    let mut settings = before.clone();
+    if let Some(v) = &args.docker_forward {
+        settings.docker_forward = v == "on";
+    }
+    if settings != before || (args.docker_forward.is_some() && !store.settings_path().exists()) {
+        actions.push(Action::WriteFile {
+            path: store.settings_path(),
+            contents: json_bytes(&settings)?,
+            mode: 0o644,
+        });
+    }
+    let mut bridges: Vec<String> = store
+        .networks()?
+        .into_iter()
+        .map(|r| r.network.bridge)
+        .chain(networks.iter().map(|n| n.bridge.clone()))
+        .collect();
+    bridges.sort();
+    bridges.dedup();
+    if !settings.docker_forward {
+        bridges.clear();
+    }
+    let changes = nft::foreign::pending(&bridges, true)?;
+    if !changes.is_empty() {
+        let mut previous: Vec<String> = nft::foreign::present()?
+            .rules
+            .into_iter()
+            .map(|(r, _)| r.bridge)
+            .collect();
+        previous.sort();
+        previous.dedup();
+        actions.push(Action::ForwardAccepts {
+            bridges,
+            changes,
+            previous,
+        });
+    }
+    Ok(actions)
 }
 
 fn describe(networks: &[Network]) -> String {

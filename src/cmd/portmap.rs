@@ -61,14 +61,22 @@ pub fn parse_dest(text: &str) -> Result<(IpAddr, u16, u16)> {
     Ok((ip, start, end))
 }
 
-fn parse_host_ip(text: Option<&str>) -> Result<Option<IpAddr>> {
+/// `validate`: refuse addresses a new mapping cannot use (del still takes
+/// any address, so a mapping made before that rule can be removed).
+fn parse_host_ip(text: Option<&str>, validate: bool) -> Result<Option<IpAddr>> {
     match text {
         None | Some("") => Ok(None),
         Some(t) => {
             let ip: IpAddr = t
                 .parse()
                 .map_err(|_| Error::invalid(format!("host ip {t:?} is not an IP address")))?;
-            Ok(if ip.is_unspecified() { None } else { Some(ip) })
+            if ip.is_unspecified() {
+                return Ok(None);
+            }
+            if validate {
+                crate::ports::validate_host_ip(ip)?;
+            }
+            Ok(Some(ip))
         }
     }
 }
@@ -140,7 +148,7 @@ fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
 
 pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     let store = super::store(g);
-    let mut host_ip = parse_host_ip(a.host_ip.as_deref())?;
+    let mut host_ip = parse_host_ip(a.host_ip.as_deref(), true)?;
     let mappings = if super::publish::is_publish(&a.host_ports) {
         // nerdctl/Docker's -p form plus the container's address
         let p = super::publish::parse(&a.host_ports)?;
@@ -151,6 +159,9 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
             return Err(Error::invalid(format!(
                 "--host-ip {flag} and the publish spec's host address {spec} differ"
             )));
+        }
+        if let Some(spec) = p.host_ip {
+            crate::ports::validate_host_ip(spec)?;
         }
         host_ip = host_ip.or(p.host_ip);
         let proto = match (&p.proto, a.proto.to_ascii_lowercase()) {
@@ -252,7 +263,7 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
 
 pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
     let store = super::store(g);
-    let host_ip = parse_host_ip(a.host_ip.as_deref())?;
+    let host_ip = parse_host_ip(a.host_ip.as_deref(), false)?;
     let proto = parse_proto(&a.proto)?;
     let (start, end) = parse_port_range(&a.host_ports)?;
     let _lock = HostLock::acquire(&g.run_dir)?;

@@ -45,6 +45,27 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     for path in crate::ports::claim_files(&store)? {
         actions.push(Action::RemoveFile { path });
     }
+    // hostnet's accept rules in Docker's filter FORWARD chains, and nothing else there
+    let changes = nft::foreign::pending(&[], true)?;
+    if !changes.is_empty() {
+        let mut previous: Vec<String> = nft::foreign::present()?
+            .rules
+            .into_iter()
+            .map(|(r, _)| r.bridge)
+            .collect();
+        previous.sort();
+        previous.dedup();
+        actions.push(Action::ForwardAccepts {
+            bridges: Vec::new(),
+            changes,
+            previous,
+        });
+    }
+    if store.settings_path().exists() {
+        actions.push(Action::RemoveFile {
+            path: store.settings_path(),
+        });
+    }
     if nft::read_table()?.is_some() {
         let previous = Some(desired::table_spec(&store, &networks)?);
         actions.push(Action::DeleteTable { previous });

@@ -187,6 +187,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     let netns_path = env.netns()?;
     let netns_file = netns::open(Path::new(netns_path))
         .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
+    super::netns_guard::refuse_own(netns_path, &netns_file)?;
     let mut rb = Rollback {
         netns: Some(netns_path.to_string()),
         ..Rollback::default()
@@ -272,6 +273,16 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             "setting up network {} on bridge {}",
             net.name, net.bridge
         ))?;
+        // Docker may have created its filter FORWARD (policy drop) after
+        // init: one rule dump per family (ENOENT when absent) and, only if
+        // this bridge's accepts are missing, one insert transaction. The
+        // rules belong to the bridge, not to this container: DEL keeps them.
+        if c.store.settings()?.docker_forward {
+            nft::foreign::sync(std::slice::from_ref(&net.bridge), false).cctx(format!(
+                "accepting bridge {} in filter FORWARD (Docker coexistence)",
+                net.bridge
+            ))?;
+        }
         let mut ipam_rec = IpamRecord {
             kind: "host-local".into(),
             data_dir: None,

@@ -119,6 +119,8 @@ pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
             format!("CNI_NETNS {netns_path} does not exist"),
         ));
     }
+    let netns_file = netns::open(Path::new(netns_path))?;
+    super::netns_guard::refuse_own(netns_path, &netns_file)?;
     let store = Store::new(&conf.state_dir);
     let Some(a) = record::read(&store, &conf.name, cid, ifname)? else {
         return Err(Failure::new(

@@ -16,7 +16,7 @@ use super::portspec::{self, PortSpec};
 use super::result::Dns;
 use super::version::Version;
 use crate::kernel::sysctl::{self, Key};
-use crate::network::{validate_ifname, validate_network_name};
+use crate::network::{validate_bridge_name, validate_network_name};
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
 pub const DEFAULT_RUN_DIR: &str = "/run/hostnet";
@@ -416,7 +416,7 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
         .filter(|b| !b.is_empty())
         .unwrap_or(DEFAULT_BRIDGE)
         .to_string();
-    validate_ifname("bridge", &bridge).map_err(|e| Failure::config(e.msg))?;
+    validate_bridge_name("bridge", &bridge).map_err(|e| Failure::config(e.msg))?;
     let mtu = match o.u64("mtu")? {
         None | Some(0) => None,
         Some(m) if (68..=65535).contains(&m) => Some(m as u32),

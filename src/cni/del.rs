@@ -69,9 +69,17 @@ pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()
 }
 
 fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
-    // namespace-wide tuning sysctls: put back when the netns is still there
+    // namespace-wide tuning sysctls: put back when the netns is still there,
+    // never into the plugin's own namespace (a CNI_NETNS naming the host
+    // would write the container's old values there). Nothing else of DEL
+    // uses CNI_NETNS: the record names the host veth, and no link is ever
+    // looked up by CNI_IFNAME on the host.
     if !a.sysctl_before.is_empty()
-        && let Some(ns) = c.env.netns.as_deref().filter(|ns| Path::new(ns).exists())
+        && let Some(ns) = c
+            .env
+            .netns
+            .as_deref()
+            .filter(|ns| Path::new(ns).exists() && !super::netns_guard::is_own(ns))
     {
         let keys: Vec<_> = a
             .sysctl_before

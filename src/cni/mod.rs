@@ -10,6 +10,7 @@
 //! - `add`, `del`, `check`, `gc`, `status`: one module per command;
 //! - `ipam/`: host-local compatible store and delegated plugins;
 //! - `container`: the container side, run inside its netns;
+//! - `netns_guard`: CNI_NETNS must not be the plugin's own namespace;
 //! - `record`: the attachment record; `result`, `failure`: the output.
 
 pub mod add;
@@ -22,6 +23,7 @@ pub mod failure;
 pub mod gc;
 pub mod ipam;
 pub mod json;
+pub mod netns_guard;
 pub mod netspec;
 pub mod portspec;
 pub mod record;

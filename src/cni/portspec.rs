@@ -78,6 +78,8 @@ pub fn parse_one(at: &str, v: &Value) -> CniResult<PortSpec> {
             if ip.is_unspecified() {
                 HostSel::AnyOf { v4: ip.is_ipv4() }
             } else {
+                crate::ports::validate_host_ip(ip)
+                    .map_err(|e| Failure::config(format!("{at}.{name}: {}", e.msg)))?;
                 HostSel::Ip(ip)
             }
         }

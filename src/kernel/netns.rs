@@ -8,6 +8,9 @@
 //!   when `f` fails or panics.
 //! - `resolve(name_or_path)`: "NAME" -> /run/netns/NAME; anything with a '/'
 //!   is a path.
+//! - `identify(file)`: is an opened namespace file the caller's own network
+//!   namespace (however it was named: /proc/self/ns/net, /proc/PID/ns/net,
+//!   a bind mount under /run/netns, a symlink to any of them)?
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -32,7 +35,40 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf> {
     Ok(Path::new(NETNS_RUN_DIR).join(name_or_path))
 }
 
-/// Open a namespace file, checking that it is a network namespace.
+/// What an opened namespace file is, compared with the caller's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// The network namespace this process (or this thread) lives in.
+    Own,
+    /// Another namespace (a file of the namespace filesystem).
+    Other,
+    /// Not a namespace file at all (a regular file, a directory).
+    NotANamespace,
+}
+
+/// Compare `file` with the caller's own network namespace by identity: the
+/// namespace filesystem's device and the namespace's inode, as fstat(2) of
+/// the opened file gives them (open(2) resolved every symlink and the
+/// /proc/PID/ns magic links already, and a bind mount keeps both numbers).
+pub fn identify(file: &File) -> Result<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    let have = file.metadata().ctx("reading the network namespace file")?;
+    let mut nsfs_dev = None;
+    for own in ["/proc/thread-self/ns/net", "/proc/self/ns/net"] {
+        let m = std::fs::metadata(own).ctx(format!("reading {own}"))?;
+        if (m.dev(), m.ino()) == (have.dev(), have.ino()) {
+            return Ok(Identity::Own);
+        }
+        nsfs_dev = Some(m.dev());
+    }
+    if nsfs_dev == Some(have.dev()) {
+        Ok(Identity::Other)
+    } else {
+        Ok(Identity::NotANamespace)
+    }
+}
+
+/// Open a namespace file.
 pub fn open(path: &Path) -> Result<File> {
     let file = File::open(path).ctx(format!("network namespace {}", path.display()))?;
     Ok(file)

@@ -109,6 +109,7 @@ pub struct SetSnapshot {
 
 mod dump;
 mod elements;
+pub mod foreign;
 mod sys;
 mod table;
 

@@ -153,6 +153,16 @@ pub(super) enum Expr {
         proto_reg: Option<u32>,
     },
     Masq,
+    /// A counter starting at 0 packets, 0 bytes (both attributes sent, as
+    /// iptables-nft does).
+    Counter,
+    /// An xtables match through nft_compat (iptables-nft's `-m NAME`):
+    /// `info` is the match's own struct, e.g. xt_comment_info.
+    Match {
+        name: String,
+        rev: u32,
+        info: Vec<u8>,
+    },
     Accept,
     Drop,
     Jump(String),
@@ -220,6 +230,19 @@ pub(super) struct RuleInfo {
     pub chain: String,
     /// One "[ name ... ]" string per expression.
     pub exprs: Vec<String>,
+}
+
+/// A rule of another table, with what it takes to recognise and delete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ForeignRuleInfo {
+    pub handle: u64,
+    /// One "[ name ... ]" string per expression, as in RuleInfo.
+    pub exprs: Vec<String>,
+    /// Per expression: the compared bytes of a cmp, the info of a match
+    /// (whose rendering shows only its name), else empty.
+    pub data: Vec<Vec<u8>>,
+    /// NFTA_RULE_EXPRESSIONS exactly as the kernel dumped it.
+    pub raw_exprs: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +364,8 @@ impl NlExpr {
             Expr::Lookup { .. } => c"lookup",
             Expr::Nat { .. } => c"nat",
             Expr::Masq => c"masq",
+            Expr::Counter => c"counter",
+            Expr::Match { .. } => c"match",
             Expr::Accept | Expr::Drop | Expr::Jump(_) => c"immediate",
         };
         // SAFETY: valid NUL-terminated name; null means OOM (or an unknown name,
@@ -476,6 +501,36 @@ impl NlExpr {
                 u32_(sys::NFTNL_EXPR_NAT_FLAGS, flags);
             }
             Expr::Masq => {}
+            Expr::Counter => {
+                // SAFETY: ptr is a live counter expression; both are u64 attributes.
+                unsafe {
+                    sys::nftnl_expr_set_u64(ptr, sys::NFTNL_EXPR_CTR_PACKETS as u16, 0);
+                    sys::nftnl_expr_set_u64(ptr, sys::NFTNL_EXPR_CTR_BYTES as u16, 0);
+                }
+            }
+            Expr::Match { name, rev, info } => {
+                str_(sys::NFTNL_EXPR_MT_NAME, name);
+                u32_(sys::NFTNL_EXPR_MT_REV, *rev);
+                // libnftnl keeps (does not copy) a match's info and frees it
+                // with the expression: hand it memory from malloc.
+                // SAFETY: malloc of info.len() (>= 1) bytes, null checked,
+                // filled completely before libnftnl owns it.
+                unsafe {
+                    let len = info.len().max(1);
+                    let p = libc::malloc(len).cast::<u8>();
+                    if p.is_null() {
+                        std::process::abort();
+                    }
+                    std::ptr::write_bytes(p, 0, len);
+                    std::ptr::copy_nonoverlapping(info.as_ptr(), p, info.len());
+                    sys::nftnl_expr_set(
+                        ptr,
+                        sys::NFTNL_EXPR_MT_INFO as u16,
+                        p.cast::<c_void>(),
+                        info.len() as u32,
+                    );
+                }
+            }
             Expr::Accept | Expr::Drop | Expr::Jump(_) => {
                 u32_(sys::NFTNL_EXPR_IMM_DREG, REG_VERDICT);
                 let code = match e {
@@ -692,6 +747,50 @@ impl Batch {
             })
         };
         seq
+    }
+
+    /// Address the following messages to another family and table (one
+    /// transaction may touch several tables, e.g. ip and ip6 `filter`).
+    pub(super) fn target(&mut self, family: u16, table: &str) {
+        self.family = family;
+        self.table = table.to_string();
+    }
+
+    /// NEWRULE without NLM_F_APPEND and without a position: the rule goes to
+    /// the top of the chain (nft's `insert`, iptables' `-I`).
+    pub(super) fn insert_rule(&mut self, chain: &str, exprs: &[Expr]) -> u32 {
+        let r = NlRule::new();
+        let (t, c) = (cstring(&self.table), cstring(chain));
+        // SAFETY: r is live; libnftnl copies the strings.
+        unsafe {
+            sys::nftnl_rule_set_u32(r.ptr(), sys::NFTNL_RULE_FAMILY as u16, self.family as u32);
+            sys::nftnl_rule_set_str(r.ptr(), sys::NFTNL_RULE_TABLE as u16, t.as_ptr());
+            sys::nftnl_rule_set_str(r.ptr(), sys::NFTNL_RULE_CHAIN as u16, c.as_ptr());
+        }
+        for e in exprs {
+            NlExpr::build(e).into_rule(&r);
+        }
+        // SAFETY: r is live for the call.
+        self.hdr(libc::NFT_MSG_NEWRULE, libc::NLM_F_CREATE, |nlh| unsafe {
+            sys::nftnl_rule_nlmsg_build_payload(nlh, r.ptr())
+        })
+    }
+
+    /// DELRULE by handle.
+    pub(super) fn del_rule(&mut self, chain: &str, handle: u64) -> u32 {
+        let r = NlRule::new();
+        let (t, c) = (cstring(&self.table), cstring(chain));
+        // SAFETY: r is live; libnftnl copies the strings.
+        unsafe {
+            sys::nftnl_rule_set_u32(r.ptr(), sys::NFTNL_RULE_FAMILY as u16, self.family as u32);
+            sys::nftnl_rule_set_str(r.ptr(), sys::NFTNL_RULE_TABLE as u16, t.as_ptr());
+            sys::nftnl_rule_set_str(r.ptr(), sys::NFTNL_RULE_CHAIN as u16, c.as_ptr());
+            sys::nftnl_rule_set_u64(r.ptr(), sys::NFTNL_RULE_HANDLE as u16, handle);
+        }
+        // SAFETY: r is live for the call.
+        self.hdr(libc::NFT_MSG_DELRULE, 0, |nlh| unsafe {
+            sys::nftnl_rule_nlmsg_build_payload(nlh, r.ptr())
+        })
     }
 
     /// NEWTABLE (without NLM_F_EXCL: no error when it exists).
@@ -913,6 +1012,29 @@ impl Requests {
         })
     }
 
+    /// Address the following requests to another family and table.
+    pub(super) fn target(&mut self, family: u16, table: &str) {
+        self.family = family;
+        self.table = table.to_string();
+    }
+
+    /// GETCHAIN for one chain of the request's table: a NEWCHAIN answer, or
+    /// ENOENT when the table or the chain does not exist. (A GETRULE dump
+    /// of a missing chain is just empty.)
+    pub(super) fn get_chain(&mut self, chain: &str) -> u32 {
+        let ch = NlChain::new();
+        let (t, n) = (cstring(&self.table), cstring(chain));
+        // SAFETY: ch is live; libnftnl copies the strings.
+        unsafe {
+            sys::nftnl_chain_set_str(ch.ptr(), sys::NFTNL_CHAIN_TABLE as u16, t.as_ptr());
+            sys::nftnl_chain_set_str(ch.ptr(), sys::NFTNL_CHAIN_NAME as u16, n.as_ptr());
+        }
+        // SAFETY: ch is live for the call.
+        self.hdr(libc::NFT_MSG_GETCHAIN, false, |nlh| unsafe {
+            sys::nftnl_chain_nlmsg_build_payload(nlh, ch.ptr())
+        })
+    }
+
     /// Dump the chains of our table.
     pub(super) fn dump_chains(&mut self) -> u32 {
         let ch = NlChain::new();
@@ -941,6 +1063,22 @@ impl Requests {
         let t = cstring(&self.table);
         // SAFETY: r is live; libnftnl copies the string.
         unsafe { sys::nftnl_rule_set_str(r.ptr(), sys::NFTNL_RULE_TABLE as u16, t.as_ptr()) };
+        // SAFETY: r is live for the call.
+        self.hdr(libc::NFT_MSG_GETRULE, true, |nlh| unsafe {
+            sys::nftnl_rule_nlmsg_build_payload(nlh, r.ptr())
+        })
+    }
+
+    /// Dump the rules of one chain of the request's table (ENOENT when the
+    /// table or the chain does not exist).
+    pub(super) fn dump_chain_rules(&mut self, chain: &str) -> u32 {
+        let r = NlRule::new();
+        let (t, c) = (cstring(&self.table), cstring(chain));
+        // SAFETY: r is live; libnftnl copies the strings.
+        unsafe {
+            sys::nftnl_rule_set_str(r.ptr(), sys::NFTNL_RULE_TABLE as u16, t.as_ptr());
+            sys::nftnl_rule_set_str(r.ptr(), sys::NFTNL_RULE_CHAIN as u16, c.as_ptr());
+        }
         // SAFETY: r is live for the call.
         self.hdr(libc::NFT_MSG_GETRULE, true, |nlh| unsafe {
             sys::nftnl_rule_nlmsg_build_payload(nlh, r.ptr())
@@ -1144,6 +1282,80 @@ pub(super) fn parse_rule(msg: &NlMsg<'_>) -> Result<RuleInfo> {
                 sys::NFTNL_RULE_CHAIN as u16,
             )),
             exprs,
+        })
+    }
+}
+
+/// NFTA_RULE_EXPRESSIONS (linux/netfilter/nf_tables.h).
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+
+/// The payload of one top-level attribute of an nf_tables message (after
+/// the 16-byte nlmsghdr and the 4-byte nfgenmsg), parsed in safe code.
+fn top_attr(bytes: &[u8], kind: u16) -> Option<&[u8]> {
+    let mut off = 20;
+    while off + 4 <= bytes.len() {
+        let len = u16::from_ne_bytes([bytes[off], bytes[off + 1]]) as usize;
+        let ty = u16::from_ne_bytes([bytes[off + 2], bytes[off + 3]]) & 0x3fff;
+        if len < 4 || off + len > bytes.len() {
+            return None;
+        }
+        if ty == kind {
+            return Some(&bytes[off + 4..off + len]);
+        }
+        off += (len + 3) & !3;
+    }
+    None
+}
+
+pub(super) fn parse_foreign_rule(msg: &NlMsg<'_>) -> Result<ForeignRuleInfo> {
+    let r = NlRule::new();
+    // SAFETY: as in parse_chain.
+    let rc = with_nlh(msg, |nlh| unsafe {
+        sys::nftnl_rule_nlmsg_parse(nlh, r.ptr())
+    });
+    if rc < 0 {
+        return Err(parse_err("rule"));
+    }
+    let mut exprs = Vec::new();
+    let mut data = Vec::new();
+    // SAFETY: as in parse_rule; data is copied out before the next call.
+    unsafe {
+        let it = sys::nftnl_expr_iter_create(r.ptr());
+        if it.is_null() {
+            std::process::abort();
+        }
+        loop {
+            let e = sys::nftnl_expr_iter_next(it);
+            if e.is_null() {
+                break;
+            }
+            let name = cstr_lossy(sys::nftnl_expr_get_str(e, sys::NFTNL_EXPR_NAME as u16));
+            let attr = match name.as_str() {
+                "cmp" => Some(sys::NFTNL_EXPR_CMP_DATA),
+                "match" => Some(sys::NFTNL_EXPR_MT_INFO),
+                _ => None,
+            };
+            let mut bytes = Vec::new();
+            if let Some(attr) = attr
+                && sys::nftnl_expr_is_set(e, attr as u16)
+            {
+                let mut len = 0u32;
+                let p = sys::nftnl_expr_get(e, attr as u16, &mut len);
+                if !p.is_null() {
+                    bytes = std::slice::from_raw_parts(p.cast::<u8>(), len as usize).to_vec();
+                }
+            }
+            exprs.push(render_expr(e));
+            data.push(bytes);
+        }
+        sys::nftnl_expr_iter_destroy(it);
+        Ok(ForeignRuleInfo {
+            handle: sys::nftnl_rule_get_u64(r.ptr(), sys::NFTNL_RULE_HANDLE as u16),
+            exprs,
+            data,
+            raw_exprs: top_attr(msg.bytes, NFTA_RULE_EXPRESSIONS)
+                .unwrap_or_default()
+                .to_vec(),
         })
     }
 }
