@@ -100,8 +100,9 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// accept in hostnet's table does not override them, so container traffic
     /// is dropped there unless that chain accepts it. An `ip`/`ip6` `filter`
     /// FORWARD chain holding hostnet's accept rules for every bridge (see
-    /// `init --docker-forward`) is not warned about. Also warns about
-    /// br_netfilter with bridge-nf-call-iptables on next to such a chain (then
+    /// `init --docker-forward`) is not warned about. Also warns about base
+    /// chains of other tables on the prerouting or postrouting hook with
+    /// policy drop; about br_netfilter with bridge-nf-call-iptables on next to such a chain (then
     /// containers on one bridge are cut off from each other too); about strict
     /// rp_filter on a managed bridge; and about routes on other interfaces
     /// overlapping a managed subnet (added after init). Each difference and

@@ -118,3 +118,30 @@ fn br_netfilter_with_a_dropping_forward_chain_is_named() {
     h.ns.ok(&["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"]);
     assert!(!check(&h).1.contains("br_netfilter"));
 }
+
+#[test]
+fn a_dropping_prerouting_or_postrouting_chain_is_named() {
+    let h = host("adv-hook");
+    h.ns.sh(
+        "printf 'table ip raw {\\n chain PREROUTING { type filter hook prerouting priority -300; policy drop; }\\n}\\ntable inet other {\\n chain post { type filter hook postrouting priority 0; policy drop; }\\n}\\n' | nft -f -",
+    );
+    let (code, text) = check(&h);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(
+            "warning: table ip raw chain PREROUTING drops every packet at the prerouting hook by \
+             default (policy drop)"
+        ) && text.contains("iifname \"nerdctl0\" accept"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "warning: table inet other chain post drops every packet at the postrouting hook"
+        ),
+        "{text}"
+    );
+    // gone again: no warning
+    h.ns.ok(&["nft", "delete", "table", "ip", "raw"]);
+    h.ns.ok(&["nft", "delete", "table", "inet", "other"]);
+    assert!(!check(&h).1.contains("warning"), "{}", check(&h).1);
+}

@@ -141,3 +141,29 @@ pub fn br_netfilter(dropping_chains: &[String], networks: &[NetworkRecord]) -> V
         dropping_chains.join(", ")
     )]
 }
+
+/// Base chains of other tables on prerouting or postrouting with policy
+/// drop: container traffic and port mappings pass there before (after)
+/// hostnet's chains, and an accept in hostnet's table does not override it.
+pub fn prerouting_postrouting_drops(networks: &[NetworkRecord]) -> Result<Vec<String>> {
+    if networks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let example = &networks[0].network.bridge;
+    Ok(crate::kernel::nft::foreign_prerouting_postrouting_drops()?
+        .into_iter()
+        .map(|(hook, chain)| {
+            let hook = if hook == 0 {
+                "prerouting"
+            } else {
+                "postrouting"
+            };
+            format!(
+                "{chain} drops every packet at the {hook} hook by default (policy drop): \
+                 container traffic and port mappings die there unless that chain accepts \
+                 them (fix: accept the bridges there, e.g. iifname \"{example}\" accept and \
+                 oifname \"{example}\" accept, or make its policy accept)"
+            )
+        })
+        .collect())
+}

@@ -225,6 +225,7 @@ pub fn run(g: &Global) -> Result<()> {
             &uncovered_drops(&store, &bridges)?,
             &networks,
         ));
+        warns.extend(super::advice::prerouting_postrouting_drops(&networks)?);
         warns.extend(super::advice::rp_filter(&networks));
         warns.extend(super::advice::overlapping_routes(&nl, &networks)?);
     }
