@@ -15,9 +15,11 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
     about = "The host side of a container bridge network, nftables-native",
     long_about = "hostnet configures the host side of a container bridge network the way \
 nerdctl's default network needs it: forwarding sysctls, a bridge with the gateway address, \
-and one nftables table (inet hostnet) with masquerade, port-mapping DNAT and forward rules. \
-Chains are static; containers and port mappings are set/map elements, so each change is one \
-element in one transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
+and two nftables tables: inet hostnet (masquerade, port-mapping DNAT, forward rules that let \
+into a bridge only published ports and replies, and no packet to 127.0.0.0/8 from outside) \
+and bridge hostnet (a container speaks only with its own addresses). Chains are static; \
+containers and port mappings are set/map elements, so each change is one element in one \
+transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
 CNI plugin (see hostnet-cni(8)).",
     after_long_help = crate::exit_status_text!()
 )]
@@ -80,7 +82,7 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
         crate::exit_status_text!()
     ))]
     Init(InitArgs),
-    /// Show bridges, attached interfaces, routes, forwarding, the nftables table and CNI attachments
+    /// Show bridges, attached interfaces, routes, forwarding, the nftables table, gateway modes and CNI attachments
     ///
     /// One view of what `brctl show`, `route -n` and the forwarding sysctls
     /// would say about the managed networks, then whether the nftables table
@@ -109,10 +111,10 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// warning names its fix (forwarding or route_localnet off: `hostnet init`
     /// or the sysctl).
     Check,
-    /// Remove exactly what hostnet created: its table, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
+    /// Remove exactly what hostnet created: its tables, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
     ///
     /// Containers first (their host veths, address reservations and records),
-    /// then every claimed host port, the table inet hostnet, the bridges
+    /// then every claimed host port, the tables inet and bridge hostnet, the bridges
     /// hostnet created (from bridges it adopted only the addresses it added),
     /// the conflists it wrote, its accept rules in Docker's filter FORWARD
     /// chains and the network records; then the bookkeeping left around them:
@@ -206,7 +208,8 @@ pub struct NetworkCreateArgs {
     /// A label KEY=VALUE (nerdctlLabels); repeatable
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
-    /// nat: masquerade traffic leaving the network; routed: route it as it is
+    /// nat: the LAN reaches containers only through published ports; routed:
+    /// also directly (egress is masqueraded either way)
     #[arg(long, value_name = "nat|routed", default_value = "nat")]
     pub gateway_mode: String,
     /// same-bridge: containers of this network reach each other; isolated: they
@@ -324,6 +327,10 @@ pub struct InitArgs {
     /// MTU of the bridge
     #[arg(long)]
     pub mtu: Option<u32>,
+    /// How the LAN reaches the containers: nat (only published ports and
+    /// replies) or routed (also direct access to container addresses) [default: nat]
+    #[arg(long, value_name = "nat|routed")]
+    pub gateway_mode: Option<String>,
     /// Replace other addresses already on an existing bridge instead of failing
     #[arg(long)]
     pub force_address: bool,

@@ -1,10 +1,12 @@
 //! The desired kernel state, derived from what is on disk: the nftables
-//! elements of every managed network, static port mapping and attachment.
+//! elements of every managed network, static port mapping and attachment
+//! (its port mappings and its anti-spoofing elements).
 
 use ipnetwork::IpNetwork;
 
 use crate::error::Result;
 use crate::kernel::nft::TableSpec;
+use crate::network::GatewayMode;
 use crate::state::{NetworkRecord, Store};
 
 /// The table's elements for a set of network records plus every persisted
@@ -15,6 +17,9 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
         let net = &rec.network;
         if !spec.bridges.contains(&net.bridge) {
             spec.bridges.push(net.bridge.clone());
+        }
+        if net.gateway_mode == GatewayMode::Routed && !spec.routed.contains(&net.bridge) {
+            spec.routed.push(net.bridge.clone());
         }
         for s in &net.subnets {
             match s.subnet {
@@ -31,9 +36,25 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
     spec.bridges.sort();
     spec.subnets4.sort();
     spec.subnets6.sort();
+    spec.routed.sort();
     spec.internal4.sort();
     spec.internal6.sort();
     spec.ports = crate::ports::persisted_elements(store)?;
     spec.ports.sort();
+    // anti-spoofing elements of every attachment on record (the records
+    // live in the run dir: none survives the veths it names)
+    let attachments = crate::cni::record::attachments(store)?;
+    spec.guards = attachments
+        .iter()
+        .map(|a| {
+            let siblings: Vec<_> = attachments
+                .iter()
+                .filter(|s| s.container_id == a.container_id && s.key() != a.key())
+                .cloned()
+                .collect();
+            a.guard(&siblings)
+        })
+        .collect();
+    spec.guards.sort();
     Ok(spec)
 }

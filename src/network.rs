@@ -96,6 +96,12 @@ impl Isolation {
 }
 
 impl GatewayMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayMode::Nat => "nat",
+            GatewayMode::Routed => "routed",
+        }
+    }
     pub fn parse(text: &str) -> Result<GatewayMode> {
         match text {
             "nat" => Ok(GatewayMode::Nat),

@@ -89,13 +89,20 @@ impl fmt::Display for Action {
             Action::DeleteLink { name } => write!(f, "delete link {name}"),
             Action::ApplyTable { spec, .. } => write!(
                 f,
-                "load nftables table inet {} ({} bridges, {} subnets, {} port mappings) in one transaction",
+                "load nftables table inet {} and table bridge {} ({} bridges, {} subnets, {} port mappings, {} guarded veths) in one transaction",
+                nft::TABLE,
                 nft::TABLE,
                 spec.bridges.len(),
                 spec.subnets4.len() + spec.subnets6.len(),
-                spec.ports.len()
+                spec.ports.len(),
+                spec.guards.len()
             ),
-            Action::DeleteTable { .. } => write!(f, "delete nftables table inet {}", nft::TABLE),
+            Action::DeleteTable { .. } => write!(
+                f,
+                "delete nftables table inet {} and table bridge {}",
+                nft::TABLE,
+                nft::TABLE
+            ),
             Action::ForwardAccepts { changes, .. } => {
                 write!(f, "Docker coexistence: {}", changes.join("; "))
             }

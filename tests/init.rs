@@ -49,9 +49,9 @@ fn init_builds_the_host_side() {
     ] {
         assert!(table.contains(want), "table lacks {want:?}:\n{table}");
     }
-    // nothing but our table
+    // nothing but our two tables
     let tables = h.ns.ok(&["nft", "list", "tables"]);
-    assert_eq!(tables.trim(), "table inet hostnet");
+    assert_eq!(tables.trim(), "table inet hostnet\ntable bridge hostnet");
 
     let conf: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(h.conf_dir().join("nerdctl-bridge.conflist")).unwrap(),

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use common::NetNs;
 use hostnet::error::{Kind, Result};
 use hostnet::kernel::netns::run_in;
-use hostnet::kernel::nft::{self, L4Proto, PortElement, TableSpec};
+use hostnet::kernel::nft::{self, L4Proto, PortElement, PortGuard, TableSpec};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -98,6 +98,19 @@ fn spec() -> TableSpec {
             ),
             range(None, L4Proto::Tcp, 7000, 7010, "fd00:4::3", "c7"),
         ],
+        routed: vec!["br-0123456789ab".to_string()],
+        guards: vec![
+            PortGuard {
+                port: "veth0a1b2c3d".to_string(),
+                addrs: vec![ip("10.4.0.2"), ip("fd00:4::2")],
+                with_port: true,
+            },
+            PortGuard {
+                port: "veth99".to_string(),
+                addrs: vec![ip("10.4.1.7")],
+                with_port: true,
+            },
+        ],
     }
 }
 
@@ -106,8 +119,10 @@ fn within<T: Send>(ns: &NetNs, f: impl FnOnce() -> Result<T> + Send) -> Result<T
     run_in(&ns.path(), f)
 }
 
+/// Both of hostnet's tables, as `nft list` prints them.
 fn listing(ns: &NetNs) -> String {
     ns.ok(&["nft", "list", "table", "inet", "hostnet"])
+        + &ns.ok(&["nft", "list", "table", "bridge", "hostnet"])
 }
 
 /// Load `text` with `nft -f` inside the namespace.
@@ -165,12 +180,24 @@ fn netlink_table_lists_like_nft_file() {
         "10.4.0.0/24",
         "fd00:4::/64",
         "fib daddr type local jump hostports",
+        "iifname != \"lo\" ip daddr 127.0.0.0/8 drop",
+        "oifname @routed_bridges accept",
+        "oifname @bridges drop",
+        "table bridge hostnet {",
+        "\"veth0a1b2c3d\" . 10.4.0.2",
+        "\"veth99\" . 10.4.1.7",
+        "\"veth0a1b2c3d\" . fd00:4::2",
+        "\"veth0a1b2c3d\" . 0xfd000004000000000000000000000002",
+        "iifname @ports iifname . ip saddr != @owned4 drop",
+        "iifname @ports iifname . arp saddr ip != @owned4 drop",
     ] {
         assert!(la.contains(needle), "{needle:?} not in\n{la}");
     }
     // and every attribute the kernel holds, byte for byte
     let (ra, rb) = (raw_table(&a), raw_table(&b));
-    assert_eq!(ra.len(), 5 + 20 + 12 + 10);
+    // inet: 6 chains, 24 rules, 13 sets and their elements; bridge: 1
+    // chain, 4 rules, 4 sets and their elements
+    assert_eq!(ra.len(), 6 + 24 + 13 + 13 + 1 + 4 + 4 + 4);
     // "nerdctl0" is in there, as a 16-byte key
     let nerdctl0 = "6e65726463746c300000000000000000";
     assert!(
@@ -265,17 +292,25 @@ fn snapshot_matches_desired_and_detects_drift() {
     let desired = within(&ns, || nft::desired_table(&s)).unwrap();
     let kernel = within(&ns, nft::read_table).unwrap().expect("table exists");
     assert_eq!(desired, kernel);
-    assert_eq!(kernel.chains.len(), 5);
+    // inet: localhost_guard, prerouting, output, hostports, postrouting,
+    // forward; then the bridge table's prerouting
+    assert_eq!(kernel.chains.len(), 7);
     assert_eq!(
         kernel.chains[0].hook,
+        "type filter hook prerouting prio -300 policy accept"
+    );
+    assert_eq!(
+        kernel.chains[1].hook,
         "type nat hook prerouting prio -100 policy accept"
     );
-    assert_eq!(kernel.chains[2].hook, "");
-    assert_eq!(kernel.chains[2].rules.len(), 6);
-    assert_eq!(kernel.chains[4].name, "forward");
-    assert_eq!(kernel.chains[4].rules.len(), 7);
+    assert_eq!(kernel.chains[3].hook, "");
+    assert_eq!(kernel.chains[3].rules.len(), 6);
+    assert_eq!(kernel.chains[5].name, "forward");
+    assert_eq!(kernel.chains[5].rules.len(), 9);
+    assert_eq!(kernel.chains[6].name, "bridge prerouting");
+    assert_eq!(kernel.chains[6].rules.len(), 4);
     assert_eq!(
-        kernel.chains[4].rules[2],
+        kernel.chains[5].rules[2],
         "[ meta load iifname => reg 1 ]\n[ meta load oifname => reg 2 ]\n\
          [ lookup reg 1 set bridge_self 0x0 ]\n[ immediate reg 0 accept ]"
     );
@@ -285,6 +320,7 @@ fn snapshot_matches_desired_and_detects_drift() {
         [
             "bridges",
             "bridge_self",
+            "routed_bridges",
             "subnets4",
             "subnets6",
             "internal4",
@@ -294,8 +330,21 @@ fn snapshot_matches_desired_and_detects_drift() {
             "hostports4_any",
             "hostports6_any",
             "hostranges4",
-            "hostranges6"
+            "hostranges6",
+            "bridge ports",
+            "bridge owned4",
+            "bridge owned6",
+            "bridge nd_targets6"
         ]
+    );
+    let owned4 = kernel
+        .sets
+        .iter()
+        .find(|s| s.name == "bridge owned4")
+        .unwrap();
+    assert_eq!(
+        owned4.elements,
+        ["veth0a1b2c3d . 10.4.0.2", "veth99 . 10.4.1.7"]
     );
     let any4 = kernel
         .sets
@@ -519,7 +568,7 @@ fn update_ports_ranges_add_overlap_delete() {
     };
     within(&ns, || nft::apply_table(&base)).unwrap();
     let rules = rule_lines(&listing(&ns));
-    assert_eq!(rules, 20);
+    assert_eq!(rules, 24 + 4);
     let ranges4 = |ns: &NetNs| {
         within(ns, nft::read_table)
             .unwrap()
@@ -863,7 +912,7 @@ fn thousand_elements_add_no_rules() {
     let s = spec();
     within(&ns, || nft::apply_table(&s)).unwrap();
     let rules_before = rule_lines(&listing(&ns));
-    assert_eq!(rules_before, 20);
+    assert_eq!(rules_before, 24 + 4);
     let many: Vec<PortElement> = (0..1000u16)
         .map(|i| {
             port(
@@ -982,8 +1031,8 @@ fn hex(b: &[u8]) -> String {
 
 /// One NFT_MSG_GET* dump of family inet; each answer's attributes in hex,
 /// without the attribute `skip` (the handle).
-fn raw_dump(msg: u16, payload: &[u8], skip: Option<u16>) -> Vec<String> {
-    raw_dump_with(msg, payload, |attrs| {
+fn raw_dump(family: u8, msg: u16, payload: &[u8], skip: Option<u16>) -> Vec<String> {
+    raw_dump_with(family, msg, payload, |attrs| {
         let a: Vec<String> = attrs
             .iter()
             .filter(|(t, _)| Some(*t) != skip)
@@ -994,12 +1043,13 @@ fn raw_dump(msg: u16, payload: &[u8], skip: Option<u16>) -> Vec<String> {
 }
 
 fn raw_dump_with(
+    family: u8,
     msg: u16,
     payload: &[u8],
     f: impl Fn(&[(u16, &[u8])]) -> Vec<String>,
 ) -> Vec<String> {
     let sock = mnl::Socket::new(mnl::Bus::Netfilter).unwrap();
-    let body = [&[1u8, 0, 0, 0][..], payload].concat();
+    let body = [&[family, 0, 0, 0][..], payload].concat();
     let mut req = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
     req.extend(((10u16 << 8) | msg).to_ne_bytes());
     req.extend((libc::NLM_F_REQUEST as u16 | libc::NLM_F_DUMP as u16).to_ne_bytes());
@@ -1028,8 +1078,8 @@ fn raw_dump_with(
 }
 
 /// The elements of one set dump, one string per element nest.
-fn raw_elements(payload: &[u8]) -> Vec<String> {
-    raw_dump_with(libc::NFT_MSG_GETSETELEM as u16, payload, |attrs| {
+fn raw_elements(family: u8, payload: &[u8]) -> Vec<String> {
+    raw_dump_with(family, libc::NFT_MSG_GETSETELEM as u16, payload, |attrs| {
         attrs
             .iter()
             .filter(|(t, _)| *t == 3) // NFTA_SET_ELEM_LIST_ELEMENTS
@@ -1043,36 +1093,45 @@ fn raw_elements(payload: &[u8]) -> Vec<String> {
     })
 }
 
-/// Chains, rules, sets and every set's elements as the kernel dumps them.
+/// Chains, rules, sets and every set's elements as the kernel dumps them,
+/// for both tables (inet, then bridge).
 fn raw_table(ns: &NetNs) -> Vec<String> {
     within(ns, || {
         let t = str_attr(1, "hostnet");
         let mut out = Vec::new();
-        out.extend(raw_dump(libc::NFT_MSG_GETCHAIN as u16, &t, Some(2)));
-        out.extend(raw_dump(libc::NFT_MSG_GETRULE as u16, &t, Some(3)));
-        out.extend(raw_dump(libc::NFT_MSG_GETSET as u16, &t, Some(16)));
-        for set in [
+        let inet_sets = [
             "bridges",
             "bridge_self",
+            "routed_bridges",
             "subnets4",
             "subnets6",
+            "internal4",
+            "internal6",
             "hostports4",
             "hostports6",
             "hostports4_any",
             "hostports6_any",
             "hostranges4",
             "hostranges6",
-        ] {
-            // elements come in hash order: compare them sorted
-            let p = [str_attr(1, "hostnet"), str_attr(2, set)].concat();
-            let mut elems: Vec<String> = raw_dump(libc::NFT_MSG_GETSETELEM as u16, &p, Some(3))
-                .into_iter()
-                .chain(raw_elements(&p))
-                .collect();
-            // (one header per answer message: how many is the kernel's choice)
-            elems.sort();
-            elems.dedup();
-            out.push(format!("{set}: {}", elems.join(" | ")));
+        ];
+        let bridge_sets = ["ports", "owned4", "owned6", "nd_targets6"];
+        for (family, sets) in [(1u8, &inet_sets[..]), (7u8, &bridge_sets[..])] {
+            out.extend(raw_dump(family, libc::NFT_MSG_GETCHAIN as u16, &t, Some(2)));
+            out.extend(raw_dump(family, libc::NFT_MSG_GETRULE as u16, &t, Some(3)));
+            out.extend(raw_dump(family, libc::NFT_MSG_GETSET as u16, &t, Some(16)));
+            for set in sets {
+                // elements come in hash order: compare them sorted
+                let p = [str_attr(1, "hostnet"), str_attr(2, set)].concat();
+                let mut elems: Vec<String> =
+                    raw_dump(family, libc::NFT_MSG_GETSETELEM as u16, &p, Some(3))
+                        .into_iter()
+                        .chain(raw_elements(family, &p))
+                        .collect();
+                // (one header per answer message: how many is the kernel's choice)
+                elems.sort();
+                elems.dedup();
+                out.push(format!("{set}: {}", elems.join(" | ")));
+            }
         }
         Ok(out)
     })
@@ -1149,4 +1208,58 @@ fn large_batches() {
             .iter()
             .any(|p| p.owner == "late")
     );
+}
+
+#[test]
+fn guard_elements_ride_with_port_elements() {
+    let ns = NetNs::new("nftguard");
+    let base = TableSpec {
+        guards: vec![],
+        ..spec()
+    };
+    within(&ns, || nft::apply_table(&base)).unwrap();
+    let rules = rule_lines(&listing(&ns));
+    let g = PortGuard {
+        port: "vethabcdef01".to_string(),
+        addrs: vec![ip("10.4.0.9"), ip("fd00:4::9")],
+        with_port: true,
+    };
+    let p = port(None, L4Proto::Tcp, 8181, "10.4.0.9", 80, "cidG");
+    within(&ns, || {
+        nft::update(&[p.clone()], &[], &[g.clone()], &[], false)
+    })
+    .unwrap();
+    let list = listing(&ns);
+    for needle in [
+        "\"vethabcdef01\" . 10.4.0.9",
+        "\"vethabcdef01\" . fd00:4::9",
+        "tcp . 8181 comment \"cidG\" : 10.4.0.9 . 80",
+    ] {
+        assert!(list.contains(needle), "{needle:?} not in\n{list}");
+    }
+    assert_eq!(rule_lines(&list), rules, "elements only, no rules");
+    assert_eq!(within(&ns, nft::read_guards).unwrap(), vec![g.clone()]);
+    // a failing port add takes the guard elements with it (one transaction)
+    let g2 = PortGuard {
+        port: "veth2".to_string(),
+        addrs: vec![ip("10.4.0.10")],
+        with_port: true,
+    };
+    let err = within(&ns, || {
+        nft::update(&[p.clone()], &[], &[g2.clone()], &[], false)
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, Kind::Conflict, "{err}");
+    assert!(!listing(&ns).contains("veth2"));
+    // delete, tolerant of what is missing
+    within(&ns, || {
+        nft::update(&[], &[p.clone()], &[g.clone(), g2.clone()], &[], true)
+    })
+    .unwrap_err();
+    within(&ns, || {
+        nft::update(&[], &[p.clone()], &[], &[g.clone(), g2.clone()], true)
+    })
+    .unwrap();
+    assert!(!listing(&ns).contains("vethabcdef01"));
+    assert_eq!(within(&ns, nft::read_guards).unwrap(), vec![]);
 }

@@ -118,6 +118,12 @@ impl Cfg {
                 .map(|x| x.parse().map_err(|_| format!("--levels {l}")))
                 .collect::<R<_>>()?;
         }
+        if let Some(l) = value("--packet-levels") {
+            c.packet_levels = l
+                .split(',')
+                .map(|x| x.parse().map_err(|_| format!("--packet-levels {l}")))
+                .collect::<R<_>>()?;
+        }
         if let Some(r) = value("--reps") {
             c.reps = r.parse().map_err(|_| format!("--reps {r}"))?;
         }
@@ -606,6 +612,10 @@ fn clone_rules(
     Ok(text)
 }
 
+/// Anti-spoofing elements of this many other attachments in the packet
+/// cells with n > 1 (issue 8: 1,000 attachments next to 10,000 mappings).
+const GUARDS: usize = 1000;
+
 /// Section 2: conn/s through a mapped port with n mappings, the container
 /// under test's mapping added last.
 fn packet_one(cfg: &Cfg, name: &str, n: usize, work: &Work) -> R<(Vec<f64>, String)> {
@@ -627,15 +637,30 @@ fn packet_one(cfg: &Cfg, name: &str, n: usize, work: &Work) -> R<(Vec<f64>, Stri
             peer.add(&w, &sc, None)?;
             peer.del(&w, &sc, None)
         })?;
+        let guards = if n > 1 { GUARDS.min(n) } else { 0 };
         if n > 1 {
             let hp = format!("20000-{}", 20000 + n - 2);
             let dest = format!("{}:20000-{}", clone_ip(0), 20000 + n - 2);
             hostnet_cli(&host, &dir, &["portmap", "add", &hp, &dest])?;
+            // other attachments' anti-spoofing elements (a veth and its
+            // address each) in table bridge hostnet, which the container's
+            // replies pass
+            let ports: Vec<String> = (0..guards).map(|i| format!("\"vb{i:08x}\"")).collect();
+            let owned: Vec<String> = (0..guards)
+                .map(|i| format!("\"vb{i:08x}\" . {}", clone_ip(i + 1)))
+                .collect();
+            let text = format!(
+                "add element bridge hostnet ports {{ {} }}\nadd element bridge hostnet owned4 {{ {} }}\n",
+                ports.join(", "),
+                owned.join(", ")
+            );
+            host.exec_stdin(&["nft", "-f", "-"], &text)?;
         }
         note = format!(
-            "{} map elements: `hostnet portmap add` of {} then the container's CNI ADD",
+            "{} map elements: `hostnet portmap add` of {} then the container's CNI ADD; {} other attachments' anti-spoofing elements",
             n,
-            n - 1
+            n - 1,
+            guards
         );
     } else {
         peer = Box::new(peers::reference_chain(work.sub("reference-pk")));

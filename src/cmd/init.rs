@@ -19,7 +19,7 @@ use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft;
 use crate::kernel::sysctl;
 use crate::lock::HostLock;
-use crate::network::{self, Isolation, Network, bridge_mac, overlaps};
+use crate::network::{self, GatewayMode, Isolation, Network, bridge_mac, overlaps};
 use crate::plan::{self, Action};
 use crate::state::{NetworkRecord, Store};
 
@@ -126,7 +126,8 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
         && args.bridge.is_none()
         && args.subnet.is_empty()
         && args.gateway.is_empty()
-        && args.mtu.is_none();
+        && args.mtu.is_none()
+        && args.gateway_mode.is_none();
     if no_options {
         let mut recorded: Vec<Network> = store.networks()?.into_iter().map(|r| r.network).collect();
         // networks recorded before they had IDs (a CNI ADD of old) get theirs now
@@ -144,6 +145,10 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
     }
     let name = args.name.as_deref().unwrap_or(network::DEFAULT_NETWORK);
     network::validate_network_name(name)?;
+    let mode = match &args.gateway_mode {
+        Some(m) => Some(GatewayMode::parse(m)?),
+        None => None,
+    };
     let existing = store.network(name)?;
     // the network id is fixed at creation; re-running keeps it, and so are
     // options not given again
@@ -178,12 +183,16 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
                     rec.network.labels.clone()
                 },
                 internal: rec.network.internal,
-                gateway_mode: rec.network.gateway_mode,
+                // kept unless given again
+                gateway_mode: mode.unwrap_or(rec.network.gateway_mode),
                 isolation: rec.network.isolation,
                 ..net
             }
         }
-        None => net,
+        None => Network {
+            gateway_mode: mode.unwrap_or_default(),
+            ..net
+        },
     };
     Ok(vec![net])
 }

@@ -18,6 +18,7 @@ struct BridgeView {
     name: String,
     link: Option<LinkInfo>,
     ports: Vec<String>,
+    gateway_mode: &'static str,
 }
 
 fn bridge_id(link: &LinkInfo) -> String {
@@ -84,6 +85,7 @@ pub fn run(g: &Global) -> Result<()> {
             name: rec.network.bridge.clone(),
             link,
             ports,
+            gateway_mode: rec.network.gateway_mode.as_str(),
         });
     }
     let subnets: Vec<IpNetwork> = networks
@@ -118,6 +120,7 @@ pub fn run(g: &Global) -> Result<()> {
                     "bridge_id": b.link.as_ref().map(bridge_id),
                     "stp": b.link.as_ref().and_then(|l| l.stp),
                     "interfaces": b.ports,
+                    "gateway_mode": b.gateway_mode,
                 })
             })
             .collect();
@@ -201,6 +204,17 @@ pub fn run(g: &Global) -> Result<()> {
         "MISSING (run hostnet init)"
     };
     println!("nftables table inet {}: {state}", nft::TABLE);
+    for b in &bridges {
+        let what = if b.gateway_mode == "routed" {
+            "the LAN reaches containers directly"
+        } else {
+            "the LAN reaches published ports only"
+        };
+        println!(
+            "gateway mode of network {} ({}): {} ({what})",
+            b.network, b.name, b.gateway_mode
+        );
+    }
     println!("port mappings: {}", ports.len());
     println!();
     println!("attachments: {}", attachments.len());

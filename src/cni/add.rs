@@ -35,7 +35,7 @@ use crate::cmd::init::ensure;
 use crate::error::{Error, Kind};
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
-use crate::kernel::nft::{self, PortElement};
+use crate::kernel::nft::{self, PortElement, PortGuard};
 use crate::kernel::sysctl::Key;
 use crate::lock::HostLock;
 use crate::network::format_mac;
@@ -74,6 +74,7 @@ struct Rollback {
     last_reserved: Vec<LastReserved>,
     claimed: Vec<PortMapping>,
     elements: Vec<PortElement>,
+    guards: Vec<PortGuard>,
     record: Option<Attachment>,
     veth: Option<u32>,
     netns: Option<String>,
@@ -104,16 +105,20 @@ impl Rollback {
         }
         let locked_work = self.record.is_some()
             || !self.elements.is_empty()
+            || !self.guards.is_empty()
             || !self.claimed.is_empty()
             || !self.reservations.is_empty();
         if locked_work {
             let r = (|| -> CniResult<()> {
                 let _lock = HostLock::acquire(&c.conf.run_dir)?;
                 let mut problems = Vec::new();
-                if !self.elements.is_empty()
-                    && let Err(e) = nft::update_ports(&[], &self.elements, true)
+                if !(self.elements.is_empty() && self.guards.is_empty())
+                    && let Err(e) = nft::update(&[], &self.elements, &[], &self.guards, true)
                 {
-                    problems.push(format!("deleting port elements: {}", e.msg));
+                    problems.push(format!(
+                        "deleting port and anti-spoofing elements: {}",
+                        e.msg
+                    ));
                 }
                 if !self.claimed.is_empty()
                     && let Err(e) = ports::unclaim(&c.store, c.cid, &self.claimed)
@@ -168,15 +173,22 @@ pub fn delete_link_quietly(index: u32) -> CniResult<()> {
     }
 }
 
-/// Add port elements; if the table is gone (a flushed ruleset), rebuild it
-/// from hostnet's state, which holds these claims already.
-pub fn add_elements(store: &Store, elements: &[PortElement]) -> crate::error::Result<()> {
-    match nft::update_ports(elements, &[], false) {
+/// Add port elements and anti-spoofing elements in one transaction; if a
+/// table is gone (a flushed ruleset), rebuild both from hostnet's state,
+/// which holds these port claims already, then add the guards (this
+/// attachment's record is not complete yet).
+pub fn add_elements(
+    store: &Store,
+    elements: &[PortElement],
+    guards: &[PortGuard],
+) -> crate::error::Result<()> {
+    match nft::update(elements, &[], guards, &[], false) {
         Ok(()) => Ok(()),
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
             let spec = crate::desired::table_spec(store, &store.networks()?)?;
             nft::apply_table(&spec)
-                .map_err(|e2| e2.context(format!("rebuilding the table after: {}", e.msg)))
+                .and_then(|()| nft::update(&[], &[], guards, &[], false))
+                .map_err(|e2| e2.context(format!("rebuilding the tables after: {}", e.msg)))
         }
         Err(e) => Err(e),
     }
@@ -325,12 +337,38 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 conf.name
             )));
         }
+        let mut elements = Vec::new();
         if !mappings.is_empty() {
-            let elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
+            elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
             rb.claimed = mappings.clone();
-            add_elements(&c.store, &elements).cctx("adding port mappings")?;
-            rb.elements = elements;
         }
+        // the veth's anti-spoofing elements go in with the port elements, in
+        // one transaction, before the veth exists: it is guarded from its
+        // first frame
+        let attached: Vec<AttachedIp> = ips
+            .iter()
+            .map(|(a, g)| AttachedIp {
+                address: *a,
+                gateway: *g,
+            })
+            .collect();
+        // this veth may send from every address of the container (its
+        // other networks' too), and its other veths from these
+        let siblings = record::siblings(&c.store, &conf.name, c.cid, c.ifname)?;
+        let mut guards = vec![record::guard_of(&host_veth, &attached)];
+        for s in &siblings {
+            guards[0].addrs.extend(s.ips.iter().map(|i| i.address.ip()));
+            guards.push(PortGuard {
+                with_port: false,
+                ..record::guard_of(&s.host_veth, &attached)
+            });
+        }
+        guards[0].addrs.sort();
+        guards[0].addrs.dedup();
+        add_elements(&c.store, &elements, &guards)
+            .cctx("adding port mappings and anti-spoofing elements")?;
+        rb.elements = elements;
+        rb.guards = guards;
         let rec = Attachment {
             network: conf.name.clone(),
             container_id: c.cid.to_string(),
@@ -406,8 +444,22 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 Err(e) => return Err(e.into()),
             };
             rb.veth = Some(i);
+            // the guard elements of this veth follow its new name
+            let Some(old) = rb.guards.first().cloned() else {
+                return Err(Failure::new(KERNEL, "internal: no anti-spoofing elements"));
+            };
+            let new = PortGuard {
+                port: name.clone(),
+                ..old.clone()
+            };
             rec.host_veth = name;
-            record::write(&c.store, &rec)?;
+            {
+                let _lock = HostLock::acquire(&conf.run_dir)?;
+                nft::update(&[], &[], std::slice::from_ref(&new), &[old], false)
+                    .cctx("moving the anti-spoofing elements to the new veth name")?;
+                rb.guards[0] = new;
+                record::write(&c.store, &rec)?;
+            }
             rb.record = Some(rec.clone());
             i
         }

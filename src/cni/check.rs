@@ -1,7 +1,7 @@
 //! CHECK: the attachment against the kernel. Fails (code 103) with one
 //! message naming everything missing: host veth, bridge master, hairpin,
 //! the container interface, its addresses and routes, the address
-//! reservations and the port-mapping elements.
+//! reservations, the port-mapping elements and the anti-spoofing elements.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -155,6 +155,24 @@ pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
         Some(kernel_elements()?)
     };
     diffs.extend(host_differences(&nl, &a, elements.as_ref())?);
+    let guard = a.guard(&record::siblings(
+        &store,
+        &a.network,
+        &a.container_id,
+        &a.ifname,
+    )?);
+    if !nft::read_guards()?.contains(&guard) {
+        diffs.push(format!(
+            "the anti-spoofing elements of {} ({}) are missing from table bridge hostnet",
+            guard.port,
+            guard
+                .addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let addresses: Vec<IpNetwork> = a.ips.iter().map(|i| i.address).collect();
     let routes: Vec<(IpNetwork, Option<IpAddr>)> = a.routes.iter().map(|r| (r.dst, r.gw)).collect();
     diffs.extend(netns::run_in(Path::new(netns_path), || {

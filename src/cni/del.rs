@@ -98,19 +98,22 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
         delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
     }
     let lock = HostLock::acquire(&c.conf.run_dir)?;
+    // the elements as they were claimed (same-port runs as one interval);
+    // recomputed from the record when the claims are already gone
+    let mut elements = Vec::new();
     if !a.port_mappings.is_empty() {
-        // the elements as they were claimed (same-port runs as one interval);
-        // recomputed from the record when the claims are already gone
-        let mut elements = ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
+        elements = ports::unclaim(&c.store, &a.container_id, &a.port_mappings)?;
         if elements.is_empty() {
             elements = ports::elements_for(&a.container_id, &a.port_mappings);
         }
-        match nft::update_ports(&[], &elements, true) {
-            Ok(()) => {}
-            // no table: no elements to remove
-            Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(e).cctx("deleting port mappings"),
-        }
+    }
+    // port elements and the veth's anti-spoofing elements: one transaction
+    let siblings = record::siblings(&c.store, &a.network, &a.container_id, &a.ifname)?;
+    match nft::update(&[], &elements, &[], &a.guards(&siblings), true) {
+        Ok(()) => {}
+        // no table: no elements to remove
+        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e).cctx("deleting port mappings and anti-spoofing elements"),
     }
     if let Some(dir) = &a.ipam.data_dir {
         let hl = HostLocal::new(dir, &a.network);

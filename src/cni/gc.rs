@@ -1,6 +1,7 @@
 //! GC (1.1): release every attachment, address reservation and port mapping
 //! of this network whose (container id, ifname) is not in
-//! `cni.dev/valid-attachments`. GC may list; it keeps going past errors and
+//! `cni.dev/valid-attachments`, and anti-spoofing elements of veths no
+//! attachment record names. GC may list; it keeps going past errors and
 //! reports them all at the end.
 
 use std::collections::BTreeSet;
@@ -104,6 +105,22 @@ pub fn gc(env: &Env, conf: &NetConf) -> CniResult<()> {
             {
                 errors.push(format!("deleting stale port elements: {}", e.msg));
             }
+        }
+        // 5. anti-spoofing elements of a veth no record names (an ADD whose
+        // record was lost): records are written under the lock held here,
+        // in the critical section that adds the elements, so none is in flight
+        let recorded: BTreeSet<String> = record::attachments(&store)?
+            .into_iter()
+            .map(|a| a.host_veth)
+            .collect();
+        let orphans: Vec<nft::PortGuard> = nft::read_guards()?
+            .into_iter()
+            .filter(|g| !recorded.contains(&g.port))
+            .collect();
+        if !orphans.is_empty()
+            && let Err(e) = nft::update(&[], &[], &[], &orphans, true)
+        {
+            errors.push(format!("deleting stale anti-spoofing elements: {}", e.msg));
         }
     }
     if let IpamKind::Delegated(kind) = &conf.ipam.kind

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::kernel::nft::PortGuard;
 use crate::ports::PortMapping;
 use crate::state::{Store, list_json, read_json, read_json_opt, remove_file_if_exists, write_json};
 
@@ -70,6 +71,77 @@ impl Attachment {
     pub fn key(&self) -> String {
         format!("{}/{}-{}", self.network, self.container_id, self.ifname)
     }
+
+    /// The anti-spoofing elements of its veth: the addresses assigned to it
+    /// and to the same container's other attachments (`siblings`).
+    pub fn guard(&self, siblings: &[Attachment]) -> PortGuard {
+        let all: Vec<AttachedIp> = siblings
+            .iter()
+            .flat_map(|s| s.ips.iter().cloned())
+            .chain(self.ips.iter().cloned())
+            .collect();
+        guard_of(&self.host_veth, &all)
+    }
+
+    /// The anti-spoofing elements that tie all of its veths together: its
+    /// own veth's (`guard`) and its addresses on each sibling's veth.
+    pub fn guards(&self, siblings: &[Attachment]) -> Vec<PortGuard> {
+        let mut out = vec![self.guard(siblings)];
+        for s in siblings {
+            out.push(PortGuard {
+                with_port: false,
+                ..guard_of(&s.host_veth, &self.ips)
+            });
+        }
+        out
+    }
+}
+
+pub fn guard_of(host_veth: &str, ips: &[AttachedIp]) -> PortGuard {
+    let mut addrs: Vec<IpAddr> = ips.iter().map(|i| i.address.ip()).collect();
+    addrs.sort();
+    addrs.dedup();
+    PortGuard {
+        port: host_veth.to_string(),
+        addrs,
+        with_port: true,
+    }
+}
+
+/// The other attachments of container `cid` (other networks or interface
+/// names), from the record file names: one directory listing per network,
+/// and a read of the records that match.
+pub fn siblings(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<Vec<Attachment>> {
+    let dir = store.attachments_dir();
+    let nets = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+    };
+    let prefix = format!("{cid}-");
+    let mut out = Vec::new();
+    for net in nets {
+        let net = net.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        if !net.path().is_dir() {
+            continue;
+        }
+        let entries = std::fs::read_dir(net.path())
+            .map_err(|e| Error::io(format!("listing {}", net.path().display()), e))?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Error::io(format!("listing {}", net.path().display()), e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(&prefix) || !name.ends_with(".json") {
+                continue;
+            }
+            let a: Attachment = read_json(&entry.path())?;
+            if a.container_id == cid && !(a.network == network && a.ifname == ifname) {
+                out.push(a);
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.network, &a.ifname).cmp(&(&b.network, &b.ifname)));
+    Ok(out)
 }
 
 pub fn network_dir(store: &Store, network: &str) -> PathBuf {

@@ -18,9 +18,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use super::elements::{self, PORT_MAPS};
+use super::guard::{self, GUARD_SETS};
 use super::sys::{self, BaseChain, Elem, NlMsg, Reply, Requests, Socket};
-use super::table::{self, BRIDGE_SELF, BRIDGES, SUBNETS4, SUBNETS6};
-use super::{ChainSnapshot, PortElement, SetSnapshot, TABLE, TableSnapshot, TableSpec};
+use super::table::{self, BRIDGE_SELF, BRIDGES, ROUTED_BRIDGES, SUBNETS4, SUBNETS6};
+use super::{ChainSnapshot, PortElement, PortGuard, SetSnapshot, TABLE, TableSnapshot, TableSpec};
 use crate::error::{Context, Error, Result};
 
 const ATTEMPTS: usize = 5;
@@ -132,7 +133,11 @@ fn render_ifnames(e: &Elem, names: usize) -> String {
 
 fn render_elems(set: &str, elems: &[Elem]) -> Vec<String> {
     let mut out: Vec<String> = match set {
-        BRIDGES => elems.iter().map(|e| render_ifnames(e, 1)).collect(),
+        BRIDGES | ROUTED_BRIDGES => elems.iter().map(|e| render_ifnames(e, 1)).collect(),
+        s if GUARD_SETS.contains(&s) => elems
+            .iter()
+            .map(|e| guard::render(s, e).unwrap_or_else(|| render_generic(e)))
+            .collect(),
         BRIDGE_SELF => elems.iter().map(|e| render_ifnames(e, 2)).collect(),
         SUBNETS4 => render_intervals(elems, 4),
         SUBNETS6 => render_intervals(elems, 16),
@@ -239,10 +244,9 @@ fn family_name(f: u32) -> String {
     }
 }
 
-/// Is the table there? One GETTABLE, no dump (the CNI ADD fast path).
-pub(super) fn table_exists() -> Result<bool> {
-    let mut sock = Socket::open()?;
-    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+/// Is the table of `family` there? One GETTABLE, no dump.
+fn exists(sock: &mut Socket, family: u16) -> Result<bool> {
+    let mut reqs = Requests::new(family, TABLE);
     reqs.get_table();
     match sock.run_gets(reqs)?.first() {
         Some(Reply::Err(libc::ENOENT)) => Ok(false),
@@ -252,7 +256,21 @@ pub(super) fn table_exists() -> Result<bool> {
     }
 }
 
-fn read_once() -> Result<Read> {
+/// Are both tables there? Two GETTABLEs, no dump (the CNI ADD fast path).
+pub(super) fn table_exists() -> Result<bool> {
+    let mut sock = Socket::open()?;
+    Ok(exists(&mut sock, sys::NFPROTO_INET)? && exists(&mut sock, sys::NFPROTO_BRIDGE)?)
+}
+
+/// Is the inet table there?
+pub(super) fn inet_table_exists() -> Result<bool> {
+    let mut sock = Socket::open()?;
+    exists(&mut sock, sys::NFPROTO_INET)
+}
+
+/// One table of `family`: chains (names prefixed with `prefix`), rules, sets
+/// and elements.
+fn read_once(family: u16, prefix: &str) -> Result<Read> {
     let mut sock = Socket::open()?;
     let mut gens = BTreeSet::new();
     let note = |m: &NlMsg<'_>, gens: &mut BTreeSet<u16>| {
@@ -261,7 +279,7 @@ fn read_once() -> Result<Read> {
         }
     };
 
-    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    let mut reqs = Requests::new(family, TABLE);
     reqs.get_table();
     let replies = sock.run_gets(reqs)?;
     match replies.first() {
@@ -278,7 +296,7 @@ fn read_once() -> Result<Read> {
 
     // chains
     let mut chains: Vec<ChainSnapshot> = Vec::new();
-    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    let mut reqs = Requests::new(family, TABLE);
     reqs.dump_chains();
     let r = sock.run_dump(reqs, |m| {
         if sys::is_chain(m) {
@@ -286,7 +304,7 @@ fn read_once() -> Result<Read> {
             let c = sys::parse_chain(m)?;
             if c.table == TABLE {
                 chains.push(ChainSnapshot {
-                    name: c.name,
+                    name: format!("{prefix}{}", c.name),
                     hook: hook_text(&c.base),
                     rules: Vec::new(),
                 });
@@ -302,14 +320,14 @@ fn read_once() -> Result<Read> {
 
     // rules, in chain order
     let mut rules: Vec<(String, String)> = Vec::new();
-    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    let mut reqs = Requests::new(family, TABLE);
     reqs.dump_rules();
     let r = sock.run_dump(reqs, |m| {
         if sys::is_rule(m) {
             note(m, &mut gens);
             let r = sys::parse_rule(m)?;
             if r.table == TABLE {
-                rules.push((r.chain, r.exprs.join("\n")));
+                rules.push((format!("{prefix}{}", r.chain), r.exprs.join("\n")));
             }
         }
         Ok(())
@@ -333,7 +351,7 @@ fn read_once() -> Result<Read> {
 
     // sets, then the elements of each
     let mut names: Vec<String> = Vec::new();
-    let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+    let mut reqs = Requests::new(family, TABLE);
     reqs.dump_sets();
     let r = sock.run_dump(reqs, |m| {
         if sys::is_set(m) {
@@ -353,7 +371,7 @@ fn read_once() -> Result<Read> {
     let mut sets = Vec::new();
     for name in names {
         let mut elems = Vec::new();
-        let mut reqs = Requests::new(sys::NFPROTO_INET, TABLE);
+        let mut reqs = Requests::new(family, TABLE);
         reqs.dump_elems(&name);
         let r = sock.run_dump(reqs, |m| {
             if sys::is_elems(m) {
@@ -369,7 +387,7 @@ fn read_once() -> Result<Read> {
         }
         sets.push(SetSnapshot {
             elements: render_elems(&name, &elems),
-            name,
+            name: format!("{prefix}{name}"),
         });
     }
     if gens.len() > 1 {
@@ -378,9 +396,12 @@ fn read_once() -> Result<Read> {
     Ok(Read::Snapshot(TableSnapshot { chains, sets }))
 }
 
-pub(super) fn read_table() -> Result<Option<TableSnapshot>> {
+/// Chain and set names of the bridge table carry this prefix in a snapshot.
+const BRIDGE_PREFIX: &str = "bridge ";
+
+fn read_one(family: u16, prefix: &str, fname: &str) -> Result<Option<TableSnapshot>> {
     for _ in 0..ATTEMPTS {
-        match read_once().ctx(format!("reading table inet {TABLE}"))? {
+        match read_once(family, prefix).ctx(format!("reading table {fname} {TABLE}"))? {
             Read::Absent => return Ok(None),
             Read::Snapshot(s) => return Ok(Some(s)),
             Read::Retry => continue,
@@ -388,23 +409,82 @@ pub(super) fn read_table() -> Result<Option<TableSnapshot>> {
     }
     Err(Error::new(
         crate::error::Kind::TryAgain,
-        format!("reading table inet {TABLE}: the ruleset kept changing"),
+        format!("reading table {fname} {TABLE}: the ruleset kept changing"),
     ))
 }
 
-pub(super) fn desired_table(spec: &TableSpec) -> Result<TableSnapshot> {
-    let objs = table::objects(spec).ctx(format!("table inet {TABLE}"))?;
+/// The inet table (None when absent) with the bridge table's chains and
+/// sets appended (prefixed "bridge "; missing when that table is absent,
+/// so the snapshot differs from the desired one).
+pub(super) fn read_table() -> Result<Option<TableSnapshot>> {
+    let Some(mut snap) = read_one(sys::NFPROTO_INET, "", "inet")? else {
+        return Ok(None);
+    };
+    if let Some(b) = read_one(sys::NFPROTO_BRIDGE, BRIDGE_PREFIX, "bridge")? {
+        snap.chains.extend(b.chains);
+        snap.sets.extend(b.sets);
+    }
+    Ok(Some(snap))
+}
+
+/// The anti-spoofing elements of the bridge table, grouped by port.
+pub(super) fn read_guards() -> Result<Vec<PortGuard>> {
+    let Some(snap) = read_one(sys::NFPROTO_BRIDGE, "", "bridge")? else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<PortGuard> = Vec::new();
+    fn entry(out: &mut Vec<PortGuard>, port: &str) -> usize {
+        match out.iter().position(|g| g.port == port) {
+            Some(i) => i,
+            None => {
+                out.push(PortGuard {
+                    port: port.to_string(),
+                    addrs: Vec::new(),
+                    with_port: false,
+                });
+                out.len() - 1
+            }
+        }
+    }
+    for set in &snap.sets {
+        for e in &set.elements {
+            match set.name.as_str() {
+                guard::PORTS => {
+                    let i = entry(&mut out, e);
+                    out[i].with_port = true;
+                }
+                guard::OWNED4 | guard::OWNED6 => {
+                    if let Some((port, addr)) = e.split_once(" . ")
+                        && let Ok(a) = addr.parse()
+                    {
+                        let i = entry(&mut out, port);
+                        out[i].addrs.push(a);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for g in &mut out {
+        g.addrs.sort();
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn render_objects(objs: &table::Objects, prefix: &str) -> TableSnapshot {
     let mut chains: Vec<ChainSnapshot> = objs
         .chains
         .iter()
         .map(|c| ChainSnapshot {
-            name: c.name.clone(),
+            name: format!("{prefix}{}", c.name),
             hook: hook_text(&c.base),
             rules: Vec::new(),
         })
         .collect();
     for (chain, exprs) in &objs.rules {
-        if let Some(c) = chains.iter_mut().find(|c| &c.name == chain) {
+        let name = format!("{prefix}{chain}");
+        if let Some(c) = chains.iter_mut().find(|c| c.name == name) {
             c.rules.push(sys::render_exprs(exprs).join("\n"));
         }
     }
@@ -412,11 +492,20 @@ pub(super) fn desired_table(spec: &TableSpec) -> Result<TableSnapshot> {
         .sets
         .iter()
         .map(|(def, elems)| SetSnapshot {
-            name: def.name.clone(),
+            name: format!("{prefix}{}", def.name),
             elements: render_elems(&def.name, elems),
         })
         .collect();
-    Ok(TableSnapshot { chains, sets })
+    TableSnapshot { chains, sets }
+}
+
+pub(super) fn desired_table(spec: &TableSpec) -> Result<TableSnapshot> {
+    let tables = table::objects(spec).ctx(format!("tables inet/bridge {TABLE}"))?;
+    let mut snap = render_objects(&tables.inet, "");
+    let b = render_objects(&tables.bridge, BRIDGE_PREFIX);
+    snap.chains.extend(b.chains);
+    snap.sets.extend(b.sets);
+    Ok(snap)
 }
 
 /// The elements of one map (empty when the table or map does not exist).

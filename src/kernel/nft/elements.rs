@@ -27,8 +27,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::guard;
 use super::sys::{self, Batch, Elem, ElemOp, Reply, Requests, Socket};
-use super::{L4Proto, PortElement, TABLE};
+use super::{L4Proto, PortElement, PortGuard, TABLE};
 use crate::error::{Context, Error, Result};
 
 pub(super) const HOSTPORTS4: &str = "hostports4";
@@ -502,7 +503,62 @@ pub(super) fn update_ports(
     del: &[PortElement],
     ignore_missing: bool,
 ) -> Result<()> {
-    if add.is_empty() && del.is_empty() {
+    update(add, del, &[], &[], ignore_missing)
+}
+
+/// The guard elements of `guards`, as (set, element, port); with `check`,
+/// only those the kernel holds (one GET each, pipelined).
+fn guard_ops(
+    sock: &mut Socket,
+    guards: &[PortGuard],
+    check: bool,
+) -> Result<Vec<(&'static str, Elem, String)>> {
+    let mut all = Vec::new();
+    for g in guards {
+        for (set, e) in guard::elems_of(g)? {
+            all.push((set, e, g.port.clone()));
+        }
+    }
+    if !check || all.is_empty() {
+        return Ok(all);
+    }
+    let mut keep = Vec::with_capacity(all.len());
+    for chunk in all.chunks(64) {
+        let mut reqs = Requests::new(sys::NFPROTO_BRIDGE, TABLE);
+        for (set, e, _) in chunk {
+            reqs.get_elem(set, &e.key);
+        }
+        let replies = sock.run_gets(reqs)?;
+        for (item, r) in chunk.iter().zip(replies) {
+            match r {
+                Reply::Err(errno) if errno == libc::ENOENT => {}
+                Reply::Err(errno) => {
+                    return Err(Error::kernel(
+                        errno,
+                        format!(
+                            "looking up the anti-spoofing elements of {}: {}",
+                            item.2,
+                            sys::strerror(errno)
+                        ),
+                    ));
+                }
+                Reply::Msg(..) => keep.push(item.clone()),
+            }
+        }
+    }
+    Ok(keep)
+}
+
+/// Port elements (inet table) and anti-spoofing elements (bridge table) in
+/// one transaction.
+pub(super) fn update(
+    add: &[PortElement],
+    del: &[PortElement],
+    guard_add: &[PortGuard],
+    guard_del: &[PortGuard],
+    ignore_missing: bool,
+) -> Result<()> {
+    if add.is_empty() && del.is_empty() && guard_add.is_empty() && guard_del.is_empty() {
         return Ok(());
     }
     for e in add.iter().chain(del) {
@@ -550,9 +606,14 @@ pub(super) fn update_ports(
 
     // One message per element, deletes first (so a delete and an add of the
     // same key in one call replace it): a failing message names its element.
+    let guard_dels = guard_ops(&mut sock, guard_del, ignore_missing)
+        .ctx("checking anti-spoofing elements to delete")?;
+    let guard_adds = guard_ops(&mut sock, guard_add, false)?;
     enum Op<'a> {
         Del(&'a PortElement),
         Add(&'a PortElement),
+        GuardDel(&'a str),
+        GuardAdd(&'a str),
     }
     let mut batch = Batch::new(sys::NFPROTO_INET, TABLE);
     let mut ops = Vec::with_capacity(add.len() + keep.len());
@@ -568,10 +629,19 @@ pub(super) fn update_ports(
             Op::Add(e),
         ));
     }
+    batch.target(sys::NFPROTO_BRIDGE, TABLE);
+    for (set, e, port) in &guard_dels {
+        ops.push((batch.elem_each(ElemOp::Del, set, e), Op::GuardDel(port)));
+    }
+    for (set, e, port) in &guard_adds {
+        ops.push((batch.elem_each(ElemOp::AddExcl, set, e), Op::GuardAdd(port)));
+    }
     if batch.is_empty() {
         return Ok(());
     }
-    let deleted = ops.iter().any(|(_, op)| matches!(op, Op::Del(_)));
+    let deleted = ops
+        .iter()
+        .any(|(_, op)| matches!(op, Op::Del(_) | Op::GuardDel(_)));
     let res = sock.run_batch(batch.finish())?;
     if deleted {
         // Closing the socket now would wait out an RCU grace period (nf_tables
@@ -606,10 +676,26 @@ pub(super) fn update_ports(
                 map_name(e)
             ),
         ),
+        (Some(Op::GuardAdd(p)), libc::ENOENT) => Error::kernel(
+            libc::ENOENT,
+            format!(
+                "adding the anti-spoofing elements of {p}: table bridge {TABLE} does not exist (run hostnet init)"
+            ),
+        ),
+        (Some(Op::GuardAdd(p)), libc::EEXIST) => Error::conflict(format!(
+            "the anti-spoofing elements of {p} exist already"
+        )),
+        (Some(Op::GuardAdd(p)) | Some(Op::GuardDel(p)), _) => Error::kernel(
+            errno,
+            format!(
+                "anti-spoofing elements of {p}: {}",
+                sys::strerror(errno)
+            ),
+        ),
         (Some(Op::Add(e)) | Some(Op::Del(e)), _) => {
             Error::kernel(errno, format!("{}: {}", describe(e), sys::strerror(errno)))
         }
         (None, _) => Error::kernel(errno, sys::strerror(errno)),
     })
-    .ctx("updating port mappings")
+    .ctx("updating port mappings and anti-spoofing elements")
 }

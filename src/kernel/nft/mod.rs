@@ -68,10 +68,25 @@ pub struct PortElement {
     pub owner: String,
 }
 
-/// Everything variable in the table: the desired elements.
+/// Anti-spoofing elements in `table bridge hostnet` of one bridge port (a
+/// container's host veth): the addresses it may send from, i.e. every
+/// address hostnet assigned to that container (on any of its networks: a
+/// container with eth0 and eth1 answers through whichever its routes pick).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortGuard {
+    pub port: String,
+    pub addrs: Vec<IpAddr>,
+    /// Also the port's own element in `ports` (false: only `port . addr`
+    /// elements, for a port that is in `ports` already).
+    pub with_port: bool,
+}
+
+/// Everything variable in the tables: the desired elements.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableSpec {
     pub bridges: Vec<String>,
+    /// Bridges of networks in `routed` gateway mode.
+    pub routed: Vec<String>,
     pub subnets4: Vec<Ipv4Network>,
     pub subnets6: Vec<Ipv6Network>,
     pub ports: Vec<PortElement>,
@@ -79,6 +94,8 @@ pub struct TableSpec {
     /// their bridge (so nothing is masqueraded either).
     pub internal4: Vec<Ipv4Network>,
     pub internal6: Vec<Ipv6Network>,
+    /// Anti-spoofing elements of every attachment.
+    pub guards: Vec<PortGuard>,
 }
 
 /// What the kernel has (or what a TableSpec would produce), in a form that
@@ -110,16 +127,18 @@ pub struct SetSnapshot {
 mod dump;
 mod elements;
 pub mod foreign;
+mod guard;
 mod sys;
 mod table;
 
-/// Replace the whole `inet hostnet` table with the static ruleset plus the
-/// elements of `spec`, in ONE netlink transaction (creates it if absent).
+/// Replace the whole `inet hostnet` and `bridge hostnet` tables with the
+/// static ruleset plus the elements of `spec`, in ONE netlink transaction
+/// (creates them if absent).
 pub fn apply_table(spec: &TableSpec) -> Result<()> {
     table::apply(spec)
 }
 
-/// Delete the table; Ok(false) if it did not exist.
+/// Delete both tables; Ok(false) if the inet table did not exist.
 pub fn delete_table() -> Result<bool> {
     table::delete()
 }
@@ -132,6 +151,25 @@ pub fn delete_table() -> Result<bool> {
 /// when exactly that range exists (one GET per range delete, always).
 pub fn update_ports(add: &[PortElement], del: &[PortElement], ignore_missing: bool) -> Result<()> {
     elements::update_ports(add, del, ignore_missing)
+}
+
+/// `update_ports` plus the anti-spoofing elements of attachments
+/// (`table bridge hostnet`), all in ONE transaction. With `ignore_missing`,
+/// guard elements the kernel does not hold are skipped (one GET each).
+pub fn update(
+    add: &[PortElement],
+    del: &[PortElement],
+    guard_add: &[PortGuard],
+    guard_del: &[PortGuard],
+    ignore_missing: bool,
+) -> Result<()> {
+    elements::update(add, del, guard_add, guard_del, ignore_missing)
+}
+
+/// The anti-spoofing elements in the kernel, per port (empty when the
+/// bridge table does not exist).
+pub fn read_guards() -> Result<Vec<PortGuard>> {
+    dump::read_guards()
 }
 
 /// After `update_ports` deleted elements, its socket is kept open so that its

@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 // ---------------------------------------------------------------- constants
 
 pub(super) const NFPROTO_INET: u16 = libc::NFPROTO_INET as u16;
+pub(super) const NFPROTO_BRIDGE: u16 = libc::NFPROTO_BRIDGE as u16;
 pub(super) const NFPROTO_IPV4: u32 = libc::NFPROTO_IPV4 as u32;
 pub(super) const NFPROTO_IPV6: u32 = libc::NFPROTO_IPV6 as u32;
 
@@ -44,6 +45,7 @@ pub(super) const META_OIFNAME: u32 = libc::NFT_META_OIFNAME as u32;
 pub(super) const META_NFPROTO: u32 = libc::NFT_META_NFPROTO as u32;
 pub(super) const META_L4PROTO: u32 = libc::NFT_META_L4PROTO as u32;
 
+pub(super) const PAYLOAD_LINK: u32 = libc::NFT_PAYLOAD_LL_HEADER as u32;
 pub(super) const PAYLOAD_NETWORK: u32 = libc::NFT_PAYLOAD_NETWORK_HEADER as u32;
 pub(super) const PAYLOAD_TRANSPORT: u32 = libc::NFT_PAYLOAD_TRANSPORT_HEADER as u32;
 

@@ -14,6 +14,7 @@ use super::elements::{
     self, HOSTPORTS4, HOSTPORTS4_ANY, HOSTPORTS6, HOSTPORTS6_ANY, HOSTRANGES4, HOSTRANGES6,
     PORT_MAPS, UDATA_ELEM_FLAGS,
 };
+use super::guard;
 use super::sys::{self, BaseChain, Batch, ChainDef, Elem, ElemOp, Expr, SetDef, Socket};
 use super::{PortElement, TABLE, TableSpec};
 use crate::error::{Context, Error, Result};
@@ -26,6 +27,8 @@ pub(super) const BRIDGES: &str = "bridges";
 /// one bridge (which reaches the inet forward hook when br_netfilter is
 /// loaded) and drops only traffic between two different managed bridges.
 pub(super) const BRIDGE_SELF: &str = "bridge_self";
+/// Bridges of networks in `routed` gateway mode.
+pub(super) const ROUTED_BRIDGES: &str = "routed_bridges";
 pub(super) const SUBNETS4: &str = "subnets4";
 pub(super) const SUBNETS6: &str = "subnets6";
 /// Subnets of internal networks (`network create --internal`).
@@ -83,12 +86,19 @@ const UDATA_CONCAT_RANGE_MAP: &[u8] = &[
 /// NFTNL_UDATA_SET_ELEM_FLAGS = NFTNL_SET_ELEM_F_INTERVAL_OPEN.
 const UDATA_INTERVAL_OPEN: &[u8] = &[UDATA_ELEM_FLAGS, 4, 1, 0, 0, 0];
 
-/// Everything `apply` sends, in order; also what `desired_table` renders.
+/// Everything `apply` sends for one table, in order; also what
+/// `desired_table` renders.
 pub(super) struct Objects {
     pub sets: Vec<(SetDef, Vec<Elem>)>,
     pub chains: Vec<ChainDef>,
     /// (chain, expressions), in file order
     pub rules: Vec<(String, Vec<Expr>)>,
+}
+
+/// Both tables: `inet hostnet` and `bridge hostnet`.
+pub(super) struct Tables {
+    pub inet: Objects,
+    pub bridge: Objects,
 }
 
 fn set_def(
@@ -145,6 +155,14 @@ fn set_defs() -> Vec<SetDef> {
             UDATA_CONCAT_SET,
         ),
         set_def(
+            11,
+            ROUTED_BRIDGES,
+            0,
+            (TYPE_IFNAME, 16),
+            None,
+            UDATA_HOST_ORDER,
+        ),
+        set_def(
             3,
             SUBNETS4,
             sys::SET_INTERVAL,
@@ -162,7 +180,7 @@ fn set_defs() -> Vec<SetDef> {
         ),
         // in the order of rulesets/hostnet.nft: nft lists sets as created
         set_def(
-            11,
+            13,
             INTERNAL4,
             sys::SET_INTERVAL,
             (TYPE_IPADDR, 4),
@@ -244,6 +262,7 @@ fn chain_defs() -> Vec<ChainDef> {
         }),
     };
     vec![
+        base("localhost_guard", "filter", libc::NF_INET_PRE_ROUTING, -300),
         base("prerouting", "nat", libc::NF_INET_PRE_ROUTING, -100),
         base("output", "nat", libc::NF_INET_LOCAL_OUT, -100),
         ChainDef {
@@ -368,7 +387,32 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
     let oifname = || meta(sys::META_OIFNAME, sys::REG_1);
     let iifname = || meta(sys::META_IIFNAME, sys::REG_1);
     let r = |chain: &str, parts: Vec<Vec<Expr>>| (chain.to_string(), parts.concat());
+    let not_lo = || {
+        let mut lo = b"lo".to_vec();
+        lo.resize(16, 0);
+        vec![iifname(), cmp(sys::CMP_NEQ, &lo)]
+    };
+    let mut loopback6 = [0u8; 16];
+    loopback6[15] = 1;
     vec![
+        // iifname != "lo" ip daddr 127.0.0.0/8 drop
+        r(
+            "localhost_guard",
+            vec![
+                not_lo(),
+                nfproto_is(v4).to_vec(),
+                vec![net(16, 1), cmp(sys::CMP_EQ, &[127]), Expr::Drop],
+            ],
+        ),
+        // iifname != "lo" ip6 daddr ::1 drop
+        r(
+            "localhost_guard",
+            vec![
+                not_lo(),
+                nfproto_is(v6).to_vec(),
+                vec![net(24, 16), cmp(sys::CMP_EQ, &loopback6), Expr::Drop],
+            ],
+        ),
         r("prerouting", vec![fib_local_jump()]),
         r("output", vec![fib_local_jump()]),
         // ip daddr . meta l4proto . th dport: 16-byte register 1, then the
@@ -556,6 +600,17 @@ fn rules() -> Vec<(String, Vec<Expr>)> {
             "forward",
             vec![vec![iifname(), lookup(BRIDGES), Expr::Accept]],
         ),
+        // oifname @routed_bridges accept
+        r(
+            "forward",
+            vec![vec![oifname(), lookup(ROUTED_BRIDGES), Expr::Accept]],
+        ),
+        // oifname @bridges drop: into a bridge from elsewhere, neither
+        // published (DNAT'd) nor a reply
+        r(
+            "forward",
+            vec![vec![oifname(), lookup(BRIDGES), Expr::Drop]],
+        ),
     ]
 }
 
@@ -737,7 +792,7 @@ pub(super) fn range_text(start: u128, end: Option<u128>, bits: u32) -> String {
     }
 }
 
-pub(super) fn objects(spec: &TableSpec) -> Result<Objects> {
+pub(super) fn objects(spec: &TableSpec) -> Result<Tables> {
     let defs = set_defs();
     let mut elems: Vec<Vec<Elem>> = vec![Vec::new(); defs.len()];
     let at = |name: &str| -> Result<usize> {
@@ -748,6 +803,12 @@ pub(super) fn objects(spec: &TableSpec) -> Result<Objects> {
     for b in &bridge_names(spec) {
         elems[at(BRIDGES)?].push(ifname_elem(b)?);
         elems[at(BRIDGE_SELF)?].push(bridge_self_elem(b)?);
+    }
+    let mut routed = spec.routed.clone();
+    routed.sort();
+    routed.dedup();
+    for b in &routed {
+        elems[at(ROUTED_BRIDGES)?].push(ifname_elem(b)?);
     }
     elems[at(SUBNETS4)?] = interval_elems(&v4_ranges(&spec.subnets4), 4);
     elems[at(SUBNETS6)?] = interval_elems(&v6_ranges(&spec.subnets6), 16);
@@ -780,40 +841,57 @@ pub(super) fn objects(spec: &TableSpec) -> Result<Objects> {
     }
     elements::check_overlaps(&ranges)?;
     let sets = defs.into_iter().zip(elems).collect();
-    Ok(Objects {
-        sets,
-        chains: chain_defs(),
-        rules: rules(),
+    let bridge_sets = guard::set_defs()
+        .into_iter()
+        .zip(guard::all_elems(spec)?)
+        .collect();
+    Ok(Tables {
+        inet: Objects {
+            sets,
+            chains: chain_defs(),
+            rules: rules(),
+        },
+        bridge: Objects {
+            sets: bridge_sets,
+            chains: guard::chain_defs(),
+            rules: guard::rules(),
+        },
     })
 }
 
 pub(super) fn apply(spec: &TableSpec) -> Result<()> {
-    let objs = objects(spec).ctx(format!("table inet {TABLE}"))?;
+    let tables = objects(spec).ctx(format!("tables inet/bridge {TABLE}"))?;
     let mut b = Batch::new(sys::NFPROTO_INET, TABLE);
     // what each message is, to name the one the kernel refuses
     let mut what: Vec<(u32, String)> = Vec::new();
-    // add + delete + add: works whether or not the table exists, and the
-    // whole replacement commits at once.
-    what.push((b.add_table(), format!("table inet {TABLE}")));
-    what.push((b.del_table(), format!("table inet {TABLE}")));
-    what.push((b.add_table(), format!("table inet {TABLE}")));
-    for (set, elems) in &objs.sets {
-        what.push((b.add_set(set), format!("set {}", set.name)));
-        for seq in b.elems(ElemOp::AddExcl, &set.name, set.id, elems) {
-            what.push((seq, format!("elements of set {}", set.name)));
+    for (family, fname, objs) in [
+        (sys::NFPROTO_INET, "inet", &tables.inet),
+        (sys::NFPROTO_BRIDGE, "bridge", &tables.bridge),
+    ] {
+        b.target(family, TABLE);
+        // add + delete + add: works whether or not the table exists, and
+        // the whole replacement (both tables) commits at once.
+        what.push((b.add_table(), format!("table {fname} {TABLE}")));
+        what.push((b.del_table(), format!("table {fname} {TABLE}")));
+        what.push((b.add_table(), format!("table {fname} {TABLE}")));
+        for (set, elems) in &objs.sets {
+            what.push((b.add_set(set), format!("{fname} set {}", set.name)));
+            for seq in b.elems(ElemOp::AddExcl, &set.name, set.id, elems) {
+                what.push((seq, format!("elements of {fname} set {}", set.name)));
+            }
         }
-    }
-    for c in &objs.chains {
-        what.push((b.add_chain(c), format!("chain {}", c.name)));
-    }
-    let mut nth: HashMap<&str, usize> = HashMap::new();
-    for (chain, exprs) in &objs.rules {
-        let n = nth.entry(chain).or_default();
-        *n += 1;
-        what.push((
-            b.add_rule(chain, exprs),
-            format!("rule {n} of chain {chain}"),
-        ));
+        for c in &objs.chains {
+            what.push((b.add_chain(c), format!("{fname} chain {}", c.name)));
+        }
+        let mut nth: HashMap<&str, usize> = HashMap::new();
+        for (chain, exprs) in &objs.rules {
+            let n = nth.entry(chain).or_default();
+            *n += 1;
+            what.push((
+                b.add_rule(chain, exprs),
+                format!("rule {n} of {fname} chain {chain}"),
+            ));
+        }
     }
     let mut sock = Socket::open()?;
     let res = sock.run_batch(b.finish())?;
@@ -836,16 +914,25 @@ pub(super) fn apply(spec: &TableSpec) -> Result<()> {
 }
 
 pub(super) fn delete() -> Result<bool> {
+    let existed = super::dump::inet_table_exists()?;
+    // add (no-op when present) + delete for each: one transaction that
+    // removes both tables whichever of them exists
     let mut b = Batch::new(sys::NFPROTO_INET, TABLE);
-    b.del_table();
+    for family in [sys::NFPROTO_INET, sys::NFPROTO_BRIDGE] {
+        b.target(family, TABLE);
+        b.add_table();
+        b.del_table();
+    }
     let mut sock = Socket::open()?;
     let res = sock.run_batch(b.finish())?;
     match res.errors.first() {
-        None => Ok(true),
-        Some(&(_, libc::ENOENT)) => Ok(false),
+        None => Ok(existed),
         Some(&(_, errno)) => Err(Error::kernel(
             errno,
-            format!("deleting table inet {TABLE}: {}", sys::strerror(errno)),
+            format!(
+                "deleting tables inet/bridge {TABLE}: {}",
+                sys::strerror(errno)
+            ),
         )),
     }
 }
@@ -882,6 +969,13 @@ pub(super) fn text(spec: &TableSpec) -> String {
             .map(|b| format!("\"{b}\" . \"{b}\""))
             .collect(),
     );
+    let mut routed = spec.routed.clone();
+    routed.sort();
+    routed.dedup();
+    add(
+        ROUTED_BRIDGES,
+        routed.iter().map(|b| format!("\"{b}\"")).collect(),
+    );
     add(SUBNETS4, net_text(&v4_ranges(&spec.subnets4), 32));
     add(SUBNETS6, net_text(&v6_ranges(&spec.subnets6), 128));
     add(INTERNAL4, net_text(&v4_ranges(&spec.internal4), 32));
@@ -896,5 +990,6 @@ pub(super) fn text(spec: &TableSpec) -> String {
         ports.dedup_by(|a, b| elements::key(a) == elements::key(b));
         add(map, ports.iter().map(|p| elements::text(p, true)).collect());
     }
+    out.push_str(&guard::text(spec));
     out
 }
