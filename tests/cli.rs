@@ -515,6 +515,7 @@ fd00:97::                               ::              /64             U     hn
 net.ipv4.ip_forward = 1
 net.ipv6.conf.all.forwarding = 1
 nftables table inet hostnet: present
+gateway mode of network gold (hng0): nat (the LAN reaches published ports only)
 port mappings: 4
 
 attachments: 1
