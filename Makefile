@@ -1,8 +1,25 @@
 # hostnet — the two commands of the README, and the helpers they use.
 CARGO ?= cargo
-BIN := target/release/hostnet
+BIN ?= target/release/hostnet
 
-.PHONY: demo test deps build man bench bench-quick chaos boot-test clean
+# `make install` / `make uninstall` (DESTDIR for staging; see README "Install")
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man/man8
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# where the CNI plugin link goes: CNI_BIN_DIR, else each of these that exists
+# (under DESTDIR or on this machine), else the first
+CNI_BIN_DIRS ?= /opt/cni/bin /usr/lib/cni
+CNI_BIN_DIR ?=
+cni_dirs = $(or $(CNI_BIN_DIR),$(or $(strip $(foreach d,$(CNI_BIN_DIRS),$(if $(wildcard $(DESTDIR)$(d) $(d)),$(d)))),$(firstword $(CNI_BIN_DIRS))))
+# NO_BUILD=1: install $(BIN) as it is (no cargo build first)
+install_deps = $(if $(NO_BUILD),,build)
+
+.PHONY: demo test deps build man bench bench-quick chaos boot-test clean install uninstall deb completions
 
 deps:
 	@bash scripts/install-deps.sh
@@ -48,6 +65,47 @@ bench: deps
 bench-quick: deps
 	@bash scripts/install-bench-deps.sh
 	$(CARGO) bench --locked --bench peers -- --quick
+
+# Shell completions generated from the clap definitions, for install and deb.
+completions: $(install_deps)
+	@mkdir -p target/completions
+	$(BIN) completions bash > target/completions/hostnet.bash
+	$(BIN) completions zsh > target/completions/_hostnet
+	$(BIN) completions fish > target/completions/hostnet.fish
+
+install: $(install_deps) completions
+	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/hostnet
+	set -e; for d in $(cni_dirs); do \
+	  install -d $(DESTDIR)$$d; \
+	  ln -sfn $(SBINDIR)/hostnet $(DESTDIR)$$d/hostnet; \
+	  echo "$$d/hostnet -> $(SBINDIR)/hostnet"; \
+	done
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)
+	set -e; for u in systemd/*.service; do \
+	  sed 's|/usr/sbin/hostnet|$(SBINDIR)/hostnet|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
+	done
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/
+	install -D -m 0644 target/completions/hostnet.bash $(DESTDIR)$(BASHCOMPDIR)/hostnet
+	install -D -m 0644 target/completions/_hostnet $(DESTDIR)$(ZSHCOMPDIR)/_hostnet
+	install -D -m 0644 target/completions/hostnet.fish $(DESTDIR)$(FISHCOMPDIR)/hostnet.fish
+	@echo "installed; enable the units with: systemctl daemon-reload && systemctl enable hostnet.service hostnet-nftables.service"
+
+# Removes exactly what install put there (a CNI link only if it is ours).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/hostnet
+	set -e; for d in $(CNI_BIN_DIR) $(CNI_BIN_DIRS); do \
+	  if [ "$$(readlink $(DESTDIR)$$d/hostnet 2>/dev/null)" = "$(SBINDIR)/hostnet" ]; then rm -f $(DESTDIR)$$d/hostnet; fi; \
+	done
+	set -e; for u in systemd/*.service; do rm -f $(DESTDIR)$(UNITDIR)/$${u#systemd/}; done
+	set -e; for m in man/*.8; do rm -f $(DESTDIR)$(MANDIR)/$${m#man/}; done
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/hostnet $(DESTDIR)$(ZSHCOMPDIR)/_hostnet $(DESTDIR)$(FISHCOMPDIR)/hostnet.fish
+
+# A Debian package (target/debian/hostnet_*.deb) with cargo-deb, installed
+# from crates.io when missing; metadata in Cargo.toml [package.metadata.deb].
+deb: build completions
+	@command -v cargo-deb >/dev/null || $(CARGO) install cargo-deb --locked
+	$(CARGO) deb --no-build --locked
 
 clean:
 	$(CARGO) clean

@@ -44,9 +44,9 @@ web_ip=$(ip -n hostnet-demo-web -4 -o addr show eth0 | awk '{print $4}' | cut -d
 step "a web server in \"web\" ($web_ip:80)"
 ip netns exec hostnet-demo-web socat TCP-LISTEN:80,reuseaddr,fork \
   SYSTEM:'echo "hello from web, you are $SOCAT_PEERADDR"' &
-for _ in $(seq 50); do ip netns exec hostnet-demo-web ss -tln | grep -q ':80 ' && break; sleep 0.1; done
+for _ in $(seq 50); do ip netns exec hostnet-demo-web ss -tln | grep ':80 ' >/dev/null && break; sleep 0.1; done
 step "db -> web directly (same bridge)"
-ip netns exec hostnet-demo-db ping -c1 -W2 "$web_ip" | head -2
+ip netns exec hostnet-demo-db ping -c1 -W2 "$web_ip" | sed -n 1,2p
 step "host -> 127.0.0.1:8080 (mapped port)"
 ip netns exec "$ns" socat -u TCP:127.0.0.1:8080 -
 step "db -> 10.4.0.1:8080 (mapped port via the gateway, hairpin)"

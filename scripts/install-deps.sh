@@ -7,7 +7,7 @@ pkgs=(pkg-config libnftnl-dev libmnl-dev nftables iproute2 iputils-ping socat
       containernetworking-plugins bridge-utils jq procps iptables iputils-arping strace "$@")
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2

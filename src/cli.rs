@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// --state-dir's default.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,7 +20,8 @@ into a bridge only published ports and replies, and no packet to 127.0.0.0/8 fro
 and bridge hostnet (a container speaks only with its own addresses). Chains are static; \
 containers and port mappings are set/map elements, so each change is one element in one \
 transaction.\n\nWith CNI_COMMAND set in the environment the same binary is a \
-CNI plugin (see hostnet-cni(8))."
+CNI plugin (see hostnet-cni(8)).",
+    after_long_help = crate::exit_status_text!()
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -36,7 +40,7 @@ pub struct Global {
         long,
         global = true,
         value_name = "DIR",
-        default_value = "/var/lib/hostnet"
+        default_value = DEFAULT_STATE_DIR
     )]
     pub state_dir: PathBuf,
     /// Where hostnet keeps its lock
@@ -68,16 +72,25 @@ pub enum Command {
     /// recorded network, static port mapping and attachment as it was (what the
     /// boot unit runs). Otherwise sets up the one network described by the options
     /// (defaults: bridge nerdctl0, 10.4.0.0/24, gateway 10.4.0.1).
-    #[command(after_long_help = "BOOT AND NFTABLES RELOADS:\n  \
+    #[command(after_long_help = concat!(
+        "BOOT AND NFTABLES RELOADS:\n  \
 systemd/hostnet.service (Type=oneshot, RemainAfterExit=yes) runs `hostnet init` after \
 network.target and before containerd, podman, docker and crio, restoring every recorded \
 network, static port mapping and attachment element. systemd/hostnet-nftables.service is \
 PartOf= and ReloadPropagatedFrom=nftables.service: a restart or reload of nftables, which \
-flushes the whole ruleset, runs `hostnet init` again at once.\n\n\
-EXIT STATUS:\n  0 done or nothing to do; 1 a kernel or file operation failed (what was done \
-is rolled back); 2 invalid input (nothing was changed).")]
+flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
+        crate::exit_status_text!()
+    ))]
     Init(InitArgs),
     /// Show bridges, attached interfaces, routes, forwarding, the nftables table, gateway modes and CNI attachments
+    ///
+    /// One view of what `brctl show`, `route -n` and the forwarding sysctls
+    /// would say about the managed networks, then whether the nftables table
+    /// is there, how many port mappings it holds, and one line per container
+    /// attachment (container, network, interface, addresses, host veth,
+    /// ports; a mapping on both address families is shown once with
+    /// "(v4+v6)"). With --json: every bridge, route, port mapping (with its
+    /// owner) and attachment record in full, sysctls as numbers.
     Status,
     /// Compare the desired state with the kernel; exit 1 and list each difference.
     ///
@@ -89,9 +102,26 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// accept in hostnet's table does not override them, so container traffic
     /// is dropped there unless that chain accepts it. An `ip`/`ip6` `filter`
     /// FORWARD chain holding hostnet's accept rules for every bridge (see
-    /// `init --docker-forward`) is not warned about.
+    /// `init --docker-forward`) is not warned about. Also warns about base
+    /// chains of other tables on the prerouting or postrouting hook with
+    /// policy drop; about br_netfilter with bridge-nf-call-iptables on next to such a chain (then
+    /// containers on one bridge are cut off from each other too); about strict
+    /// rp_filter on a managed bridge; and about routes on other interfaces
+    /// overlapping a managed subnet (added after init). Each difference and
+    /// warning names its fix (forwarding or route_localnet off: `hostnet init`
+    /// or the sysctl).
     Check,
     /// Remove exactly what hostnet created: its tables, bridges, conflists, state, and its accept rules in Docker's filter FORWARD
+    ///
+    /// Containers first (their host veths, address reservations and records),
+    /// then every claimed host port, the tables inet and bridge hostnet, the bridges
+    /// hostnet created (from bridges it adopted only the addresses it added),
+    /// the conflists it wrote, its accept rules in Docker's filter FORWARD
+    /// chains and the network records; then the bookkeeping left around them:
+    /// host-local's last_reserved_ip.N and lock when no reservation is left,
+    /// the host lock and empty directories. Forwarding sysctls stay as they
+    /// are unless --restore-sysctl (until then sysctl-before.json stays too).
+    /// Links and files of others are never touched.
     Teardown(TeardownArgs),
     /// Release what no live container accounts for; print each release.
     ///
@@ -104,11 +134,42 @@ is rolled back); 2 invalid input (nothing was changed).")]
     /// of these as a difference.
     Gc(GcArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
+    ///
+    /// A static mapping takes the same path as a container's: a claim on the
+    /// host port (a port has one owner per host address and protocol) and one
+    /// element in one nftables transaction; no rule is added, however many
+    /// mappings there are. Mappings are recorded, so `hostnet init` (and the
+    /// boot unit) restore them.
     #[command(subcommand)]
     Portmap(PortmapCommand),
+    /// Print the version, the CNI spec versions spoken and the kernel features found
+    ///
+    /// The kernel part is read, never changed: the release (uname), whether
+    /// nf_tables answers a request, whether IPv6 and br_netfilter are there.
+    /// `hostnet --version` prints the same.
+    Version,
+    /// Print a shell completion script for bash, zsh or fish
+    ///
+    /// Generated from the same definitions as --help; `make install` puts
+    /// them where bash-completion, zsh and fish look.
+    Completions(CompletionsArgs),
     /// Networks as nerdctl has them: create, list, inspect, remove
     #[command(subcommand)]
     Network(NetworkCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,8 +179,7 @@ pub enum NetworkCommand {
     /// Without --subnet the network gets the first free /24 from 10.4.1.0
     /// upward that overlaps no other network, route or address of the host.
     /// Prints the new network's ID.
-    #[command(after_long_help = "EXIT STATUS:
-  0 created; 1 a kernel or file operation failed (what was done is rolled back); 2 invalid input (nothing was changed), or the network exists.")]
+    #[command(after_long_help = crate::exit_status_text!())]
     Create(NetworkCreateArgs),
     /// List networks: NETWORK ID, NAME, FILE, plus the host and none pseudo-networks
     #[command(alias = "list")]
@@ -206,10 +266,22 @@ pub struct NetworkRmArgs {
 #[derive(Debug, Subcommand)]
 pub enum PortmapCommand {
     /// Map a host port (or range) to a destination ip:port (or range of equal length)
+    ///
+    /// Two forms: `portmap add HOSTPORT[-END] IP:PORT[-END]`, or the publish
+    /// syntax of nerdctl and Docker followed by the container's address:
+    /// `portmap add [HOSTIP:]HOSTPORT[-END]:CONTAINERPORT[-END][/PROTO] IP`
+    /// (IPv6 host addresses in brackets: `[::1]:8080:80`).
     Add(PortmapAddArgs),
     /// Remove a static mapping
+    ///
+    /// Give the host port (or the whole range) as it was added, with the same
+    /// --host-ip and --proto. No static mapping there: exit 3.
     Del(PortmapDelArgs),
     /// List every mapping (static and containers') with its owner
+    ///
+    /// One line per mapping, consecutive ports of one owner as one range:
+    /// host address (0.0.0.0 or :: for every address), protocol, host port,
+    /// destination and owner ("static" or the container id).
     Ls,
 }
 
@@ -224,11 +296,14 @@ pub struct PortmapAddArgs {
     /// Allow a destination outside every managed subnet
     #[arg(long)]
     pub allow_any_dest: bool,
-    /// Host port or range, e.g. 8080 or 8000-8099
-    #[arg(value_name = "HOSTPORT[-END]")]
+    /// Host port or range (8080, 8000-8099), or a publish spec
+    /// ([HOSTIP:]HOSTPORT[-END]:CONTAINERPORT[-END][/PROTO], e.g.
+    /// 127.0.0.1:8080:80/tcp or [::1]:8080:80)
+    #[arg(value_name = "HOSTPORT[-END]|PUBLISH")]
     pub host_ports: String,
-    /// Destination, e.g. 10.4.0.2:80, 10.4.0.2:80-179 or [fd00::2]:80
-    #[arg(value_name = "DEST_IP:PORT[-END]")]
+    /// Destination: 10.4.0.2:80, 10.4.0.2:80-179 or [fd00::2]:80; after a
+    /// publish spec the container's address alone (10.4.0.2, fd00::2)
+    #[arg(value_name = "DEST_IP:PORT[-END]|IP")]
     pub dest: String,
 }
 

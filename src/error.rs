@@ -27,6 +27,66 @@ pub enum Kind {
     TryAgain,
     /// No addresses left in the range (CNI code 51 in STATUS).
     Exhausted,
+    /// `check` found the kernel differing from hostnet's state (CLI exit 1,
+    /// CNI code 103).
+    Differences,
+}
+
+/// The CLI's exit codes, one table for every command (hostnet(8), README).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_INVALID: u8 = 2;
+pub const EXIT_CONFLICT: u8 = 3;
+
+/// The exit-code table as text (a macro so clap's help texts can `concat!` it).
+#[macro_export]
+macro_rules! exit_status_text {
+    () => {
+        "EXIT STATUS:\n  \
+0  done, or nothing to do\n  \
+1  a kernel or file operation failed (what was done is rolled back); for `check`: \
+differences found\n  \
+2  invalid input: a bad option, address, port or name (nothing was changed)\n  \
+3  conflict with existing state: a taken port, a network in use, an unknown mapping \
+(nothing was changed)\n\n\
+With --json every command prints one JSON document on stdout, errors included: \
+{\"error\": {\"kind\": ..., \"message\": ...}, \"exit_code\": N}. \
+A closed stdout (hostnet portmap ls | head -1) ends hostnet by SIGPIPE, quietly."
+    };
+}
+
+/// The table as printed in hostnet(8)'s EXIT STATUS and the README.
+pub const EXIT_STATUS_TABLE: &str = exit_status_text!();
+
+impl Kind {
+    /// The CLI exit code for an error of this kind (the table above).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Invalid | Kind::Unsupported | Kind::Decode | Kind::Env | Kind::Version => {
+                EXIT_INVALID
+            }
+            Kind::Conflict | Kind::NotFound | Kind::Exhausted => EXIT_CONFLICT,
+            Kind::Kernel(_) | Kind::Io | Kind::TryAgain | Kind::Differences => EXIT_FAILED,
+        }
+    }
+
+    /// The kind's name in `--json` error documents.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Invalid => "invalid",
+            Kind::Unsupported => "unsupported",
+            Kind::Conflict => "conflict",
+            Kind::NotFound => "not_found",
+            Kind::Kernel(_) => "kernel",
+            Kind::Io => "io",
+            Kind::Env => "env",
+            Kind::Decode => "decode",
+            Kind::Version => "version",
+            Kind::TryAgain => "try_again",
+            Kind::Exhausted => "exhausted",
+            Kind::Differences => "differences",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +124,18 @@ impl Error {
     pub fn context(mut self, what: impl fmt::Display) -> Self {
         self.msg = format!("{what}: {}", self.msg);
         self
+    }
+    /// The CLI exit code (see `EXIT_STATUS_TABLE`).
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
+    }
+    /// `{"error": {"kind": …, "message": …}}` (plus "errno" for kernel errors).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut e = serde_json::json!({ "kind": self.kind.name(), "message": self.msg });
+        if let Some(errno) = self.errno() {
+            e["errno"] = errno.into();
+        }
+        serde_json::json!({ "error": e, "exit_code": self.exit_code() })
     }
     pub fn errno(&self) -> Option<i32> {
         match self.kind {

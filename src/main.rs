@@ -3,17 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use hostnet::cli::{Cli, Command, NetworkCommand, PortmapCommand};
-use hostnet::error::{Error, Kind};
-use hostnet::{cmd, kernel};
-
-fn exit_code(e: &Error) -> u8 {
-    match e.kind {
-        Kind::Invalid | Kind::Unsupported | Kind::Decode => 2,
-        _ => 1,
-    }
-}
+use hostnet::cli::{Command, NetworkCommand, PortmapCommand};
+use hostnet::{cmd, kernel, output};
 
 fn main() -> ExitCode {
     // CNI plugin mode: the runtime runs us in the host netns with CNI_* set;
@@ -26,7 +17,11 @@ fn main() -> ExitCode {
         hostnet::cni::version_banner();
         return ExitCode::SUCCESS;
     }
-    let cli = Cli::parse();
+    output::default_sigpipe();
+    let cli = match output::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let g = &cli.global;
     let result = (|| {
         if let Some(ns) = &g.netns {
@@ -41,6 +36,8 @@ fn main() -> ExitCode {
             Command::Portmap(PortmapCommand::Add(a)) => cmd::portmap::add(g, a),
             Command::Portmap(PortmapCommand::Del(a)) => cmd::portmap::del(g, a),
             Command::Portmap(PortmapCommand::Ls) => cmd::portmap::ls(g),
+            Command::Version => cmd::version::run(g),
+            Command::Completions(a) => cmd::completions::run(a),
             Command::Network(NetworkCommand::Create(a)) => cmd::network::create(g, a),
             Command::Network(NetworkCommand::Ls(a)) => cmd::network::ls(g, a),
             Command::Network(NetworkCommand::Inspect(a)) => cmd::network::inspect(g, a),
@@ -48,11 +45,5 @@ fn main() -> ExitCode {
             Command::Network(NetworkCommand::Prune) => cmd::network::prune(g),
         }
     })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hostnet: {e}");
-            ExitCode::from(exit_code(&e))
-        }
-    }
+    output::finish(result, g.json)
 }

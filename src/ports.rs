@@ -415,7 +415,7 @@ fn claim_as(
         let theirs = others.get(&path).cloned().unwrap_or_default();
         let (_, entries) = files
             .get_mut(&path)
-            .ok_or_else(|| Error::invalid("internal: port file"))?;
+            .ok_or_else(|| Error::new(crate::error::Kind::Io, "internal: port file"))?;
         if entries
             .iter()
             .any(|e| e.owner == owner && e.mapping == *m && e.range == range)

@@ -345,9 +345,12 @@ fn fsync_dir(dir: &Path) -> Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, d: Durability) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::invalid(format!("{}: no parent directory", path.display())))?;
+    let dir = path.parent().ok_or_else(|| {
+        Error::new(
+            crate::error::Kind::Io,
+            format!("{}: no parent directory", path.display()),
+        )
+    })?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

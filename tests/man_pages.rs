@@ -6,12 +6,57 @@ use std::path::Path;
 use clap::CommandFactory;
 use hostnet::cli::Cli;
 
-fn render(cmd: &clap::Command) -> Vec<u8> {
+/// roff text: backslashes and dashes escaped, no line starting with a dot.
+fn roff(text: &str) -> String {
+    let t = text.replace('\\', "\\e").replace('-', "\\-");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}
+
+/// clap's NAME, SYNOPSIS, DESCRIPTION, OPTIONS and SUBCOMMANDS, the command's
+/// long help after the options as NOTES, then the sections of
+/// hostnet::manual (EXAMPLES, EXIT STATUS, FILES, SEE ALSO).
+fn render(cmd: &clap::Command, name: &str) -> Vec<u8> {
+    let man = clap_mangen::Man::new(cmd.clone()).section("8");
     let mut out = Vec::new();
-    clap_mangen::Man::new(cmd.clone())
-        .section("8")
-        .render(&mut out)
-        .expect("render man page");
+    man.render_title(&mut out).expect("title");
+    man.render_name_section(&mut out).expect("name");
+    man.render_synopsis_section(&mut out).expect("synopsis");
+    man.render_description_section(&mut out)
+        .expect("description");
+    man.render_options_section(&mut out).expect("options");
+    if cmd.get_subcommands().any(|s| s.get_name() != "help") {
+        man.render_subcommands_section(&mut out)
+            .expect("subcommands");
+    }
+    let mut text = String::new();
+    if let Some(after) = cmd
+        .get_after_long_help()
+        .filter(|a| !a.to_string().starts_with("EXIT STATUS:"))
+    {
+        text += ".SH NOTES\n";
+        // the exit-code table of --help is the EXIT STATUS section here
+        for para in after
+            .to_string()
+            .split("\n\n")
+            .filter(|p| !p.starts_with("EXIT STATUS:") && !p.starts_with("With --json"))
+        {
+            text += &format!(".PP\n{}\n", roff(para.trim()));
+        }
+    }
+    for s in hostnet::manual::sections(name) {
+        text += &format!(".SH \"{}\"\n", s.title);
+        for p in &s.paragraphs {
+            match p.strip_prefix("$ ") {
+                Some(cmdline) => text += &format!(".IP\n.nf\n\\fB{}\\fR\n.fi\n", roff(cmdline)),
+                None => text += &format!(".PP\n{}\n", roff(p)),
+            }
+        }
+    }
+    out.extend_from_slice(text.as_bytes());
     out
 }
 
@@ -26,13 +71,13 @@ fn pages() -> Vec<(String, Vec<u8>)> {
                 .clone()
                 .name(static_name)
                 .bin_name(name.replace('-', " "));
-            out.push((format!("{name}.8"), render(&sub)));
+            out.push((format!("{name}.8"), render(&sub, &name)));
             walk(&sub, &name, out);
         }
     }
     let mut cmd = Cli::command();
     cmd.build();
-    let mut out = vec![("hostnet.8".to_string(), render(&cmd))];
+    let mut out = vec![("hostnet.8".to_string(), render(&cmd, "hostnet"))];
     walk(&cmd, "hostnet", &mut out);
     out
 }

@@ -806,14 +806,17 @@ fn update_ports_ranges_add_overlap_delete() {
 }
 
 #[test]
-fn update_ports_without_table_is_not_found() {
+fn update_ports_without_table_is_a_kernel_failure() {
     let ns = NetNs::new("nftnotab");
     let a = port(None, L4Proto::Tcp, 80, "10.4.0.2", 80, "x");
     let err = within(&ns, || {
         nft::update_ports(std::slice::from_ref(&a), &[], false)
     })
     .unwrap_err();
-    assert_eq!(err.kind, Kind::NotFound, "{err}");
+    // the host is not set up: a kernel failure (CLI exit 1), ENOENT kept for
+    // the CNI ADD that rebuilds the table
+    assert_eq!(err.kind, Kind::Kernel(libc::ENOENT), "{err}");
+    assert!(err.msg.contains("run hostnet init"), "{err}");
     within(&ns, || nft::update_ports(&[], &[a], true)).unwrap();
     assert_eq!(within(&ns, nft::read_ports).unwrap(), vec![]);
 }

@@ -237,7 +237,7 @@ fn clash_changes_nothing() {
         &["portmap", "add", "8079-8081", "10.4.0.3:79-81"][..],
     ] {
         let out = w.host.hostnet(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("8080 is already mapped to 10.4.0.2:80 by a static mapping"),
             "{}",
@@ -377,7 +377,7 @@ fn bad_mappings_change_nothing() {
     let out = w.host.hostnet(&["portmap", "del", "8080"]);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(3),
         "deleting what is not there is an error"
     );
     assert!(
@@ -507,7 +507,7 @@ fn same_port_range_is_one_interval_element() {
     // a port inside the range clashes; a piece of the range cannot be removed alone
     let before = w.host.snapshot();
     let out = w.host.hostnet(&["portmap", "add", "9001", "10.4.0.3:80"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let out = w.host.hostnet(&["portmap", "del", "9001"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(

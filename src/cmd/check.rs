@@ -116,11 +116,28 @@ pub fn warnings(store: &Store) -> Result<Vec<String>> {
     let Some(example) = bridges.first() else {
         return Ok(Vec::new());
     };
+    Ok(uncovered_drops(store, &bridges)?
+        .into_iter()
+        .map(|chain| {
+            format!(
+                "{chain} drops forwarded packets by default (policy drop); an accept in \
+                 hostnet's table does not override it, so container traffic through {} is \
+                 dropped there unless that chain accepts it (e.g. rules accepting iifname \
+                 \"{example}\" and oifname \"{example}\")",
+                bridges.join(", ")
+            )
+        })
+        .collect())
+}
+
+/// Forward chains of other tables with policy drop that do not hold
+/// hostnet's accepts for every bridge.
+pub fn uncovered_drops(store: &Store, bridges: &[String]) -> Result<Vec<String>> {
     // a Docker filter FORWARD chain holding hostnet's accepts for every
     // bridge (init --docker-forward on, the default) does not drop ours
     let covered: Vec<String> = if store.settings()?.docker_forward {
         let present = nft::foreign::present()?;
-        let (missing, _) = nft::foreign::diff(&present, &bridges, false);
+        let (missing, _) = nft::foreign::diff(&present, bridges, false);
         present
             .chains
             .iter()
@@ -133,15 +150,6 @@ pub fn warnings(store: &Store) -> Result<Vec<String>> {
     Ok(nft::foreign_forward_drops()?
         .into_iter()
         .filter(|chain| !covered.contains(chain))
-        .map(|chain| {
-            format!(
-                "{chain} drops forwarded packets by default (policy drop); an accept in \
-                 hostnet's table does not override it, so container traffic through {} is \
-                 dropped there unless that chain accepts it (e.g. rules accepting iifname \
-                 \"{example}\" and oifname \"{example}\")",
-                bridges.join(", ")
-            )
-        })
         .collect())
 }
 
@@ -207,11 +215,25 @@ pub fn run(g: &Global) -> Result<()> {
     // the host lock: no ADD or DEL is half way while the kernel is compared
     let _lock = crate::lock::HostLock::acquire(&g.run_dir)?;
     let nl = Netlink::open()?;
-    let mut diffs = differences(&store, &nl)?;
+    let mut diffs: Vec<String> = differences(&store, &nl)?
+        .iter()
+        .map(|d| super::advice::fix_for(d))
+        .collect();
     for o in crate::cni::orphans::find(&store, &nl)? {
-        diffs.push(format!("leftover {o} (hostnet gc releases it)"));
+        diffs.push(format!("leftover {o} (fix: hostnet gc)"));
     }
-    let warns = warnings(&store)?;
+    let mut warns = warnings(&store)?;
+    let networks = store.networks()?;
+    if !networks.is_empty() {
+        let bridges: Vec<String> = networks.iter().map(|r| r.network.bridge.clone()).collect();
+        warns.extend(super::advice::br_netfilter(
+            &uncovered_drops(&store, &bridges)?,
+            &networks,
+        ));
+        warns.extend(super::advice::prerouting_postrouting_drops(&networks)?);
+        warns.extend(super::advice::rp_filter(&networks));
+        warns.extend(super::advice::overlapping_routes(&nl, &networks)?);
+    }
     if g.json {
         println!(
             "{}",
@@ -224,6 +246,9 @@ pub fn run(g: &Global) -> Result<()> {
         for d in &diffs {
             println!("{d}");
         }
+        if !diffs.is_empty() {
+            println!("(hostnet init repairs every difference above)");
+        }
         for w in &warns {
             println!("warning: {w}");
         }
@@ -232,7 +257,7 @@ pub fn run(g: &Global) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            Kind::Conflict,
+            Kind::Differences,
             format!(
                 "{} difference(s) between hostnet's state and the kernel",
                 diffs.len()

@@ -303,7 +303,7 @@ fn validate_against_host(
     if let Some(link) = bridge
         && link.kind.as_deref() != Some("bridge")
     {
-        return Err(Error::invalid(format!(
+        return Err(Error::conflict(format!(
             "{} exists and is not a bridge (kind {})",
             net.bridge,
             link.kind.as_deref().unwrap_or("none")
@@ -315,7 +315,7 @@ fn validate_against_host(
             continue;
         }
         if o.bridge == net.bridge {
-            return Err(Error::invalid(format!(
+            return Err(Error::conflict(format!(
                 "bridge {} already belongs to network {}",
                 net.bridge, o.name
             )));
@@ -323,7 +323,7 @@ fn validate_against_host(
         for a in &o.subnets {
             for b in &net.subnets {
                 if overlaps(a.subnet, b.subnet) {
-                    return Err(Error::invalid(format!(
+                    return Err(Error::conflict(format!(
                         "subnet {} overlaps subnet {} of network {}",
                         b.subnet, a.subnet, o.name
                     )));
@@ -346,7 +346,7 @@ fn validate_against_host(
                         .unwrap_or_else(|| format!("ifindex {i}")),
                     None => "no device".to_string(),
                 };
-                return Err(Error::invalid(format!(
+                return Err(Error::conflict(format!(
                     "subnet {} overlaps the route {} on {dev}",
                     s.subnet, route.destination
                 )));
@@ -517,7 +517,7 @@ pub(crate) fn plan(
                 .collect();
             if !foreign.is_empty() && !force_address {
                 let list: Vec<String> = foreign.iter().map(|a| a.to_string()).collect();
-                return Err(Error::invalid(format!(
+                return Err(Error::conflict(format!(
                     "bridge {} already has address {} (want {}); use --force-address to replace it",
                     net.bridge,
                     list.join(", "),
@@ -614,8 +614,8 @@ pub(crate) fn plan(
 }
 
 fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
-    let mut b =
-        serde_json::to_vec_pretty(v).map_err(|e| Error::invalid(format!("encoding state: {e}")))?;
+    let mut b = serde_json::to_vec_pretty(v)
+        .map_err(|e| Error::new(crate::error::Kind::Io, format!("encoding state: {e}")))?;
     b.push(b'\n');
     Ok(b)
 }

@@ -1,13 +1,18 @@
 //! One module per CLI command. Each takes the parsed arguments and returns a
 //! Result; `main` turns errors into a message and an exit code.
 
+pub mod advice;
 pub mod check;
+pub mod completions;
 pub mod gc;
 pub mod init;
+pub mod leftovers;
 pub mod network;
 pub mod portmap;
+pub mod publish;
 pub mod status;
 pub mod teardown;
+pub mod version;
 
 use crate::cli::Global;
 use crate::state::Store;

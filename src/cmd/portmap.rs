@@ -148,13 +148,40 @@ fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
 
 pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     let store = super::store(g);
-    let host_ip = parse_host_ip(a.host_ip.as_deref(), true)?;
-    let mappings = expand(
-        host_ip,
-        &a.proto,
-        parse_port_range(&a.host_ports)?,
-        parse_dest(&a.dest)?,
-    )?;
+    let mut host_ip = parse_host_ip(a.host_ip.as_deref(), true)?;
+    let mappings = if super::publish::is_publish(&a.host_ports) {
+        // nerdctl/Docker's -p form plus the container's address
+        let p = super::publish::parse(&a.host_ports)?;
+        let ip = super::publish::parse_container_ip(&a.dest)?;
+        if let (Some(flag), Some(spec)) = (host_ip, p.host_ip)
+            && flag != spec
+        {
+            return Err(Error::invalid(format!(
+                "--host-ip {flag} and the publish spec's host address {spec} differ"
+            )));
+        }
+        if let Some(spec) = p.host_ip {
+            crate::ports::validate_host_ip(spec)?;
+        }
+        host_ip = host_ip.or(p.host_ip);
+        let proto = match (&p.proto, a.proto.to_ascii_lowercase()) {
+            (Some(spec), flag) if flag != "tcp" && *spec != flag => {
+                return Err(Error::invalid(format!(
+                    "--proto {flag} and the publish spec's /{spec} differ"
+                )));
+            }
+            (Some(spec), _) => spec.clone(),
+            (None, flag) => flag,
+        };
+        expand(host_ip, &proto, p.host, (ip, p.container.0, p.container.1))?
+    } else {
+        expand(
+            host_ip,
+            &a.proto,
+            parse_port_range(&a.host_ports)?,
+            parse_dest(&a.dest)?,
+        )?
+    };
     let dest_ip = mappings
         .first()
         .map(|m| m.dest_ip)
@@ -175,26 +202,67 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     if let Some(ip) = host_ip {
         require_local(&Netlink::open()?, ip)?;
     }
+    // the same request again is nothing to do (`hostnet init` repairs the
+    // kernel's copy); a failure below must not drop what was held before
+    let (first, last) = (&mappings[0], &mappings[mappings.len() - 1]);
+    let held: Vec<PortMapping> =
+        ports::on_ports(&store, first.proto, first.host_port, last.host_port)?
+            .into_iter()
+            .filter(|(owner, m)| owner == STATIC_OWNER && mappings.contains(m))
+            .map(|(_, m)| m)
+            .collect();
+    if held.len() == mappings.len() {
+        // the claim is there; its element may not be (a crash between the
+        // claim and the commit): put it back, replacing it if it is there
+        let elements = ports::claimed_elements(&store, STATIC_OWNER, &mappings)?;
+        nft::update_ports(&elements, &elements, true)
+            .map_err(|e| e.context("adding port mapping"))?;
+        if g.json {
+            println!(
+                "{}",
+                json!({ "added": 0, "mappings": rows_json(&rows(static_rows(&mappings))) })
+            );
+        } else {
+            println!(
+                "already mapped {} {} -> {}",
+                first.proto.name(),
+                host_side(
+                    host_ip,
+                    first.dest_ip,
+                    &span_of(first.host_port, last.host_port)
+                ),
+                dest_side(first.dest_ip, &span_of(first.dest_port, last.dest_port)),
+            );
+        }
+        return Ok(());
+    }
     let elements = ports::claim_grouped(&store, STATIC_OWNER, &mappings)?;
     // replace our own identical elements if there (a retry after a crash
     // between the commit and the exit): delete + add in one transaction
     if let Err(e) = nft::update_ports(&elements, &elements, true) {
-        ports::unclaim(&store, STATIC_OWNER, &mappings)?;
-        let hint = if e.errno() == Some(libc::ENOENT) {
-            " (is the host set up? run hostnet init)"
-        } else {
-            ""
-        };
-        return Err(e.context(format!("adding port mapping{hint}")));
+        let new: Vec<PortMapping> = mappings
+            .iter()
+            .filter(|m| !held.contains(m))
+            .cloned()
+            .collect();
+        ports::unclaim(&store, STATIC_OWNER, &new)?;
+        return Err(e.context("adding port mapping"));
     }
     if g.json {
-        println!("{}", json!({ "added": elements.len() }));
+        println!(
+            "{}",
+            json!({ "added": elements.len(), "mappings": rows_json(&rows(static_rows(&mappings))) })
+        );
     } else {
         println!(
             "mapped {} {} -> {}",
-            a.proto.to_ascii_lowercase(),
-            a.host_ports,
-            a.dest
+            first.proto.name(),
+            host_side(
+                host_ip,
+                first.dest_ip,
+                &span_of(first.host_port, last.host_port)
+            ),
+            dest_side(first.dest_ip, &span_of(first.dest_port, last.dest_port)),
         );
     }
     Ok(())
@@ -228,8 +296,18 @@ pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
         Err(e) => return Err(e.context("removing port mapping")),
     }
     ports::unclaim(&store, STATIC_OWNER, &mine)?;
-    if !g.json {
-        println!("removed {} {}", proto.name(), a.host_ports);
+    if g.json {
+        println!(
+            "{}",
+            json!({ "removed": elements.len(), "mappings": rows_json(&rows(static_rows(&mine))) })
+        );
+    } else {
+        let ip = mine[0].dest_ip;
+        println!(
+            "removed {} {}",
+            proto.name(),
+            host_side(host_ip, ip, &a.host_ports)
+        );
     }
     Ok(())
 }
@@ -267,6 +345,53 @@ fn rows(all: Vec<(String, PortMapping)>) -> Vec<Row> {
     out
 }
 
+fn static_rows(m: &[PortMapping]) -> Vec<(String, PortMapping)> {
+    m.iter()
+        .map(|m| (STATIC_OWNER.to_string(), m.clone()))
+        .collect()
+}
+
+fn span_of(start: u16, end: u16) -> String {
+    if start == end {
+        start.to_string()
+    } else {
+        format!("{start}-{end}")
+    }
+}
+
+/// "192.0.2.1:6000", "0.0.0.0:8080", "[::]:8080": always names the host address.
+fn host_side(host_ip: Option<IpAddr>, dest_ip: IpAddr, ports: &str) -> String {
+    match host_ip {
+        Some(ip) => dest_side(ip, ports),
+        None if dest_ip.is_ipv4() => format!("0.0.0.0:{ports}"),
+        None => format!("[::]:{ports}"),
+    }
+}
+
+fn dest_side(ip: IpAddr, ports: &str) -> String {
+    match ip {
+        IpAddr::V6(ip) => format!("[{ip}]:{ports}"),
+        IpAddr::V4(ip) => format!("{ip}:{ports}"),
+    }
+}
+
+fn rows_json(rows: &[Row]) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            json!({
+                "host_ip": r.first.host_ip.map(|i| i.to_string()),
+                "proto": r.first.proto.name(),
+                "host_port": r.first.host_port,
+                "host_port_end": r.first.host_port + r.count - 1,
+                "dest_ip": r.first.dest_ip.to_string(),
+                "dest_port": r.first.dest_port,
+                "dest_port_end": r.first.dest_port + r.count - 1,
+                "owner": r.owner,
+            })
+        })
+        .collect()
+}
+
 fn span(start: u16, count: u16) -> String {
     if count == 1 {
         start.to_string()
@@ -279,22 +404,7 @@ pub fn ls(g: &Global) -> Result<()> {
     let store = super::store(g);
     let rows = rows(ports::all(&store)?);
     if g.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "host_ip": r.first.host_ip.map(|i| i.to_string()),
-                    "proto": r.first.proto.name(),
-                    "host_port": r.first.host_port,
-                    "host_port_end": r.first.host_port + r.count - 1,
-                    "dest_ip": r.first.dest_ip.to_string(),
-                    "dest_port": r.first.dest_port,
-                    "dest_port_end": r.first.dest_port + r.count - 1,
-                    "owner": r.owner,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(v));
+        println!("{}", rows_json(&rows));
         return Ok(());
     }
     println!(

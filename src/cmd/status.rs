@@ -133,10 +133,10 @@ pub fn run(g: &Global) -> Result<()> {
             json!({
                 "bridges": bj,
                 "routes": rj,
-                "ip_forward": forward,
-                "ipv6_forwarding": forward6,
+                "ip_forward": number(&forward),
+                "ipv6_forwarding": number(&forward6),
                 "table": table.is_some(),
-                "port_mappings": ports.len(),
+                "port_mappings": ports.iter().map(port_json).collect::<Vec<_>>(),
                 "attachments": attachments.iter().map(attachment_json).collect::<Vec<_>>(),
             })
         );
@@ -219,34 +219,109 @@ pub fn run(g: &Global) -> Result<()> {
     println!();
     println!("attachments: {}", attachments.len());
     if !attachments.is_empty() {
-        println!(
-            "{:<16}{:<14}{:<8}{:<20}{:<14}ports",
-            "container", "network", "ifname", "address", "host veth"
-        );
+        let mut rows = vec![[
+            "container".to_string(),
+            "network".into(),
+            "ifname".into(),
+            "address".into(),
+            "host veth".into(),
+            "ports".into(),
+        ]];
         for a in &attachments {
-            let short: String = a.container_id.chars().take(12).collect();
             let addrs: Vec<String> = a.ips.iter().map(|i| i.address.to_string()).collect();
-            println!(
-                "{short:<16}{:<14}{:<8}{:<20}{:<14}{}",
-                a.network,
-                a.ifname,
+            rows.push([
+                a.container_id.chars().take(12).collect(),
+                a.network.clone(),
+                a.ifname.clone(),
                 addrs.join(","),
-                a.host_veth,
-                describe_ports(&a.port_mappings)
-            );
+                a.host_veth.clone(),
+                describe_ports(&a.port_mappings),
+            ]);
+        }
+        for line in columns(&rows) {
+            println!("{line}");
         }
     }
     Ok(())
 }
 
-fn describe_ports(ports: &[crate::ports::PortMapping]) -> String {
-    let parts: Vec<String> = ports
-        .iter()
-        .map(|p| {
-            let host = p.host_ip.map(|i| format!("{i}:")).unwrap_or_default();
-            format!("{host}{}->{}/{}", p.host_port, p.dest_port, p.proto.name())
+/// Rows as columns as wide as their widest cell plus two spaces, so a
+/// dual-stack address list never runs into the next column.
+pub fn columns<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
+    let mut width = [0usize; N];
+    for r in rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|r| {
+            let mut line = String::new();
+            for (i, cell) in r.iter().enumerate() {
+                if i + 1 == N {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<w$}", w = width[i] + 2));
+                }
+            }
+            line.trim_end().to_string()
         })
-        .collect();
+        .collect()
+}
+
+/// A sysctl value as a JSON number when it is one ("1" -> 1), else the text
+/// (an error message when it could not be read).
+fn number(text: &str) -> Value {
+    text.trim()
+        .parse::<i64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::from(text))
+}
+
+fn port_json(e: &crate::kernel::nft::PortElement) -> Value {
+    json!({
+        "host_ip": e.host_ip.map(|i| i.to_string()),
+        "proto": e.proto.name(),
+        "host_port": e.host_port,
+        "host_port_end": e.host_port_end,
+        "dest_ip": e.dest_ip.to_string(),
+        "dest_port": e.dest_port,
+        "owner": e.owner,
+    })
+}
+
+/// "8090->80/tcp": a mapping on every host address of both families (one
+/// element per family) is shown once, with "(v4+v6)".
+pub fn describe_ports(ports: &[crate::ports::PortMapping]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut seen: Vec<&crate::ports::PortMapping> = Vec::new();
+    for p in ports {
+        let twin = |q: &&crate::ports::PortMapping| {
+            q.host_ip.is_none()
+                && p.host_ip.is_none()
+                && q.proto == p.proto
+                && q.host_port == p.host_port
+                && q.dest_port == p.dest_port
+                && q.dest_ip.is_ipv4() != p.dest_ip.is_ipv4()
+        };
+        if seen.iter().any(twin) {
+            continue;
+        }
+        let both = ports.iter().any(|q| twin(&q));
+        seen.push(p);
+        let host = match p.host_ip {
+            Some(std::net::IpAddr::V6(i)) => format!("[{i}]:"),
+            Some(i) => format!("{i}:"),
+            None => String::new(),
+        };
+        let fam = if both { " (v4+v6)" } else { "" };
+        parts.push(format!(
+            "{host}{}->{}/{}{fam}",
+            p.host_port,
+            p.dest_port,
+            p.proto.name()
+        ));
+    }
     if parts.is_empty() {
         "-".into()
     } else {
@@ -255,7 +330,8 @@ fn describe_ports(ports: &[crate::ports::PortMapping]) -> String {
 }
 
 fn attachment_json(a: &crate::cni::Attachment) -> Value {
-    json!({
+    let mut full = serde_json::to_value(a).unwrap_or(Value::Null);
+    let short = json!({
         "container_id": a.container_id,
         "network": a.network,
         "ifname": a.ifname,
@@ -264,5 +340,10 @@ fn attachment_json(a: &crate::cni::Attachment) -> Value {
         "addresses": a.ips.iter().map(|i| i.address.to_string()).collect::<Vec<_>>(),
         "ports": a.port_mappings,
         "complete": a.complete,
-    })
+    });
+    // the whole record, plus the short keys scripts already read
+    if let (Value::Object(full), Value::Object(short)) = (&mut full, short) {
+        full.extend(short);
+    }
+    full
 }

@@ -20,7 +20,17 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     };
     let nl = Netlink::open()?;
     let networks = store.networks()?;
+    let mut ipam_dirs = super::leftovers::conflist_ipam_dirs(
+        &networks,
+        g.state_dir == std::path::Path::new(crate::cli::DEFAULT_STATE_DIR),
+    );
     let mut actions = Vec::new();
+    // the address directories ADD noted per network (state/ipam/<net>.json)
+    for rec in &networks {
+        for d in crate::cni::recover::noted_data_dirs(&store, &rec.network.name)? {
+            ipam_dirs.push(d.join(&rec.network.name));
+        }
+    }
 
     // containers first: their host veths (the container ends go with them),
     // address reservations and records; then every claimed host port
@@ -91,6 +101,14 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
         actions.push(Action::RemoveFile {
             path: store.network_path(&net.name),
         });
+        let noted = crate::cni::recover::noted_data_dirs_path(&store, &net.name);
+        if noted.exists() {
+            actions.push(Action::RemoveFile { path: noted });
+        }
+    }
+    let boot_id = crate::cni::recover::boot_file(&store);
+    if boot_id.exists() {
+        actions.push(Action::RemoveFile { path: boot_id });
     }
     if args.restore_sysctl {
         for (name, value) in store.sysctl_before()? {
@@ -113,13 +131,33 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     }
 
     if args.dry_run {
-        for a in &actions {
-            println!("would {a}");
+        if g.json {
+            let lines: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+            println!(
+                "{}",
+                serde_json::json!({ "dry_run": true, "actions": lines })
+            );
+        } else if actions.is_empty() {
+            println!("# nothing to remove");
+        }
+        if !g.json {
+            for a in &actions {
+                println!("would {a}");
+            }
         }
         return Ok(());
     }
     let mut done = Vec::new();
     plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
+    // no file hostnet created stays: bookkeeping, the lock, empty directories
+    // (reported only next to a teardown that removed something)
+    ipam_dirs.extend(super::leftovers::ipam_dirs(&attachments));
+    ipam_dirs.sort();
+    ipam_dirs.dedup();
+    let swept = super::leftovers::sweep(&g.state_dir, &g.run_dir, &ipam_dirs)?;
+    if !done.is_empty() {
+        done.extend(swept);
+    }
     if g.json {
         println!("{}", serde_json::json!({ "actions": done }));
     } else if done.is_empty() {

@@ -106,6 +106,7 @@ pub fn code_of(kind: Kind) -> u32 {
         Kind::Version => INCOMPATIBLE_VERSION,
         Kind::TryAgain => TRY_AGAIN,
         Kind::Exhausted => EXHAUSTED,
+        Kind::Differences => CHECK_FAILED,
     }
 }
 

@@ -71,14 +71,15 @@ pub fn save_lease(
     )
 }
 
-fn data_dirs_path(store: &Store, network: &str) -> PathBuf {
+/// `<state>/ipam/<network>.json`: the address directories ADD noted.
+pub fn noted_data_dirs_path(store: &Store, network: &str) -> PathBuf {
     store.dir.join("ipam").join(format!("{network}.json"))
 }
 
 /// Remember that `network` keeps address files in `dir` (so `gc` finds
 /// them when no record or lease is left). Written only when new.
 pub fn note_data_dir(store: &Store, network: &str, dir: &Path) -> Result<()> {
-    let path = data_dirs_path(store, network);
+    let path = noted_data_dirs_path(store, network);
     let mut dirs: Vec<PathBuf> = read_json_opt(&path)?.unwrap_or_default();
     if dirs.iter().any(|d| d == dir) {
         return Ok(());
@@ -89,7 +90,7 @@ pub fn note_data_dir(store: &Store, network: &str, dir: &Path) -> Result<()> {
 
 /// Every host-local data directory `network` used (noted by ADD).
 pub fn noted_data_dirs(store: &Store, network: &str) -> Result<Vec<PathBuf>> {
-    Ok(read_json_opt(&data_dirs_path(store, network))?.unwrap_or_default())
+    Ok(read_json_opt(&noted_data_dirs_path(store, network))?.unwrap_or_default())
 }
 
 /// Every host-local data directory named by a lease of `network`.
@@ -350,7 +351,8 @@ pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-fn boot_file(store: &Store) -> PathBuf {
+/// `<state>/boot_id`: the kernel boot of the last init.
+pub fn boot_file(store: &Store) -> PathBuf {
     store.dir.join("boot_id")
 }
 

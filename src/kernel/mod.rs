@@ -5,4 +5,5 @@
 pub mod link;
 pub mod netns;
 pub mod nft;
+pub mod probe;
 pub mod sysctl;

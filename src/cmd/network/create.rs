@@ -41,7 +41,7 @@ pub fn create(g: &Global, a: &NetworkCreateArgs) -> Result<()> {
     let id = network::id_for(&a.name)?;
     let bridge = format!("br-{}", &id[..12]);
     if nl.link(&bridge)?.is_some() {
-        return Err(Error::invalid(format!(
+        return Err(Error::conflict(format!(
             "bridge {bridge} exists and is not hostnet's"
         )));
     }

@@ -37,6 +37,9 @@ fn table(rows: &[[String; 3]]) -> String {
 }
 
 pub fn ls(g: &Global, a: &NetworkLsArgs) -> Result<()> {
+    // --format json: nerdctl's one object per line; the global --json: one
+    // document (an array), as every command prints
+    let lines = matches!(a.format.as_str(), "json" | "{{json .}}");
     let json = match a.format.as_str() {
         "table" | "" => g.json,
         "json" | "{{json .}}" => true,
@@ -48,6 +51,11 @@ pub fn ls(g: &Global, a: &NetworkLsArgs) -> Result<()> {
     };
     let store = super::super::store(g);
     let records = store.networks()?;
+    if a.quiet && g.json && !lines {
+        let ids: Vec<&str> = records.iter().map(|r| short(&r.network.id)).collect();
+        println!("{}", serde_json::json!(ids));
+        return Ok(());
+    }
     if a.quiet {
         for r in &records {
             println!("{}", short(&r.network.id));
@@ -55,6 +63,7 @@ pub fn ls(g: &Global, a: &NetworkLsArgs) -> Result<()> {
         return Ok(());
     }
     if json {
+        let mut docs = Vec::new();
         for r in &records {
             let labels: Vec<String> = r
                 .network
@@ -62,21 +71,22 @@ pub fn ls(g: &Global, a: &NetworkLsArgs) -> Result<()> {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            println!(
-                "{}",
-                serde_json::json!({
-                    "ID": short(&r.network.id),
-                    "Name": r.network.name,
-                    "Labels": labels.join(","),
-                    "File": file_of(r),
-                })
-            );
+            docs.push(serde_json::json!({
+                "ID": short(&r.network.id),
+                "Name": r.network.name,
+                "Labels": labels.join(","),
+                "File": file_of(r),
+            }));
         }
         for pseudo in ["host", "none"] {
-            println!(
-                "{}",
-                serde_json::json!({ "ID": "", "Name": pseudo, "Labels": "", "File": "" })
-            );
+            docs.push(serde_json::json!({ "ID": "", "Name": pseudo, "Labels": "", "File": "" }));
+        }
+        if lines {
+            for d in &docs {
+                println!("{d}");
+            }
+        } else {
+            println!("{}", serde_json::Value::Array(docs));
         }
         return Ok(());
     }
@@ -235,8 +245,9 @@ pub fn pretty<T: Serialize>(v: &T) -> Result<String> {
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
     v.serialize(&mut ser)
-        .map_err(|e| Error::invalid(format!("encoding JSON: {e}")))?;
-    String::from_utf8(out).map_err(|e| Error::invalid(format!("encoding JSON: {e}")))
+        .map_err(|e| Error::new(crate::error::Kind::Io, format!("encoding JSON: {e}")))?;
+    String::from_utf8(out)
+        .map_err(|e| Error::new(crate::error::Kind::Io, format!("encoding JSON: {e}")))
 }
 
 pub fn inspect(g: &Global, a: &NetworkInspectArgs) -> Result<()> {

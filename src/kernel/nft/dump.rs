@@ -170,6 +170,18 @@ enum Read {
 /// "table ip filter chain FORWARD".
 pub(super) fn foreign_forward_drops() -> Result<Vec<String>> {
     const FORWARD: u32 = 2; // NF_INET_FORWARD == NF_BR_FORWARD
+    Ok(foreign_policy_drops(&[FORWARD])?
+        .into_iter()
+        .map(|(_, chain)| chain)
+        .collect())
+}
+
+/// Base chains of OTHER tables on one of `hooks` whose policy is drop, with
+/// their hook number. For hooks other than forward, only the ip, ip6, inet
+/// and bridge families (whose hook numbers mean prerouting 0, forward 2,
+/// postrouting 4).
+pub(super) fn foreign_policy_drops(hooks: &[u32]) -> Result<Vec<(u32, String)>> {
+    const FORWARD: u32 = 2;
     // a dump interrupted by a concurrent ruleset change (EINTR) is retried
     for _ in 0..3 {
         let mut sock = Socket::open()?;
@@ -181,16 +193,24 @@ pub(super) fn foreign_forward_drops() -> Result<Vec<String>> {
                 if sys::is_chain(m) {
                     let c = sys::parse_chain(m)?;
                     let ours = c.family == u32::from(sys::NFPROTO_INET) && c.table == TABLE;
+                    let hook_ok = |h: u32| {
+                        hooks.contains(&h) && (h == FORWARD || matches!(c.family, 1 | 2 | 7 | 10))
+                    };
                     let drops = c
                         .base
                         .as_ref()
-                        .is_some_and(|b| b.hook == FORWARD && b.policy == libc::NF_DROP as u32);
-                    if drops && !ours {
-                        out.push(format!(
-                            "table {} {} chain {}",
-                            family_name(c.family),
-                            c.table,
-                            c.name
+                        .filter(|b| hook_ok(b.hook) && b.policy == libc::NF_DROP as u32);
+                    if let Some(b) = drops
+                        && !ours
+                    {
+                        out.push((
+                            b.hook,
+                            format!(
+                                "table {} {} chain {}",
+                                family_name(c.family),
+                                c.table,
+                                c.name
+                            ),
                         ));
                     }
                 }

@@ -667,14 +667,21 @@ pub(super) fn update(
         (Some(Op::Del(e)), libc::ENOENT) => {
             Error::not_found(format!("{} is not mapped", describe(e)))
         }
-        (Some(Op::Add(e)), libc::ENOENT) => Error::not_found(format!(
-            "adding {}: table inet {TABLE} or map {} does not exist (run hostnet init)",
-            describe(e),
-            map_name(e)
-        )),
-        (Some(Op::GuardAdd(p)), libc::ENOENT) => Error::not_found(format!(
-            "adding the anti-spoofing elements of {p}: table bridge {TABLE} does not exist (run hostnet init)"
-        )),
+        // the host is not set up (or its table was flushed): a kernel failure
+        (Some(Op::Add(e)), libc::ENOENT) => Error::kernel(
+            libc::ENOENT,
+            format!(
+                "adding {}: table inet {TABLE} or map {} does not exist (run hostnet init)",
+                describe(e),
+                map_name(e)
+            ),
+        ),
+        (Some(Op::GuardAdd(p)), libc::ENOENT) => Error::kernel(
+            libc::ENOENT,
+            format!(
+                "adding the anti-spoofing elements of {p}: table bridge {TABLE} does not exist (run hostnet init)"
+            ),
+        ),
         (Some(Op::GuardAdd(p)), libc::EEXIST) => Error::conflict(format!(
             "the anti-spoofing elements of {p} exist already"
         )),

@@ -187,6 +187,13 @@ pub fn foreign_forward_drops() -> Result<Vec<String>> {
     dump::foreign_forward_drops()
 }
 
+/// Base chains of other tables on the prerouting (0) or postrouting (4) hook
+/// with policy drop, with the hook: every packet of a container (and of a
+/// port mapping) passes there.
+pub fn foreign_prerouting_postrouting_drops() -> Result<Vec<(u32, String)>> {
+    dump::foreign_policy_drops(&[0, 4])
+}
+
 /// Does the table exist? One GETTABLE round trip, no dump.
 pub fn table_exists() -> Result<bool> {
     dump::table_exists()

@@ -1,0 +1,169 @@
+//! What `hostnet check` warns about besides differences: conditions that are
+//! not hostnet's state but stop container traffic, each with what to do.
+//! Warnings do not change check's exit status.
+
+use crate::error::Result;
+use crate::kernel::link::Netlink;
+use crate::kernel::sysctl::{self, Key};
+use crate::network::overlaps;
+use crate::state::NetworkRecord;
+
+/// The fix for a difference line of `check` (all are repaired by init; the
+/// sysctls can also be set by hand).
+pub fn fix_for(diff: &str) -> String {
+    if diff.starts_with("sysctl net.ipv4.ip_forward ") {
+        format!(
+            "{diff}: the host forwards nothing, containers reach nothing outside their bridge \
+             (fix: hostnet init, or sysctl -w net.ipv4.ip_forward=1)"
+        )
+    } else if diff.starts_with("sysctl net.ipv6.conf.all.forwarding ") {
+        format!(
+            "{diff}: IPv6 from containers is not forwarded \
+             (fix: hostnet init, or sysctl -w net.ipv6.conf.all.forwarding=1)"
+        )
+    } else if diff.contains(".route_localnet ") {
+        let key = diff
+            .strip_prefix("sysctl ")
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or("net.ipv4.conf.BRIDGE.route_localnet");
+        format!(
+            "{diff}: 127.0.0.1:PORT on the host does not reach mapped ports \
+             (fix: hostnet init, or sysctl -w {key}=1)"
+        )
+    } else {
+        diff.to_string()
+    }
+}
+
+fn read_num(key: &Key) -> Option<i64> {
+    sysctl::read(key).ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// Strict reverse-path filtering on a managed bridge: the kernel uses the
+/// larger of `all` and the bridge's value; 1 (strict) drops packets whose
+/// source the host would not route back out of the bridge.
+pub fn rp_filter(networks: &[NetworkRecord]) -> Vec<String> {
+    let all = read_num(&Key::new(&["net", "ipv4", "conf", "all", "rp_filter"])).unwrap_or(0);
+    let mut out = Vec::new();
+    for rec in networks {
+        let br = &rec.network.bridge;
+        let own = read_num(&sysctl::iface_key("ipv4", br, "rp_filter")).unwrap_or(0);
+        if all.max(own) == 1 {
+            out.push(format!(
+                "strict reverse-path filtering on {br} (rp_filter: all={all}, {br}={own}; \
+                 the larger counts): packets from containers whose source the host routes \
+                 elsewhere (addresses outside {}, asymmetric routes) are dropped \
+                 (fix: sysctl -w net.ipv4.conf.{br}.rp_filter=2{})",
+                subnets(rec),
+                if all == 1 {
+                    " and net.ipv4.conf.all.rp_filter=2"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    out
+}
+
+fn subnets(rec: &NetworkRecord) -> String {
+    rec.network
+        .subnets
+        .iter()
+        .map(|s| s.subnet.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A route on another interface overlapping a managed subnet (added after
+/// init, which refuses such subnets): traffic to containers may leave there.
+pub fn overlapping_routes(nl: &Netlink, networks: &[NetworkRecord]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let routes = nl.routes()?;
+    for rec in networks {
+        let bridge_index = nl.link(&rec.network.bridge)?.map(|l| l.index);
+        for r in &routes {
+            if r.destination.prefix() == 0 || (r.oif.is_some() && r.oif == bridge_index) {
+                continue;
+            }
+            for s in &rec.network.subnets {
+                if !overlaps(r.destination, s.subnet) {
+                    continue;
+                }
+                let dev = match r.oif {
+                    Some(i) => nl
+                        .link_by_index(i)?
+                        .map(|l| l.name)
+                        .unwrap_or_else(|| format!("ifindex {i}")),
+                    None => "no device".into(),
+                };
+                let wins = if r.destination.prefix() >= s.subnet.prefix() {
+                    "it is as or more specific, so traffic to (some) containers leaves there"
+                } else {
+                    "the bridge's route is more specific, but the overlap breaks whatever \
+                     that route serves inside the subnet"
+                };
+                out.push(format!(
+                    "route {} on {dev} overlaps subnet {} of network {} on {}: {wins} \
+                     (fix: remove that route, or move the network: hostnet teardown, then \
+                     hostnet init --subnet OTHER)",
+                    r.destination, s.subnet, rec.network.name, rec.network.bridge
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// br_netfilter with bridge-nf-call-iptables on passes bridged packets
+/// (container to container on one bridge) through the ip forward hook too:
+/// a dropping forward chain of another table then also cuts containers off
+/// from each other.
+pub fn br_netfilter(dropping_chains: &[String], networks: &[NetworkRecord]) -> Vec<String> {
+    let on = |leaf: &str| read_num(&Key::new(&["net", "bridge", leaf])) == Some(1);
+    let v4 = on("bridge-nf-call-iptables");
+    let v6 = on("bridge-nf-call-ip6tables");
+    if dropping_chains.is_empty() || !(v4 || v6) || networks.is_empty() {
+        return Vec::new();
+    }
+    let bridges: Vec<&str> = networks.iter().map(|r| r.network.bridge.as_str()).collect();
+    vec![format!(
+        "br_netfilter is loaded with {} on: packets between containers on the same bridge ({}) \
+         also pass the forward hook, where {} drops them (fix: sysctl -w \
+         net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 unless \
+         something needs it, or accept the bridges in that chain)",
+        match (v4, v6) {
+            (true, true) => "bridge-nf-call-iptables and bridge-nf-call-ip6tables",
+            (true, false) => "bridge-nf-call-iptables",
+            _ => "bridge-nf-call-ip6tables",
+        },
+        bridges.join(", "),
+        dropping_chains.join(", ")
+    )]
+}
+
+/// Base chains of other tables on prerouting or postrouting with policy
+/// drop: container traffic and port mappings pass there before (after)
+/// hostnet's chains, and an accept in hostnet's table does not override it.
+pub fn prerouting_postrouting_drops(networks: &[NetworkRecord]) -> Result<Vec<String>> {
+    if networks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let example = &networks[0].network.bridge;
+    Ok(crate::kernel::nft::foreign_prerouting_postrouting_drops()?
+        .into_iter()
+        .map(|(hook, chain)| {
+            let hook = if hook == 0 {
+                "prerouting"
+            } else {
+                "postrouting"
+            };
+            format!(
+                "{chain} drops every packet at the {hook} hook by default (policy drop): \
+                 container traffic and port mappings die there unless that chain accepts \
+                 them (fix: accept the bridges there, e.g. iifname \"{example}\" accept and \
+                 oifname \"{example}\" accept, or make its policy accept)"
+            )
+        })
+        .collect())
+}
