@@ -19,7 +19,12 @@ cni_dirs = $(or $(CNI_BIN_DIR),$(or $(strip $(foreach d,$(CNI_BIN_DIRS),$(if $(w
 # NO_BUILD=1: install $(BIN) as it is (no cargo build first)
 install_deps = $(if $(NO_BUILD),,build)
 
-.PHONY: demo test deps build man bench bench-quick chaos boot-test clean install uninstall deb completions
+# The lint gate `make test` runs first.
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+.PHONY: demo test lint deps build man bench bench-quick chaos boot-test clean install uninstall deb completions
 
 deps:
 	@bash scripts/install-deps.sh
@@ -31,9 +36,10 @@ build: deps
 demo: build
 	@bash scripts/demo.sh $(BIN)
 
-# The whole suite: unit tests, then integration tests (real binary, as root,
-# each in namespaces it creates and deletes).
-test: deps
+# The whole suite: the lint gate (format, clippy with warnings as errors), then
+# unit tests, then integration tests (real binary, as root, each in namespaces
+# it creates and deletes).
+test: deps lint
 	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
 
 # The chaos test at full size: 500 cycles of ADD/DEL/portmap add/del/init

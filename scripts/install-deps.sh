@@ -16,3 +16,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
+# the lint gate of `make test` needs rustfmt and clippy
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  command -v rustup >/dev/null || { echo "cargo fmt/clippy missing: install the rustfmt and clippy components" >&2; exit 1; }
+  rustup component add rustfmt clippy
+fi

@@ -301,7 +301,7 @@ fn docker_started_after_init_is_handled_by_the_next_add() {
     let a1 = Attachment::new("ctr-one", &c1);
     w.rt.add(&list, &a1)
         .unwrap_or_else(|e| panic!("ADD c1: {}\n{}", e.stdout, e.stderr));
-    let _out_srv = cni::Server(common::echo_peer_server(&w.outside, "tcp", 7000));
+    let _out_srv = common::echo_peer_server(&w.outside, "tcp", 7000);
     assert!(
         ask(&c1, "tcp", OUTSIDE, 7000).is_some(),
         "egress before Docker"
@@ -378,7 +378,7 @@ fn docker_forward_off_leaves_dockers_chain_alone_and_check_warns() {
         &filter_table(&w.host.ns, "ip"),
         "ip filter with the option off",
     );
-    let _out_srv = cni::Server(common::echo_peer_server(&w.outside, "tcp", 7000));
+    let _out_srv = common::echo_peer_server(&w.outside, "tcp", 7000);
     assert_eq!(
         ask(&c1, "tcp", OUTSIDE, 7000),
         None,

@@ -86,7 +86,7 @@ fn tcp_answered(ns: &NetNs, addr: &str, port: u16) -> bool {
 }
 
 /// TCP servers on `port` (IPv4 and IPv6) answering with the peer address.
-fn tcp_server(ns: &NetNs, port: u16) -> Vec<std::process::Child> {
+fn tcp_server(ns: &NetNs, port: u16) -> Vec<Server> {
     let spawn = |listen: String| {
         ns.command(&["socat", &listen, "SYSTEM:echo $SOCAT_PEERADDR"])
             .stdin(std::process::Stdio::null())
@@ -95,8 +95,10 @@ fn tcp_server(ns: &NetNs, port: u16) -> Vec<std::process::Child> {
             .spawn()
             .expect("spawn socat")
     };
-    let v4 = spawn(format!("TCP4-LISTEN:{port},reuseaddr,fork"));
-    let v6 = spawn(format!("TCP6-LISTEN:{port},reuseaddr,fork,ipv6only=1"));
+    let v4 = Server(spawn(format!("TCP4-LISTEN:{port},reuseaddr,fork")));
+    let v6 = Server(spawn(format!(
+        "TCP6-LISTEN:{port},reuseaddr,fork,ipv6only=1"
+    )));
     for _ in 0..200 {
         let out = ns.ok(&["ss", "-tln"]);
         if out.contains(&format!("0.0.0.0:{port} ")) && out.contains(&format!("[::]:{port} ")) {
@@ -251,7 +253,7 @@ struct Routed {
     host: Host,
     lan: NetNs,
     ctr: NetNs,
-    _srv: Vec<std::process::Child>,
+    _srv: Vec<Server>,
 }
 
 fn routed_world(tag: &str) -> Routed {

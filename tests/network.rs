@@ -596,7 +596,7 @@ fn internal_network_stays_on_its_bridge() {
     assert_eq!(int["plugins"][0]["ipam"]["routes"], json!([]), "{int}");
     assert!(int["plugins"][0].get("capabilities").is_none(), "{int}");
     let (i1, _, _) = attach(&w, &int, "in1");
-    let (i2, _, ip_i2) = attach(&w, &int, "in2");
+    let (_i2, _, ip_i2) = attach(&w, &int, "in2");
     let (b1, _, _) = attach(&w, &load_conflist(&w, "bridge"), "out1");
     assert_eq!(default_routes(&i1).trim(), "");
     assert!(ping(&i1, "10.23.0.1") && ping(&i1, &ip_i2));

@@ -1226,7 +1226,13 @@ fn guard_elements_ride_with_port_elements() {
     };
     let p = port(None, L4Proto::Tcp, 8181, "10.4.0.9", 80, "cidG");
     within(&ns, || {
-        nft::update(&[p.clone()], &[], &[g.clone()], &[], false)
+        nft::update(
+            std::slice::from_ref(&p),
+            &[],
+            std::slice::from_ref(&g),
+            &[],
+            false,
+        )
     })
     .unwrap();
     let list = listing(&ns);
@@ -1246,18 +1252,36 @@ fn guard_elements_ride_with_port_elements() {
         with_port: true,
     };
     let err = within(&ns, || {
-        nft::update(&[p.clone()], &[], &[g2.clone()], &[], false)
+        nft::update(
+            std::slice::from_ref(&p),
+            &[],
+            std::slice::from_ref(&g2),
+            &[],
+            false,
+        )
     })
     .unwrap_err();
     assert_eq!(err.kind, Kind::Conflict, "{err}");
     assert!(!listing(&ns).contains("veth2"));
     // delete, tolerant of what is missing
     within(&ns, || {
-        nft::update(&[], &[p.clone()], &[g.clone(), g2.clone()], &[], true)
+        nft::update(
+            &[],
+            std::slice::from_ref(&p),
+            &[g.clone(), g2.clone()],
+            &[],
+            true,
+        )
     })
     .unwrap_err();
     within(&ns, || {
-        nft::update(&[], &[p.clone()], &[], &[g.clone(), g2.clone()], true)
+        nft::update(
+            &[],
+            std::slice::from_ref(&p),
+            &[],
+            &[g.clone(), g2.clone()],
+            true,
+        )
     })
     .unwrap();
     assert!(!listing(&ns).contains("vethabcdef01"));

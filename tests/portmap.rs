@@ -40,7 +40,7 @@ fn world(tag: &str) -> World {
 }
 
 /// A listener that answers every connection with `tag` (which port answered).
-fn tagged_server(ns: &NetNs, proto: &str, port: u16, tag: &str) -> std::process::Child {
+fn tagged_server(ns: &NetNs, proto: &str, port: u16, tag: &str) -> common::Server {
     let listen = match proto {
         "udp" => format!("UDP-RECVFROM:{port},reuseaddr,fork"),
         _ => format!("TCP-LISTEN:{port},reuseaddr,fork"),
@@ -52,7 +52,7 @@ fn tagged_server(ns: &NetNs, proto: &str, port: u16, tag: &str) -> std::process:
         .spawn()
         .expect("spawn socat");
     wait_listening(ns, proto, port);
-    child
+    common::Server(child)
 }
 
 #[test]

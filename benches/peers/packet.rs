@@ -154,7 +154,7 @@ pub fn conn_rate(
             while n < MAX_CONNS_PER_REP {
                 one_conn(target)?;
                 n += 1;
-                if n % 64 == 0 && start.elapsed() >= limit {
+                if n.is_multiple_of(64) && start.elapsed() >= limit {
                     break;
                 }
             }

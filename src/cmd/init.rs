@@ -394,11 +394,12 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
             net.labels = network::default_labels(&net.name);
         }
     }
-    if let Some(rec) = &existing {
-        if rec.network == net && nl.link(&net.bridge)?.is_some_and(|l| l.up) && nft::table_exists()?
-        {
-            return Ok(());
-        }
+    if let Some(rec) = &existing
+        && rec.network == net
+        && nl.link(&net.bridge)?.is_some_and(|l| l.up)
+        && nft::table_exists()?
+    {
+        return Ok(());
     }
     let actions = plan(None, store, &nl, &net, false)?;
     plan::execute(&nl, &actions, |_| {})
@@ -428,8 +429,8 @@ pub(crate) fn plan(
     let mut sysctl_actions = Vec::new();
     for key in keys {
         let current = sysctl::read(&key)?;
-        if !before.contains_key(&key.to_string()) {
-            before.insert(key.to_string(), current.clone());
+        if let std::collections::btree_map::Entry::Vacant(e) = before.entry(key.to_string()) {
+            e.insert(current.clone());
             before_changed = true;
         }
         if current != "1" {

@@ -546,15 +546,7 @@ impl Runtime {
     }
 }
 
-/// A listener process, killed and reaped when dropped.
-pub struct Server(pub std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use crate::common::Server;
 
 /// What every attached pair (c1 with host port 8080 mapped to its port 80,
 /// c2 beside it) must have, in either mode: both reach the gateway and each
@@ -574,14 +566,14 @@ pub fn assert_attached_pair(
     assert!(ping(c1, gw), "c1 -> gateway");
     assert!(ping(c1, ip2), "c1 -> c2");
     assert!(ping(c2, ip1), "c2 -> c1");
-    let _out_srv = Server(crate::common::echo_peer_server(&w.outside, "tcp", 7000));
+    let _out_srv = crate::common::echo_peer_server(&w.outside, "tcp", 7000);
     let seen = crate::common::ask(c1, "tcp", OUTSIDE, 7000).expect("c1 reaches the outside");
     assert!(
         seen.starts_with(HOST_OUT),
         "outside saw {seen}, want the masqueraded {HOST_OUT}"
     );
 
-    let srv = Server(crate::common::echo_peer_server(c1, "tcp", 80));
+    let srv = crate::common::echo_peer_server(c1, "tcp", 80);
     let from_out =
         crate::common::ask(&w.outside, "tcp", HOST_OUT, 8080).expect("outside -> host:8080");
     for (from, addr, what) in [

@@ -300,7 +300,17 @@ pub fn outside_of(host: &NetNs) -> NetNs {
 
 /// Start `socat` in `ns` listening on tcp PORT and answering each connection
 /// with the peer address it saw. Returns once the listener is up.
-pub fn echo_peer_server(ns: &NetNs, proto: &str, port: u16) -> std::process::Child {
+/// A listener process, killed and reaped when dropped.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn echo_peer_server(ns: &NetNs, proto: &str, port: u16) -> Server {
     let listen = match proto {
         "udp" => format!("UDP-RECVFROM:{port},reuseaddr,fork"),
         _ => format!("TCP-LISTEN:{port},reuseaddr,fork"),
@@ -313,7 +323,7 @@ pub fn echo_peer_server(ns: &NetNs, proto: &str, port: u16) -> std::process::Chi
         .spawn()
         .expect("spawn socat");
     wait_listening(ns, proto, port);
-    child
+    Server(child)
 }
 
 pub fn wait_listening(ns: &NetNs, proto: &str, port: u16) {

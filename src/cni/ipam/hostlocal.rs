@@ -28,8 +28,6 @@ pub struct HostLocal {
     pub dir: PathBuf,
 }
 
-/// Held while the directory is changed; released on drop.
-
 /// One reserved address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
