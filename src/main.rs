@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use hostnet::cli::{Command, NetworkCommand, PortmapCommand};
-use hostnet::{cmd, kernel, output};
+use hostnet::cmd::{self, output};
+use hostnet::kernel;
 
 fn main() -> ExitCode {
     // CNI plugin mode: the runtime runs us in the host netns with CNI_* set;

@@ -354,7 +354,7 @@ pub fn floor_element(
     host_port: u16,
     dest_ip: std::net::IpAddr,
 ) -> hostnet::kernel::nft::PortElement {
-    hostnet::ports::PortMapping {
+    hostnet::core::ports::PortMapping {
         host_ip: None,
         proto: hostnet::kernel::nft::L4Proto::Tcp,
         host_port,

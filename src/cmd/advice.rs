@@ -2,11 +2,11 @@
 //! not hostnet's state but stop container traffic, each with what to do.
 //! Warnings do not change check's exit status.
 
+use crate::core::network::overlaps;
+use crate::core::state::NetworkRecord;
 use crate::error::Result;
 use crate::kernel::link::Netlink;
 use crate::kernel::sysctl::{self, Key};
-use crate::network::overlaps;
-use crate::state::NetworkRecord;
 
 /// The fix for a difference line of `check` (all are repaired by init; the
 /// sysctls can also be set by hand).

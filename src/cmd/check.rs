@@ -4,12 +4,12 @@
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::desired;
+use crate::core::desired;
+use crate::core::state::Store;
 use crate::error::{Error, Kind, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft::{self, TableSnapshot};
 use crate::kernel::sysctl;
-use crate::state::Store;
 
 /// Every difference between what hostnet's state wants and what the kernel has.
 pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
@@ -77,7 +77,7 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
         None => diffs.push(format!("nftables table inet {} is missing", nft::TABLE)),
         Some(have) => {
             diffs.extend(table_differences(&want, &have));
-            diffs.extend(crate::cni::attachment_differences(store, nl)?);
+            diffs.extend(crate::core::attachments::attachment_differences(store, nl)?);
         }
     }
     Ok(diffs)
@@ -85,7 +85,7 @@ pub fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
 
 /// The network's conflist as hostnet wrote it, or what is wrong with it
 /// (`init` rewrites it).
-fn conflist_difference(rec: &crate::state::NetworkRecord) -> Option<String> {
+fn conflist_difference(rec: &crate::core::state::NetworkRecord) -> Option<String> {
     let path = rec.conflist.as_ref()?;
     let what = format!("network {}: conflist {}", rec.network.name, path.display());
     let problem = match std::fs::read(path) {
@@ -93,7 +93,7 @@ fn conflist_difference(rec: &crate::state::NetworkRecord) -> Option<String> {
         Err(e) => format!("cannot be read: {e}"),
         Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Err(e) => format!("is not valid JSON ({e})"),
-            Ok(v) if v != crate::conflist::render(&rec.network) => {
+            Ok(v) if v != crate::core::conflist::render(&rec.network) => {
                 "differs from hostnet's state".to_string()
             }
             Ok(_) => return None,
@@ -213,13 +213,13 @@ pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<Stri
 pub fn run(g: &Global) -> Result<()> {
     let store = super::store(g);
     // the host lock: no ADD or DEL is half way while the kernel is compared
-    let _lock = crate::lock::HostLock::acquire(&g.run_dir)?;
+    let _lock = crate::core::lock::HostLock::acquire(&g.run_dir)?;
     let nl = Netlink::open()?;
     let mut diffs: Vec<String> = differences(&store, &nl)?
         .iter()
         .map(|d| super::advice::fix_for(d))
         .collect();
-    for o in crate::cni::orphans::find(&store, &nl)? {
+    for o in crate::core::orphans::find(&store, &nl)? {
         diffs.push(format!("leftover {o} (fix: hostnet gc)"));
     }
     let mut warns = warnings(&store)?;

@@ -1,14 +1,14 @@
 //! `hostnet gc`: release what no live container accounts for, found from
-//! the state and the kernel alone (see `cni::orphans`), under the host lock.
+//! the state and the kernel alone (see `core::orphans`), under the host lock.
 //! `--dry-run` lists it and changes nothing.
 
 use serde_json::json;
 
 use crate::cli::{GcArgs, Global};
-use crate::cni::orphans;
+use crate::core::lock::HostLock;
+use crate::core::orphans;
 use crate::error::{Error, Kind, Result};
 use crate::kernel::link::Netlink;
-use crate::lock::HostLock;
 
 pub fn run(g: &Global, args: &GcArgs) -> Result<()> {
     let store = super::store(g);

@@ -15,7 +15,7 @@ fn is_bookkeeping(name: &str) -> bool {
 }
 
 /// `<dataDir>/<network>` of each attachment that used host-local.
-pub fn ipam_dirs(attachments: &[crate::cni::Attachment]) -> Vec<PathBuf> {
+pub fn ipam_dirs(attachments: &[crate::core::record::Attachment]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = attachments
         .iter()
         .filter_map(|a| a.ipam.data_dir.as_ref().map(|d| d.join(&a.network)))
@@ -31,22 +31,21 @@ pub fn ipam_dirs(attachments: &[crate::cni::Attachment]) -> Vec<PathBuf> {
 /// directory, but only for a teardown of the default state directory (a
 /// teardown of a test's or a second instance's state never touches it).
 pub fn conflist_ipam_dirs(
-    networks: &[crate::state::NetworkRecord],
+    networks: &[crate::core::state::NetworkRecord],
     default_state: bool,
 ) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for rec in networks {
         let Some(path) = &rec.conflist else { continue };
-        let Ok(Some(list)) = crate::state::read_json_opt::<serde_json::Value>(path) else {
+        let Ok(Some(list)) = crate::core::state::read_json_opt::<serde_json::Value>(path) else {
             continue;
         };
         let plugins = list["plugins"].as_array().cloned().unwrap_or_default();
         for p in plugins.iter().filter(|p| p.get("ipam").is_some()) {
             match p["ipam"]["dataDir"].as_str() {
                 Some(d) => dirs.push(Path::new(d).join(&rec.network.name)),
-                None if default_state => dirs.push(
-                    Path::new(crate::cni::config::DEFAULT_IPAM_DATA_DIR).join(&rec.network.name),
-                ),
+                None if default_state => dirs
+                    .push(Path::new(crate::core::ipam::DEFAULT_DATA_DIR).join(&rec.network.name)),
                 None => {}
             }
         }
@@ -59,7 +58,7 @@ pub fn sweep(state_dir: &Path, run_dir: &Path, ipam_dirs: &[PathBuf]) -> Result<
     let mut done = Vec::new();
     for dir in ipam_dirs {
         // temp files of dead writers first (`.tmp/`, empty afterwards)
-        crate::state::remove_dead_temps(dir, None)?;
+        crate::core::state::remove_dead_temps(dir, None)?;
         let Ok(rd) = std::fs::read_dir(dir) else {
             continue;
         };
@@ -69,7 +68,7 @@ pub fn sweep(state_dir: &Path, run_dir: &Path, ipam_dirs: &[PathBuf]) -> Result<
             let entry = entry.ctx(format!("listing {}", dir.display()))?;
             match entry.file_name().to_str() {
                 // removed below with the other empty directories
-                Some(crate::state::TMP_DIR) => {}
+                Some(crate::core::state::TMP_DIR) => {}
                 Some(n) if is_bookkeeping(n) => files.push(entry.path()),
                 _ => only_bookkeeping = false,
             }

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod init;
 pub mod leftovers;
 pub mod network;
+pub mod output;
 pub mod portmap;
 pub mod publish;
 pub mod status;
@@ -15,7 +16,7 @@ pub mod teardown;
 pub mod version;
 
 use crate::cli::Global;
-use crate::state::Store;
+use crate::core::state::Store;
 
 pub fn store(g: &Global) -> Store {
     Store::new(&g.state_dir, &g.run_dir)

@@ -7,12 +7,12 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use crate::cli::{Global, PortmapAddArgs, PortmapDelArgs};
+use crate::core::lock::HostLock;
+use crate::core::ports::{self, PortMapping, STATIC_OWNER, parse_proto};
+use crate::core::state::Store;
 use crate::error::{Error, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
-use crate::lock::HostLock;
-use crate::ports::{self, PortMapping, STATIC_OWNER, parse_proto};
-use crate::state::Store;
 
 /// "8080" or "8000-8099" -> (start, end), validated.
 pub fn parse_port_range(text: &str) -> Result<(u16, u16)> {
@@ -74,7 +74,7 @@ fn parse_host_ip(text: Option<&str>, validate: bool) -> Result<Option<IpAddr>> {
                 return Ok(None);
             }
             if validate {
-                crate::ports::validate_host_ip(ip)?;
+                crate::core::ports::validate_host_ip(ip)?;
             }
             Ok(Some(ip))
         }
@@ -161,7 +161,7 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
             )));
         }
         if let Some(spec) = p.host_ip {
-            crate::ports::validate_host_ip(spec)?;
+            crate::core::ports::validate_host_ip(spec)?;
         }
         host_ip = host_ip.or(p.host_ip);
         let proto = match (&p.proto, a.proto.to_ascii_lowercase()) {

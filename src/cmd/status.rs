@@ -7,11 +7,11 @@ use ipnetwork::IpNetwork;
 use serde_json::{Value, json};
 
 use crate::cli::Global;
+use crate::core::network::overlaps;
 use crate::error::Result;
 use crate::kernel::link::{LinkInfo, Netlink, RouteInfo};
 use crate::kernel::nft;
 use crate::kernel::sysctl;
-use crate::network::overlaps;
 
 struct BridgeView {
     network: String,
@@ -101,7 +101,7 @@ pub fn run(g: &Global) -> Result<()> {
         .collect();
     let forward = sysctl::read(&sysctl::ipv4_forward()).unwrap_or_else(|e| e.msg);
     let forward6 = sysctl::read(&sysctl::ipv6_forward()).unwrap_or_else(|e| e.msg);
-    let attachments = crate::cni::attachments(&store)?;
+    let attachments = crate::core::attachments::attachments(&store)?;
     let table = nft::read_table()?;
     let ports = match &table {
         Some(_) => nft::read_ports()?,
@@ -292,11 +292,11 @@ fn port_json(e: &crate::kernel::nft::PortElement) -> Value {
 
 /// "8090->80/tcp": a mapping on every host address of both families (one
 /// element per family) is shown once, with "(v4+v6)".
-pub fn describe_ports(ports: &[crate::ports::PortMapping]) -> String {
+pub fn describe_ports(ports: &[crate::core::ports::PortMapping]) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut seen: Vec<&crate::ports::PortMapping> = Vec::new();
+    let mut seen: Vec<&crate::core::ports::PortMapping> = Vec::new();
     for p in ports {
-        let twin = |q: &&crate::ports::PortMapping| {
+        let twin = |q: &&crate::core::ports::PortMapping| {
             q.host_ip.is_none()
                 && p.host_ip.is_none()
                 && q.proto == p.proto
@@ -329,7 +329,7 @@ pub fn describe_ports(ports: &[crate::ports::PortMapping]) -> String {
     }
 }
 
-fn attachment_json(a: &crate::cni::Attachment) -> Value {
+fn attachment_json(a: &crate::core::record::Attachment) -> Value {
     let mut full = serde_json::to_value(a).unwrap_or(Value::Null);
     let short = json!({
         "container_id": a.container_id,

@@ -3,13 +3,13 @@
 //! wrote and its state. Forwarding sysctls stay unless --restore-sysctl.
 
 use crate::cli::{Global, TeardownArgs};
-use crate::desired;
+use crate::core::desired;
+use crate::core::lock::HostLock;
+use crate::core::plan::{self, Action};
 use crate::error::Result;
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
 use crate::kernel::sysctl;
-use crate::lock::HostLock;
-use crate::plan::{self, Action};
 
 pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     let store = super::store(g);
@@ -27,14 +27,14 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     let mut actions = Vec::new();
     // the address directories ADD noted per network (state/ipam/<net>.json)
     for rec in &networks {
-        for d in crate::cni::recover::noted_data_dirs(&store, &rec.network.name)? {
+        for d in crate::core::recover::noted_data_dirs(&store, &rec.network.name)? {
             ipam_dirs.push(d.join(&rec.network.name));
         }
     }
 
     // containers first: their host veths (the container ends go with them),
     // address reservations and records; then every claimed host port
-    let attachments = crate::cni::attachments(&store)?;
+    let attachments = crate::core::attachments::attachments(&store)?;
     for a in &attachments {
         if nl
             .link(&a.host_veth)?
@@ -44,11 +44,11 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
                 name: a.host_veth.clone(),
             });
         }
-        for path in crate::cni::attachment_files(&store, a)? {
+        for path in crate::core::attachments::attachment_files(&store, a)? {
             actions.push(Action::RemoveFile { path });
         }
     }
-    for path in crate::ports::claim_files(&store)? {
+    for path in crate::core::ports::claim_files(&store)? {
         actions.push(Action::RemoveFile { path });
     }
     // hostnet's accept rules in Docker's filter FORWARD chains, and nothing else there
@@ -101,12 +101,12 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
         actions.push(Action::RemoveFile {
             path: store.network_path(&net.name),
         });
-        let noted = crate::cni::recover::noted_data_dirs_path(&store, &net.name);
+        let noted = crate::core::recover::noted_data_dirs_path(&store, &net.name);
         if noted.exists() {
             actions.push(Action::RemoveFile { path: noted });
         }
     }
-    let boot_id = crate::cni::recover::boot_file(&store);
+    let boot_id = crate::core::recover::boot_file(&store);
     if boot_id.exists() {
         actions.push(Action::RemoveFile { path: boot_id });
     }

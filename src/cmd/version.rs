@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::cni::version::SUPPORTED;
+use crate::core::CNI_VERSIONS as SUPPORTED;
 use crate::error::Result;
 use crate::kernel::probe;
 

@@ -23,25 +23,25 @@ use serde_json::Value;
 use super::config::{IpamKind, Mode, NetConf, RouteSpec};
 use super::container;
 use super::env::Env;
-use super::failure::{CONFLICT, CniContext, CniResult, Failure, KERNEL, UNKNOWN_CONTAINER};
 use super::ipam::delegate;
-use super::ipam::hostlocal::{HostLocal, LastReserved, Reservation};
 use super::netspec;
 use super::portspec;
-use super::record::{self, AttachedIp, Attachment, IpamRecord, RouteRecord};
-use super::recover;
 use super::result::{AddResult, Dns, Interface, IpConfig, Route, parse_resolv_conf};
-use super::vethname;
-use crate::cmd::init::ensure;
+use crate::core::failure::{CONFLICT, CniContext, CniResult, Failure, KERNEL, UNKNOWN_CONTAINER};
+use crate::core::host::ensure;
+use crate::core::ipam::hostlocal::{HostLocal, LastReserved, Reservation};
+use crate::core::lock::HostLock;
+use crate::core::network::format_mac;
+use crate::core::ports::{self, PortMapping};
+use crate::core::record::{self, AttachedIp, Attachment, IpamRecord, RouteRecord};
+use crate::core::recover;
+use crate::core::state::{Loaded, Store};
+use crate::core::vethname;
 use crate::error::{Error, Kind};
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
 use crate::kernel::nft::{self, PortElement, PortGuard};
 use crate::kernel::sysctl::Key;
-use crate::lock::HostLock;
-use crate::network::format_mac;
-use crate::ports::{self, PortMapping};
-use crate::state::{Loaded, Store};
 
 /// The attachment being worked on.
 pub struct Ctx<'a> {
@@ -150,7 +150,10 @@ impl Rollback {
                 if problems.is_empty() {
                     Ok(())
                 } else {
-                    Err(Failure::new(super::failure::INTERNAL, problems.join("; ")))
+                    Err(Failure::new(
+                        crate::core::failure::INTERNAL,
+                        problems.join("; "),
+                    ))
                 }
             })();
             note("rolling back host state", r);
@@ -213,7 +216,7 @@ pub fn add_elements(
     match nft::update(elements, &[], guards, &[], false) {
         Ok(()) => Ok(()),
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
-            let spec = crate::desired::table_spec(store, &store.networks()?)?;
+            let spec = crate::core::desired::table_spec(store, &store.networks()?)?;
             nft::apply_table(&spec)
                 .and_then(|()| nft::update(&[], &[], guards, &[], false))
                 .map_err(|e2| e2.context(format!("rebuilding the tables after: {}", e.msg)))
@@ -240,7 +243,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     let outcome = match guard.rb.as_mut() {
         Some(rb) => steps(&c, netns_path, &netns_file, rb),
         None => Err(Failure::new(
-            super::failure::INTERNAL,
+            crate::core::failure::INTERNAL,
             "rollback state lost",
         )),
     };
@@ -287,7 +290,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             rb.delegated = Some(kind.clone());
             let Some(answer) = answer else {
                 return Err(Failure::new(
-                    super::failure::DELEGATE,
+                    crate::core::failure::DELEGATE,
                     format!("IPAM plugin {kind} returned nothing"),
                 ));
             };

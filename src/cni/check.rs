@@ -3,7 +3,6 @@
 //! the container interface, its addresses and routes, the address
 //! reservations, the port-mapping elements and the anti-spoofing elements.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -12,102 +11,15 @@ use ipnetwork::IpNetwork;
 use super::config::{IpamKind, NetConf};
 use super::container;
 use super::env::Env;
-use super::failure::{CHECK_FAILED, CniResult, Failure, UNKNOWN_CONTAINER};
 use super::ipam::delegate;
-use super::ipam::hostlocal::HostLocal;
-use super::record::{self, Attachment};
 use super::result::AddResult;
+use crate::core::attachments::{host_differences, kernel_elements};
+use crate::core::failure::{CHECK_FAILED, CniResult, Failure, UNKNOWN_CONTAINER};
+use crate::core::record::{self};
+use crate::core::state::Store;
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
 use crate::kernel::nft;
-use crate::ports;
-use crate::state::Store;
-
-/// Host-side differences of one attachment (no netns needed): also what
-/// `hostnet check` reports per attachment.
-pub fn host_differences(
-    nl: &Netlink,
-    a: &Attachment,
-    kernel_elements: Option<&BTreeSet<String>>,
-) -> CniResult<Vec<String>> {
-    let mut diffs = Vec::new();
-    if !a.complete {
-        diffs.push("its ADD did not finish (DEL or GC it)".to_string());
-    }
-    let bridge = nl.link(&a.bridge)?;
-    match &bridge {
-        None => diffs.push(format!("bridge {} is missing", a.bridge)),
-        Some(b) if !b.up => diffs.push(format!("bridge {} is down", a.bridge)),
-        Some(_) => {}
-    }
-    match nl.link(&a.host_veth)? {
-        None => diffs.push(format!("host veth {} is missing", a.host_veth)),
-        Some(l) => {
-            if l.kind.as_deref() != Some("veth") {
-                diffs.push(format!("{} is not a veth", a.host_veth));
-            }
-            if let Some(b) = &bridge
-                && l.master != Some(b.index)
-            {
-                diffs.push(format!(
-                    "host veth {} is not attached to bridge {}",
-                    a.host_veth, a.bridge
-                ));
-            }
-            if !l.up {
-                diffs.push(format!("host veth {} is down", a.host_veth));
-            }
-            if a.hairpin && l.hairpin == Some(false) {
-                diffs.push(format!("host veth {} has hairpin off", a.host_veth));
-            }
-        }
-    }
-    if let Some(dir) = &a.ipam.data_dir {
-        let hl = HostLocal::new(dir, &a.network);
-        for ip in &a.ips {
-            if !hl.holds(ip.address.ip(), &a.container_id, &a.ifname)? {
-                diffs.push(format!(
-                    "address {} is not reserved for it in {}",
-                    ip.address.ip(),
-                    hl.dir.display()
-                ));
-            }
-        }
-    }
-    if let Some(have) = kernel_elements {
-        for e in ports::elements_for(&a.container_id, &a.port_mappings) {
-            let key = element_key(&e);
-            if !have.contains(&key) {
-                diffs.push(format!("port mapping {key} is missing from nftables"));
-            }
-        }
-    }
-    Ok(diffs)
-}
-
-/// A comparable text for a port element.
-pub fn element_key(e: &nft::PortElement) -> String {
-    let host = match e.host_ip {
-        Some(IpAddr::V6(ip)) => format!("[{ip}]:"),
-        Some(ip) => format!("{ip}:"),
-        None => String::new(),
-    };
-    let dest = match e.dest_ip {
-        IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
-    };
-    format!(
-        "{}/{host}{} -> {dest}:{} ({})",
-        e.proto.name(),
-        e.host_port,
-        e.dest_port,
-        e.owner
-    )
-}
-
-pub fn kernel_elements() -> CniResult<BTreeSet<String>> {
-    Ok(nft::read_ports()?.iter().map(element_key).collect())
-}
 
 pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
     let cid = env.container_id()?;

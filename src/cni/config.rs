@@ -9,18 +9,18 @@ use std::path::PathBuf;
 use ipnetwork::IpNetwork;
 use serde_json::Value;
 
-use super::failure::{CniResult, Failure};
-use super::ipam::range::{Range, RangeSet};
-use super::json::{Obj, strings};
 use super::portspec::{self, PortSpec};
 use super::result::Dns;
 use super::version::Version;
+use crate::core::failure::{CniResult, Failure};
+use crate::core::ipam::range::{Range, RangeSet};
+use crate::core::json::{Obj, strings};
+use crate::core::network::{validate_bridge_name, validate_network_name};
 use crate::kernel::sysctl::{self, Key};
-use crate::network::{validate_bridge_name, validate_network_name};
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
 pub const DEFAULT_RUN_DIR: &str = "/run/hostnet";
-pub const DEFAULT_IPAM_DATA_DIR: &str = "/var/lib/cni/networks";
+pub use crate::core::ipam::DEFAULT_DATA_DIR as DEFAULT_IPAM_DATA_DIR;
 /// The reference bridge plugin's default bridge name.
 pub const DEFAULT_BRIDGE: &str = "cni0";
 

@@ -12,20 +12,20 @@ use super::add::{Ctx, delete_link_quietly};
 use super::config::{IpamKind, NetConf};
 use super::container;
 use super::env::Env;
-use super::failure::{CniContext, CniResult};
 use super::ipam::delegate;
-use super::ipam::hostlocal::HostLocal;
-use super::record::{self, Attachment};
-use super::recover;
 use super::result::AddResult;
+use crate::core::failure::{CniContext, CniResult};
+use crate::core::ipam::hostlocal::HostLocal;
+use crate::core::lock::HostLock;
+use crate::core::ports;
+use crate::core::record::{self, Attachment};
+use crate::core::recover;
+use crate::core::state::Loaded;
 use crate::error::Kind;
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
 use crate::kernel::nft;
 use crate::kernel::sysctl;
-use crate::lock::HostLock;
-use crate::ports;
-use crate::state::Loaded;
 
 pub fn del(env: &Env, conf: &NetConf) -> CniResult<()> {
     let c = Ctx::from_env(env, conf)?;
@@ -115,8 +115,8 @@ pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()
         let rest = release_state(c, a);
         drop(lock);
         let veth = veth.join().unwrap_or_else(|_| {
-            Err(super::failure::Failure::new(
-                super::failure::INTERNAL,
+            Err(crate::core::failure::Failure::new(
+                crate::core::failure::INTERNAL,
                 "deleting the veth panicked",
             ))
         });

@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::failure::{CniResult, Failure};
-use crate::network::validate_ifname;
+use crate::core::failure::{CniResult, Failure};
+use crate::core::network::validate_ifname;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {

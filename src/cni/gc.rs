@@ -12,14 +12,14 @@ use super::add::Ctx;
 use super::config::{IpamKind, NetConf};
 use super::del;
 use super::env::Env;
-use super::failure::{CniResult, Failure, INTERNAL};
 use super::ipam::delegate;
-use super::ipam::hostlocal::HostLocal;
-use super::record;
+use crate::core::failure::{CniResult, Failure, INTERNAL};
+use crate::core::ipam::hostlocal::HostLocal;
+use crate::core::lock::HostLock;
+use crate::core::ports::{self, STATIC_OWNER};
+use crate::core::record;
+use crate::core::state::Store;
 use crate::kernel::nft;
-use crate::lock::HostLock;
-use crate::ports::{self, STATIC_OWNER};
-use crate::state::Store;
 
 pub fn gc(env: &Env, conf: &NetConf) -> CniResult<()> {
     let Some(valid) = &conf.valid_attachments else {

@@ -19,32 +19,22 @@ pub mod config;
 pub mod container;
 pub mod del;
 pub mod env;
-pub mod failure;
 pub mod gc;
 pub mod ipam;
-pub mod json;
 pub mod netns_guard;
 pub mod netspec;
-pub mod orphans;
 pub mod portspec;
-pub mod record;
-pub mod recover;
 pub mod result;
 pub mod status;
 pub mod version;
-pub mod vethname;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
-use crate::kernel::link::Netlink;
-use crate::state::Store;
+use crate::core::failure::{self, CniResult, Failure, INCOMPATIBLE_VERSION};
 use env::{Command, Env};
-use failure::{CniResult, Failure, INCOMPATIBLE_VERSION};
-pub use record::Attachment;
 
 /// The banner printed (to stderr) when the binary runs without CNI_COMMAND
 /// and without arguments.
@@ -160,68 +150,4 @@ fn dispatch(env: &Env, stdin: &[u8]) -> CniResult<Option<Value>> {
         }
         Command::Version => Ok(None),
     }
-}
-
-fn to_error(f: Failure) -> Error {
-    Error::new(crate::error::Kind::Io, f.msg)
-}
-
-/// The files that hold one attachment on disk: its host-local address
-/// reservations (those still naming it) and its record. `hostnet teardown`
-/// removes them after deleting the host veth. A delegated IPAM plugin's
-/// reservations are that plugin's (teardown cannot call it: no CNI_PATH).
-pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::PathBuf>> {
-    let mut files = Vec::new();
-    if let Some(dir) = &a.ipam.data_dir {
-        let hl = ipam::hostlocal::HostLocal::new(dir, &a.network);
-        for ip in &a.ips {
-            if hl
-                .holds(ip.address.ip(), &a.container_id, &a.ifname)
-                .map_err(to_error)?
-            {
-                files.push(hl.ip_path(ip.address.ip()));
-            }
-        }
-    }
-    files.push(record::path(store, &a.network, &a.container_id, &a.ifname));
-    let lease = recover::lease_path(store, &a.network, &a.container_id, &a.ifname);
-    if lease.exists() {
-        files.push(lease);
-    }
-    Ok(files)
-}
-
-/// Every attachment record (all networks), for `hostnet status`.
-pub fn attachments(store: &Store) -> Result<Vec<Attachment>> {
-    record::attachments(store)
-}
-
-/// Every difference between the attachment records and the kernel, one line
-/// each, for `hostnet check`: host veth missing, off its bridge or down,
-/// hairpin off, address not reserved, port elements missing, ADD unfinished,
-/// container netns gone (a stale attachment: DEL or GC it). No netns entered.
-pub fn attachment_differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
-    let all = attachments(store)?;
-    let elements = if all.iter().any(|a| !a.port_mappings.is_empty()) {
-        Some(check::kernel_elements().map_err(to_error)?)
-    } else {
-        None
-    };
-    let mut out = Vec::new();
-    for a in all.iter().filter(|a| !recover::in_progress(a)) {
-        for d in check::host_differences(nl, a, elements.as_ref()).map_err(to_error)? {
-            out.push(format!("attachment {}: {d}", a.key()));
-        }
-        if !a.netns.is_empty()
-            && a.netns.starts_with('/')
-            && !std::path::Path::new(&a.netns).exists()
-        {
-            out.push(format!(
-                "attachment {}: container netns {} is gone (stale: DEL or GC it)",
-                a.key(),
-                a.netns
-            ));
-        }
-    }
-    Ok(out)
 }

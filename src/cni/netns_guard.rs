@@ -9,7 +9,7 @@
 
 use std::fs::File;
 
-use super::failure::{CniResult, Failure, INVALID_ENV};
+use crate::core::failure::{CniResult, Failure, INVALID_ENV};
 use crate::kernel::netns::{self, Identity};
 
 /// Refuse a CNI_NETNS that is the plugin's own network namespace, or no

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 use super::config::{IpamKind, NetConf, RouteSpec};
-use super::failure::{CniResult, Failure};
-use super::ipam::range::RangeSet;
-use crate::network::{self, Network};
+use crate::core::failure::{CniResult, Failure};
+use crate::core::ipam::range::RangeSet;
+use crate::core::network::{self, Network};
 
 /// The Network hostnet manages for this config: subnets and gateways from
 /// the range sets (or from the delegated IPAM's addresses).

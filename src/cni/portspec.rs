@@ -6,10 +6,10 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::failure::{CniResult, Failure};
-use super::json::Obj;
+use crate::core::failure::{CniResult, Failure};
+use crate::core::json::Obj;
+use crate::core::ports::{PortMapping, parse_proto};
 use crate::kernel::nft::L4Proto;
-use crate::ports::{PortMapping, parse_proto};
 
 /// Which host addresses a mapping listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub fn parse_one(at: &str, v: &Value) -> CniResult<PortSpec> {
             if ip.is_unspecified() {
                 HostSel::AnyOf { v4: ip.is_ipv4() }
             } else {
-                crate::ports::validate_host_ip(ip)
+                crate::core::ports::validate_host_ip(ip)
                     .map_err(|e| Failure::config(format!("{at}.{name}: {}", e.msg)))?;
                 HostSel::Ip(ip)
             }

@@ -9,9 +9,9 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::failure::{CniResult, Failure};
-use super::json::{Obj, strings};
 use super::version::Version;
+use crate::core::failure::{CniResult, Failure};
+use crate::core::json::{Obj, strings};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dns {

@@ -5,13 +5,13 @@
 
 use super::config::{IpamKind, NetConf};
 use super::env::Env;
-use super::failure::{CniResult, Failure, NOT_AVAILABLE, NOT_AVAILABLE_LIMITED};
 use super::ipam::delegate;
-use super::ipam::hostlocal::HostLocal;
-use super::record;
+use crate::core::failure::{CniResult, Failure, NOT_AVAILABLE, NOT_AVAILABLE_LIMITED};
+use crate::core::ipam::hostlocal::HostLocal;
+use crate::core::record;
+use crate::core::state::Store;
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
-use crate::state::Store;
 
 pub fn status(env: &Env, conf: &NetConf) -> CniResult<()> {
     let store = Store::new(&conf.state_dir, &conf.run_dir);

@@ -1,10 +1,8 @@
 //! CNI spec versions: which we speak, and what differs between them.
 
-use super::failure::{CniResult, Failure, INCOMPATIBLE_VERSION};
+use crate::core::failure::{CniResult, Failure, INCOMPATIBLE_VERSION};
 
-pub const SUPPORTED: [&str; 7] = [
-    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
-];
+pub const SUPPORTED: [&str; 7] = crate::core::CNI_VERSIONS;
 pub const LATEST: &str = "1.1.0";
 
 /// A supported spec version, ordered.

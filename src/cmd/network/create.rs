@@ -7,13 +7,12 @@ use std::net::Ipv4Addr;
 use ipnetwork::{IpNetwork, Ipv4Network};
 
 use crate::cli::{Global, NetworkCreateArgs};
-use crate::cmd::init;
+use crate::core::lock::HostLock;
+use crate::core::network::{self, GatewayMode, Isolation, overlaps};
+use crate::core::plan;
+use crate::core::state::Store;
 use crate::error::{Error, Result};
 use crate::kernel::link::Netlink;
-use crate::lock::HostLock;
-use crate::network::{self, GatewayMode, Isolation, overlaps};
-use crate::plan;
-use crate::state::Store;
 
 pub fn create(g: &Global, a: &NetworkCreateArgs) -> Result<()> {
     network::validate_nerdctl_name(&a.name)?;
@@ -58,7 +57,7 @@ pub fn create(g: &Global, a: &NetworkCreateArgs) -> Result<()> {
     net.internal = a.internal;
     net.gateway_mode = gateway_mode;
     net.isolation = isolation;
-    let actions = init::plan(Some(&g.cni_conf_dir), &store, &nl, &net, false)?;
+    let actions = crate::core::host::plan(Some(&g.cni_conf_dir), &store, &nl, &net, false)?;
     plan::execute(&nl, &actions, |_| {})?;
     if g.json {
         println!(

@@ -10,9 +10,9 @@ pub use create::create;
 pub use remove::{prune, rm};
 pub use show::{inspect, ls};
 
-use crate::cni::Attachment;
+use crate::core::record::Attachment;
+use crate::core::state::{NetworkRecord, Store};
 use crate::error::{Error, Result};
-use crate::state::{NetworkRecord, Store};
 
 /// Names nerdctl gives its pseudo-networks and its default network; `create` refuses them.
 pub const RESERVED: [&str; 3] = ["host", "none", "bridge"];
@@ -46,7 +46,7 @@ pub fn find(store: &Store, key: &str) -> Result<NetworkRecord> {
 
 /// The attachments of one network.
 pub fn attached(store: &Store, network: &str) -> Result<Vec<Attachment>> {
-    Ok(crate::cni::attachments(store)?
+    Ok(crate::core::attachments::attachments(store)?
         .into_iter()
         .filter(|a| a.network == network)
         .collect())

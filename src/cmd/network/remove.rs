@@ -3,14 +3,14 @@
 //! rolled back as a whole when a step fails.
 
 use crate::cli::{Global, NetworkRmArgs};
-use crate::desired;
+use crate::core::desired;
+use crate::core::lock::HostLock;
+use crate::core::network::DEFAULT_NETWORK;
+use crate::core::plan::{self, Action};
+use crate::core::state::{NetworkRecord, Store};
 use crate::error::{Error, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
-use crate::lock::HostLock;
-use crate::network::DEFAULT_NETWORK;
-use crate::plan::{self, Action};
-use crate::state::{NetworkRecord, Store};
 
 /// Why `rec` cannot be removed, if it cannot.
 fn refusal(store: &Store, rec: &NetworkRecord) -> Result<Option<Error>> {

@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{Global, NetworkInspectArgs, NetworkLsArgs};
-use crate::cni::Attachment;
-use crate::conflist;
+use crate::core::conflist;
+use crate::core::record::Attachment;
+use crate::core::state::{NetworkRecord, Store};
 use crate::error::{Error, Result};
-use crate::state::{NetworkRecord, Store};
 
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]

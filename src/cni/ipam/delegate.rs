@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::cni::failure::{CniResult, DELEGATE, Failure};
+use crate::core::failure::{CniResult, DELEGATE, Failure};
 
 pub fn find(cni_path: &[PathBuf], kind: &str) -> CniResult<PathBuf> {
     for dir in cni_path {

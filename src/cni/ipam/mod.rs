@@ -1,6 +1,4 @@
-//! Address management: built-in host-local (`hostlocal`, `range`) or a
-//! delegated plugin (`delegate`).
+//! A delegated IPAM plugin (`delegate`); the built-in host-local store is
+//! the core's (`core::ipam`).
 
 pub mod delegate;
-pub mod hostlocal;
-pub mod range;

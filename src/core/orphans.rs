@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
 use super::recover;
+use crate::core::ports::{self, PortMapping, STATIC_OWNER};
+use crate::core::state::{self, Store};
 use crate::error::{Error, Kind, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft::{self, PortElement};
-use crate::ports::{self, PortMapping, STATIC_OWNER};
-use crate::state::{self, Store};
 
 /// host-local's default data directory (where a conflist without dataDir
 /// keeps its reservations).
@@ -74,7 +74,9 @@ impl std::fmt::Display for Orphan {
                 mapping.dest_ip,
                 mapping.dest_port
             ),
-            Orphan::Element(e) => write!(f, "nftables element {}", super::check::element_key(e)),
+            Orphan::Element(e) => {
+                write!(f, "nftables element {}", super::attachments::element_key(e))
+            }
             Orphan::Veth(name) => write!(f, "veth {name} on a managed bridge (no owner)"),
             Orphan::Guard(g) => write!(
                 f,

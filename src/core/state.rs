@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::core::network::Network;
 use crate::error::{Context, Error, Result};
-use crate::network::Network;
 
 /// A managed network and what of it hostnet created (and so may remove).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,9 +22,11 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::state::{
+    Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json,
+};
 use crate::error::{Error, Result};
 use crate::kernel::nft::{L4Proto, PortElement};
-use crate::state::{Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json};
 
 pub const STATIC_OWNER: &str = "static";
 

@@ -9,8 +9,8 @@
 
 use std::fs::OpenOptions;
 
-use crate::lock::HostLock;
-use crate::state::read_bytes_opt;
+use crate::core::lock::HostLock;
+use crate::core::state::read_bytes_opt;
 use std::io::{ErrorKind, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use ipnetwork::IpNetwork;
 
 use super::range::{RangeSet, from_u128, to_u128};
-use crate::cni::failure::{CONFLICT, CniResult, EXHAUSTED, Failure, INVALID_CONFIG};
+use crate::core::failure::{CONFLICT, CniResult, EXHAUSTED, Failure, INVALID_CONFIG};
 use crate::error::{Context, Error};
 
 const LAST_RESERVED: &str = "last_reserved_ip.";
@@ -69,14 +69,14 @@ impl HostLocal {
     /// empty reservation that names nobody.
     fn try_reserve(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
         let path = self.ip_path(ip);
-        let tmp_dir = self.dir.join(crate::state::TMP_DIR);
+        let tmp_dir = self.dir.join(crate::core::state::TMP_DIR);
         std::fs::create_dir_all(&tmp_dir)
             .map_err(|e| Error::io(format!("creating {}", tmp_dir.display()), e))?;
-        crate::state::remove_dead_temps(&self.dir, Some(&ip.to_string()))?;
+        crate::core::state::remove_dead_temps(&self.dir, Some(&ip.to_string()))?;
         let tmp = tmp_dir.join(format!(
             "{ip}.{}.{}",
             std::process::id(),
-            crate::state::random_hex()?
+            crate::core::state::random_hex()?
         ));
         let mut f = OpenOptions::new()
             .write(true)
@@ -191,11 +191,11 @@ impl HostLocal {
             }
         };
         let ip = chosen.address.ip();
-        if let Err(e) = crate::state::write_atomic(
+        if let Err(e) = crate::core::state::write_atomic(
             &last_path,
             ip.to_string().as_bytes(),
             0o600,
-            crate::state::Durability::Volatile,
+            crate::core::state::Durability::Volatile,
         ) {
             let _ = std::fs::remove_file(&chosen.file);
             return Err(e.into());
@@ -299,7 +299,7 @@ impl HostLocal {
         if text != content(container_id, ifname) && text.trim() != container_id.trim() {
             return Ok(false);
         }
-        crate::state::remove_file_if_exists(&path)?;
+        crate::core::state::remove_file_if_exists(&path)?;
         Ok(true)
     }
 
@@ -344,13 +344,13 @@ impl HostLocal {
     /// Put `last_reserved_ip.N` back as it was (rollback of a failed ADD).
     pub fn restore_last(last: &LastReserved) -> CniResult<()> {
         match &last.before {
-            Some(b) => crate::state::write_atomic(
+            Some(b) => crate::core::state::write_atomic(
                 &last.path,
                 b,
                 0o600,
-                crate::state::Durability::Volatile,
+                crate::core::state::Durability::Volatile,
             )?,
-            None => crate::state::remove_file_if_exists(&last.path)?,
+            None => crate::core::state::remove_file_if_exists(&last.path)?,
         }
         Ok(())
     }
@@ -359,8 +359,8 @@ impl HostLocal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cni::ipam::range::Range;
-    use crate::cni::json::Obj;
+    use crate::core::ipam::range::Range;
+    use crate::core::json::Obj;
     use serde_json::json;
 
     fn set(v: serde_json::Value) -> RangeSet {

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 use serde_json::{Value, json};
 
-use crate::network::{self, Isolation, Network, Subnet};
+use crate::core::network::{self, Isolation, Network, Subnet};
 
 pub const DEFAULT_CNI_CONF_DIR: &str = "/etc/cni/net.d";
 pub const CNI_VERSION: &str = "1.0.0";
@@ -143,7 +143,7 @@ fn parse(v: &Value) -> Option<Network> {
         .get("mtu")
         .and_then(|m| m.as_u64())
         .and_then(|m| u32::try_from(m).ok());
-    crate::network::build(
+    crate::core::network::build(
         v.get("name")?.as_str()?,
         plugin.get("bridge")?.as_str()?,
         &subnets,

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use ipnetwork::IpNetwork;
 
+use crate::core::network::format_mac;
+use crate::core::state::{Durability, read_bytes_opt, write_atomic};
 use crate::error::{Context, Error, Result};
 use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft::{self, TableSpec};
 use crate::kernel::sysctl::{self, Key};
-use crate::network::format_mac;
-use crate::state::{Durability, read_bytes_opt, write_atomic};
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -266,7 +266,7 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
         }
         Action::RemoveFile { path } => {
             let old = read_bytes_opt(path)?;
-            crate::state::remove_file_if_exists(path)?;
+            crate::core::state::remove_file_if_exists(path)?;
             Undo::RestoreFile {
                 path: path.clone(),
                 old,
@@ -300,7 +300,7 @@ fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
         } => write_atomic(&path, &bytes, mode, Durability::Durable),
         Undo::RestoreFile {
             path, old: None, ..
-        } => crate::state::remove_file_if_exists(&path),
+        } => crate::core::state::remove_file_if_exists(&path),
         Undo::Nothing => Ok(()),
     }
 }

@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 
-use crate::cni::failure::{CniResult, Failure};
-use crate::cni::json::Obj;
-use crate::network::{gateway_for, nth_host, parse_subnet};
+use crate::core::failure::{CniResult, Failure};
+use crate::core::json::Obj;
+use crate::core::network::{gateway_for, nth_host, parse_subnet};
 
 pub fn to_u128(ip: IpAddr) -> u128 {
     match ip {

@@ -4,10 +4,10 @@
 
 use ipnetwork::IpNetwork;
 
+use crate::core::network::GatewayMode;
+use crate::core::state::{NetworkRecord, Store};
 use crate::error::Result;
 use crate::kernel::nft::TableSpec;
-use crate::network::GatewayMode;
-use crate::state::{NetworkRecord, Store};
 
 /// The table's elements for a set of network records plus every persisted
 /// port element (static mappings and container attachments).
@@ -39,12 +39,12 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
     spec.routed.sort();
     spec.internal4.sort();
     spec.internal6.sort();
-    spec.ports = crate::ports::persisted_elements(store)?;
+    spec.ports = crate::core::ports::persisted_elements(store)?;
     spec.ports.sort();
     // anti-spoofing elements of every attachment on record (the records
     // live in the run dir: none survives the veths it names)
     // (a record of intent, without addresses yet, has no elements)
-    let attachments: Vec<_> = crate::cni::record::attachments(store)?
+    let attachments: Vec<_> = crate::core::record::attachments(store)?
         .into_iter()
         .filter(|a| !a.ips.is_empty())
         .collect();

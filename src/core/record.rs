@@ -14,10 +14,12 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::core::ports::PortMapping;
+use crate::core::state::{
+    Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json,
+};
 use crate::error::{Error, Result};
 use crate::kernel::nft::PortGuard;
-use crate::ports::PortMapping;
-use crate::state::{Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachedIp {

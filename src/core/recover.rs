@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
 use super::vethname;
+use crate::core::ports;
+use crate::core::state::{Durability, Store, read_json_opt, remove_file_if_exists, write_json};
 use crate::error::{Error, Kind, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft::{self, PortElement};
-use crate::ports;
-use crate::state::{Durability, Store, read_json_opt, remove_file_if_exists, write_json};
 
 pub fn lease_path(store: &Store, network: &str, cid: &str, ifname: &str) -> PathBuf {
     store
@@ -96,7 +96,7 @@ pub fn noted_data_dirs(store: &Store, network: &str) -> Result<Vec<PathBuf>> {
 /// Every host-local data directory named by a lease of `network`.
 pub fn lease_data_dirs(store: &Store, network: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for p in crate::state::list_json(&store.dir.join("leases").join(network))? {
+    for p in crate::core::state::list_json(&store.dir.join("leases").join(network))? {
         if let Some(dir) = read_json_opt::<Lease>(&p)?.and_then(|l| l.data_dir)
             && !out.contains(&dir)
         {
@@ -284,7 +284,7 @@ fn boot_id() -> Result<String> {
 pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     let now = boot_id()?;
-    let recorded = crate::state::read_bytes_opt(&boot_file(store))?
+    let recorded = crate::core::state::read_bytes_opt(&boot_file(store))?
         .map(|b| String::from_utf8_lossy(&b).trim().to_string());
     let rebooted = recorded.as_deref().is_some_and(|r| r != now);
     if rebooted {
@@ -342,7 +342,7 @@ pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     }
     if rebooted {
         // container claims of the previous boot without a record
-        for path in crate::ports::claim_files(store)? {
+        for path in crate::core::ports::claim_files(store)? {
             if path.starts_with(&store.run) {
                 remove_file_if_exists(&path)?;
             }
@@ -370,7 +370,7 @@ fn release_leased_addresses(store: &Store) -> Result<Vec<String>> {
         if network.starts_with('.') {
             continue;
         }
-        for p in crate::state::list_json(&net_dir.path())? {
+        for p in crate::core::state::list_json(&net_dir.path())? {
             let Some(lease) = read_json_opt::<Lease>(&p)? else {
                 continue;
             };
@@ -383,7 +383,7 @@ fn release_leased_addresses(store: &Store) -> Result<Vec<String>> {
             let hl = HostLocal::new(dir, &network);
             let _dl = hl.lock().map_err(|f| Error::new(Kind::Io, f.msg))?;
             for ip in &lease.ips {
-                let Some(bytes) = crate::state::read_bytes_opt(&hl.ip_path(*ip))? else {
+                let Some(bytes) = crate::core::state::read_bytes_opt(&hl.ip_path(*ip))? else {
                     continue;
                 };
                 let text = String::from_utf8_lossy(&bytes);
@@ -413,10 +413,10 @@ fn release_leased_addresses(store: &Store) -> Result<Vec<String>> {
 pub fn record_boot(store: &Store) -> Result<()> {
     let now = boot_id()?;
     let boot_file = boot_file(store);
-    let recorded = crate::state::read_bytes_opt(&boot_file)?
+    let recorded = crate::core::state::read_bytes_opt(&boot_file)?
         .map(|b| String::from_utf8_lossy(&b).trim().to_string());
     if recorded.as_deref() != Some(now.as_str()) {
-        crate::state::write_atomic(
+        crate::core::state::write_atomic(
             &boot_file,
             format!("{now}\n").as_bytes(),
             0o600,

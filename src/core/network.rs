@@ -124,7 +124,7 @@ pub fn id_for(name: &str) -> Result<String> {
         let d = Sha256::digest(name.as_bytes());
         return Ok(d.iter().map(|b| format!("{b:02x}")).collect());
     }
-    crate::conflist::new_id().map_err(|e| Error::io("reading /dev/urandom", e))
+    crate::core::conflist::new_id().map_err(|e| Error::io("reading /dev/urandom", e))
 }
 
 /// Labels a network gets when hostnet creates it without any given.
