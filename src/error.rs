@@ -7,8 +7,6 @@ use std::fmt;
 pub enum Kind {
     /// The caller's input is wrong (CLI exit 2, CNI code 7).
     Invalid,
-    /// The input names a field or value this program does not support (CNI code 2).
-    Unsupported,
     /// The request clashes with something that exists (a port, an address, a link).
     Conflict,
     /// Something that should exist does not (CNI code 3 for containers).
@@ -17,16 +15,10 @@ pub enum Kind {
     Kernel(i32),
     /// A file or directory could not be read or written (CNI code 5).
     Io,
-    /// A required environment variable is missing or wrong (CNI code 4).
-    Env,
     /// Input could not be decoded (CNI code 6).
     Decode,
-    /// The spec version is not supported (CNI code 1).
-    Version,
     /// Transient: try again (CNI code 11).
     TryAgain,
-    /// No addresses left in the range (CNI code 51 in STATUS).
-    Exhausted,
     /// `check` found the kernel differing from hostnet's state (CLI exit 1,
     /// CNI code 103).
     Differences,
@@ -62,10 +54,8 @@ impl Kind {
     /// The CLI exit code for an error of this kind (the table above).
     pub fn exit_code(self) -> u8 {
         match self {
-            Kind::Invalid | Kind::Unsupported | Kind::Decode | Kind::Env | Kind::Version => {
-                EXIT_INVALID
-            }
-            Kind::Conflict | Kind::NotFound | Kind::Exhausted => EXIT_CONFLICT,
+            Kind::Invalid | Kind::Decode => EXIT_INVALID,
+            Kind::Conflict | Kind::NotFound => EXIT_CONFLICT,
             Kind::Kernel(_) | Kind::Io | Kind::TryAgain | Kind::Differences => EXIT_FAILED,
         }
     }
@@ -74,16 +64,12 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Invalid => "invalid",
-            Kind::Unsupported => "unsupported",
             Kind::Conflict => "conflict",
             Kind::NotFound => "not_found",
             Kind::Kernel(_) => "kernel",
             Kind::Io => "io",
-            Kind::Env => "env",
             Kind::Decode => "decode",
-            Kind::Version => "version",
             Kind::TryAgain => "try_again",
-            Kind::Exhausted => "exhausted",
             Kind::Differences => "differences",
         }
     }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 use super::config::Tuning;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Kind, Result};
 use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::sysctl::{self, Key};
 
@@ -43,10 +43,10 @@ pub fn restore_sysctls(before: &[(String, Key, String)]) -> Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Error::invalid(format!(
-            "restoring sysctls: {}",
-            failed.join("; ")
-        )))
+        Err(Error::new(
+            Kind::Io,
+            format!("restoring sysctls: {}", failed.join("; ")),
+        ))
     }
 }
 

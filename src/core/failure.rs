@@ -96,16 +96,12 @@ impl std::fmt::Display for Failure {
 pub fn code_of(kind: Kind) -> u32 {
     match kind {
         Kind::Invalid => INVALID_CONFIG,
-        Kind::Unsupported => UNSUPPORTED_FIELD,
         Kind::Conflict => CONFLICT,
         Kind::NotFound => UNKNOWN_CONTAINER,
         Kind::Kernel(_) => KERNEL,
         Kind::Io => IO_FAILURE,
-        Kind::Env => INVALID_ENV,
         Kind::Decode => DECODE,
-        Kind::Version => INCOMPATIBLE_VERSION,
         Kind::TryAgain => TRY_AGAIN,
-        Kind::Exhausted => EXHAUSTED,
         Kind::Differences => CHECK_FAILED,
     }
 }

@@ -33,3 +33,36 @@ pub mod vethname;
 pub const CNI_VERSIONS: [&str; 7] = [
     "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
 ];
+
+/// A directory under the system temp dir for one unit test, removed on drop
+/// (unit tests of files on disk need no root).
+#[cfg(test)]
+pub(crate) struct TestDir(pub std::path::PathBuf);
+
+#[cfg(test)]
+impl TestDir {
+    pub(crate) fn new(tag: &str) -> TestDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "hostnet-unit-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create test dir");
+        TestDir(p)
+    }
+
+    /// A store with its state and run dirs below this directory.
+    pub(crate) fn store(&self) -> state::Store {
+        state::Store::new(self.0.join("state"), self.0.join("run"))
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -636,3 +636,105 @@ pub fn persisted_elements(store: &Store) -> Result<Vec<PortElement>> {
     out.dedup();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::TestDir;
+    use crate::error::Kind;
+
+    fn tcp(host_ip: Option<&str>, host_port: u16, dest: &str, dest_port: u16) -> PortMapping {
+        PortMapping {
+            host_ip: host_ip.map(|a| a.parse().expect("host ip")),
+            proto: L4Proto::Tcp,
+            host_port,
+            dest_ip: dest.parse().expect("dest ip"),
+            dest_port,
+        }
+    }
+
+    #[test]
+    fn any_address_clashes_with_a_bound_mapping_of_the_same_port() {
+        let d = TestDir::new("ports-any");
+        let s = d.store();
+        claim(&s, "c1", &[tcp(Some("192.0.2.10"), 8080, "10.88.0.2", 80)]).unwrap();
+        let e = claim(&s, "c2", &[tcp(None, 8080, "10.88.0.3", 80)]).unwrap_err();
+        assert_eq!(e.kind, Kind::Conflict, "{e}");
+        assert!(e.msg.contains("container c1"), "names the owner: {e}");
+        // and the other way round
+        let e = claim(&s, "c3", &[tcp(Some("192.0.2.11"), 9090, "10.88.0.4", 80)])
+            .and_then(|_| claim(&s, "c4", &[tcp(None, 9090, "10.88.0.5", 80)]))
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Conflict, "{e}");
+    }
+
+    #[test]
+    fn different_addresses_protocols_and_families_do_not_clash() {
+        let d = TestDir::new("ports-apart");
+        let s = d.store();
+        claim(&s, "c1", &[tcp(Some("192.0.2.10"), 8080, "10.88.0.2", 80)]).unwrap();
+        claim(&s, "c2", &[tcp(Some("192.0.2.11"), 8080, "10.88.0.3", 80)]).unwrap();
+        let udp = PortMapping {
+            proto: L4Proto::Udp,
+            ..tcp(None, 8080, "10.88.0.4", 80)
+        };
+        claim(&s, "c3", &[udp]).unwrap();
+        // an IPv6 mapping of the same port: the rule is per family
+        claim(&s, "c4", &[tcp(None, 8080, "fd00::4", 80)]).unwrap();
+    }
+
+    #[test]
+    fn a_static_mapping_and_a_container_clash_across_their_stores() {
+        let d = TestDir::new("ports-static");
+        let s = d.store();
+        claim(&s, STATIC_OWNER, &[tcp(None, 8443, "10.88.0.9", 443)]).unwrap();
+        let e = claim(&s, "c1", &[tcp(None, 8443, "10.88.0.2", 443)]).unwrap_err();
+        assert_eq!(e.kind, Kind::Conflict);
+        assert!(e.msg.contains("a static mapping"), "{e}");
+    }
+
+    #[test]
+    fn a_claim_again_is_idempotent_and_a_release_frees_the_port() {
+        let d = TestDir::new("ports-again");
+        let s = d.store();
+        let m = [tcp(None, 8080, "10.88.0.2", 80)];
+        let first = claim(&s, "c1", &m).unwrap();
+        assert_eq!(claim(&s, "c1", &m).unwrap(), first);
+        assert_eq!(first, vec![m[0].element("c1")]);
+        assert!(claim(&s, "c2", &[tcp(None, 8080, "10.88.0.3", 80)]).is_err());
+        assert_eq!(unclaim(&s, "c1", &m).unwrap(), first);
+        claim(&s, "c2", &[tcp(None, 8080, "10.88.0.3", 80)]).unwrap();
+    }
+
+    #[test]
+    fn one_request_mapping_a_port_twice_is_a_conflict_and_writes_nothing() {
+        let d = TestDir::new("ports-twice");
+        let s = d.store();
+        let e = claim(
+            &s,
+            "c1",
+            &[
+                tcp(None, 8080, "10.88.0.2", 80),
+                tcp(None, 8080, "10.88.0.2", 81),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, Kind::Conflict);
+        assert!(all(&s).unwrap().is_empty(), "nothing claimed");
+    }
+
+    #[test]
+    fn a_same_port_range_is_one_element_and_released_only_whole() {
+        let d = TestDir::new("ports-range");
+        let s = d.store();
+        let run: Vec<PortMapping> = (7000..=7002)
+            .map(|p| tcp(None, p, "10.88.0.2", p))
+            .collect();
+        let els = claim_grouped(&s, "c1", &run).unwrap();
+        assert_eq!(els.len(), 1, "{els:?}");
+        assert_eq!((els[0].host_port, els[0].host_port_end), (7000, 7002));
+        let e = unclaim(&s, "c1", &run[..1]).unwrap_err();
+        assert_eq!(e.kind, Kind::Invalid, "{e}");
+        assert_eq!(unclaim(&s, "c1", &run).unwrap(), els);
+    }
+}

@@ -269,3 +269,106 @@ pub fn attachments(store: &Store) -> Result<Vec<Attachment>> {
     });
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::TestDir;
+
+    fn attachment(network: &str, cid: &str, ifname: &str, ip: &str) -> Attachment {
+        Attachment {
+            network: network.into(),
+            container_id: cid.into(),
+            ifname: ifname.into(),
+            netns: "/run/netns/x".into(),
+            mode: "hostnet".into(),
+            bridge: "nerdctl0".into(),
+            host_veth: format!("veth{cid}{ifname}"),
+            ips: vec![AttachedIp {
+                address: ip.parse().expect("address"),
+                gateway: None,
+            }],
+            routes: Vec::new(),
+            port_mappings: Vec::new(),
+            ipam: IpamRecord {
+                kind: "host-local".into(),
+                data_dir: None,
+            },
+            hairpin: true,
+            sysctl_before: BTreeMap::new(),
+            cni_version: "1.0.0".into(),
+            complete: true,
+            pid: None,
+            result: None,
+        }
+    }
+
+    #[test]
+    fn written_records_read_back_and_list_sorted() {
+        let d = TestDir::new("rec-rw");
+        let s = d.store();
+        let b = attachment("n2", "c1", "eth0", "10.2.0.2/24");
+        let a = attachment("n1", "c1", "eth0", "10.1.0.2/24");
+        write(&s, &b).unwrap();
+        write(&s, &a).unwrap();
+        match read(&s, "n1", "c1", "eth0").unwrap() {
+            Loaded::Value(got) => assert_eq!(got, a),
+            _ => panic!("record n1/c1/eth0 not read back"),
+        }
+        assert!(matches!(
+            read(&s, "n1", "c9", "eth0").unwrap(),
+            Loaded::Absent
+        ));
+        assert_eq!(attachments(&s).unwrap(), vec![a.clone(), b.clone()]);
+        assert_eq!(siblings(&s, "n1", "c1", "eth0").unwrap(), vec![b.clone()]);
+        remove(&s, &a).unwrap();
+        assert_eq!(attachments(&s).unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn a_record_under_another_pairs_name_is_a_conflict() {
+        let d = TestDir::new("rec-clash");
+        let s = d.store();
+        // "a-b" + "c" and "a" + "b-c" share the file name a-b-c.json
+        write(&s, &attachment("n1", "a-b", "c", "10.1.0.2/24")).unwrap();
+        let e = read(&s, "n1", "a", "b-c").err().expect("a clash");
+        assert_eq!(e.kind, crate::error::Kind::Conflict, "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_record_is_set_aside_and_remembered() {
+        let d = TestDir::new("rec-corrupt");
+        let s = d.store();
+        let p = path(&s, "n1", "c1", "eth0");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, b"{ not json").unwrap();
+        assert!(matches!(
+            read(&s, "n1", "c1", "eth0").unwrap(),
+            Loaded::Corrupt
+        ));
+        // moved aside: the next read still knows (the lost marker) until forgotten
+        assert!(matches!(
+            read(&s, "n1", "c1", "eth0").unwrap(),
+            Loaded::Corrupt
+        ));
+        forget_lost(&s, "n1", "c1", "eth0").unwrap();
+        assert!(matches!(
+            read(&s, "n1", "c1", "eth0").unwrap(),
+            Loaded::Absent
+        ));
+    }
+
+    #[test]
+    fn guards_tie_every_veth_of_a_container_to_all_its_addresses() {
+        let a = attachment("n1", "c1", "eth0", "10.1.0.2/24");
+        let b = attachment("n2", "c1", "eth1", "10.2.0.2/24");
+        let g = a.guards(std::slice::from_ref(&b));
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].port, a.host_veth);
+        assert!(g[0].with_port);
+        assert_eq!(g[0].addrs.len(), 2, "own veth carries both addresses");
+        assert_eq!(g[1].port, b.host_veth);
+        assert!(!g[1].with_port);
+        assert_eq!(g[1].addrs, vec!["10.1.0.2".parse::<IpAddr>().unwrap()]);
+    }
+}

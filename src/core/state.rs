@@ -125,24 +125,8 @@ impl Store {
         read_json_opt(&self.network_path(name))
     }
 
-    pub fn save_network(&self, rec: &NetworkRecord) -> Result<()> {
-        write_json(
-            &self.network_path(&rec.network.name),
-            rec,
-            Durability::Durable,
-        )
-    }
-
-    pub fn remove_network(&self, name: &str) -> Result<()> {
-        remove_file_if_exists(&self.network_path(name))
-    }
-
     pub fn sysctl_before(&self) -> Result<BTreeMap<String, String>> {
         Ok(read_json_opt(&self.sysctl_before_path())?.unwrap_or_default())
-    }
-
-    pub fn save_sysctl_before(&self, m: &BTreeMap<String, String>) -> Result<()> {
-        write_json(&self.sysctl_before_path(), m, Durability::Durable)
     }
 }
 
