@@ -331,7 +331,10 @@ mod tests {
         let s = d.store();
         // "a-b" + "c" and "a" + "b-c" share the file name a-b-c.json
         write(&s, &attachment("n1", "a-b", "c", "10.1.0.2/24")).unwrap();
-        let e = read(&s, "n1", "a", "b-c").err().expect("a clash");
+        let e = match read(&s, "n1", "a", "b-c") {
+            Err(e) => e,
+            Ok(_) => panic!("a-b-c.json read as a, b-c: expected a clash"),
+        };
         assert_eq!(e.kind, crate::error::Kind::Conflict, "{e}");
     }
 
