@@ -1,16 +1,19 @@
 //! ADD: the whole attach in one process.
 //!
-//! 1. validate everything (done by the caller's parse, plus routes and
-//!    requested addresses here); a delegated IPAM runs first;
-//! 2. under the host lock: ensure the host side (cheap when in place),
-//!    reserve addresses (host-local files), claim host ports, add the map
-//!    elements in one nft transaction, write the record (incomplete);
-//! 3. without the lock: veth with the peer born in the container netns, host
-//!    end on the bridge with hairpin, up; container end addressed, up, routed,
-//!    tuned;
-//! 4. the record again, complete with the result; print the result.
+//! `steps` runs the phases, each a function:
+//! 1. `validate`: everything (the caller's parse, plus routes and requested
+//!    addresses here); a delegated IPAM runs first;
+//! 2. `reserve`, under the host lock: a record of intent, the host side
+//!    (`core::host::ensure`, cheap when in place), addresses (host-local
+//!    files), host ports, the map and anti-spoofing elements in one nft
+//!    transaction, the record (incomplete);
+//! 3. `link`, without the lock: veth with the peer born in the container
+//!    netns, host end on the bridge with hairpin, up;
+//! 4. `container_side`: container end addressed, up, routed, tuned;
+//! 5. `record_result`: the record again, complete with the result.
 //!
-//! Any failure undoes what was done, in reverse (`Rollback`).
+//! Any failure undoes what was done, in reverse (`Rollback`, held by a
+//! guard that also undoes on a panic).
 
 use std::fs::File;
 use std::net::IpAddr;
@@ -38,7 +41,7 @@ use crate::core::recover;
 use crate::core::state::{Loaded, Store};
 use crate::core::vethname;
 use crate::error::{Error, Kind};
-use crate::kernel::link::Netlink;
+use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::netns;
 use crate::kernel::nft::{self, PortElement, PortGuard};
 use crate::kernel::sysctl::Key;
@@ -269,9 +272,32 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     }
 }
 
+/// ADD as its phases; what each phase takes goes into `rb` as it is taken.
 fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) -> CniResult<Value> {
+    let mut p = validate(c, rb)?;
+    let mut rec = reserve(c, netns_path, &mut p, rb)?;
+    let links = link(c, netns_path, netns_file, &mut rec, rb)?;
+    let done = container_side(c, netns_path, &p, rb)?;
+    record_result(c, netns_path, p, rec, links, done)
+}
+
+/// What the validation phase hands on: the addresses so far (a delegated
+/// plugin's), DNS, requested addresses per range set, routes and their next
+/// hops, the network's host side and the host veth's name.
+struct Prepared {
+    ips: Vec<(IpNetwork, Option<IpAddr>)>,
+    dns: Dns,
+    requested: Vec<Option<IpAddr>>,
+    routes: Vec<RouteSpec>,
+    hops: Vec<(IpNetwork, IpAddr)>,
+    net: crate::core::network::Network,
+    host_veth: String,
+}
+
+/// Phase 1: validate what the config and the environment ask for; a
+/// delegated IPAM plugin runs here (it needs no lock of ours).
+fn validate(c: &Ctx<'_>, rb: &mut Rollback) -> CniResult<Prepared> {
     let conf = c.conf;
-    // -- 1. validate; delegated IPAM first (it needs no lock of ours)
     let mut ips: Vec<(IpNetwork, Option<IpAddr>)> = Vec::new();
     let mut route_specs: Vec<RouteSpec> = conf.ipam.routes.clone();
     let mut dns = Dns::default();
@@ -312,68 +338,48 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
     let hops = netspec::next_hops(&routes, &families)?;
     let net = netspec::network(conf, &ips)?;
     let host_veth = vethname::derived(&conf.name, c.cid, c.ifname);
+    Ok(Prepared {
+        ips,
+        dns,
+        requested,
+        routes,
+        hops,
+        net,
+        host_veth,
+    })
+}
 
-    // -- 2. under the host lock: a record of intent first (so a crash at any
-    // later point leaves something DEL, a retry or gc finds), then the host
-    // side, addresses, ports, and the record with what was taken
-    let mut rec = {
+/// Phase 2, under the host lock: a record of intent first (so a crash at any
+/// later point leaves something DEL, a retry or gc finds), then the host
+/// side (`ensure`), the addresses, the host ports and the anti-spoofing
+/// elements, and the record with what was taken.
+fn reserve(
+    c: &Ctx<'_>,
+    netns_path: &str,
+    p: &mut Prepared,
+    rb: &mut Rollback,
+) -> CniResult<Attachment> {
+    let conf = c.conf;
+    let Prepared {
+        ips,
+        dns,
+        requested,
+        hops,
+        net,
+        host_veth,
+        ..
+    } = p;
+    {
         let _lock = HostLock::acquire(&conf.run_dir)?;
         let nl = Netlink::open()?;
         let data_dir = match &conf.ipam.kind {
             IpamKind::HostLocal { data_dir, .. } => Some(data_dir.clone()),
             IpamKind::Delegated(_) => None,
         };
-        let mut preferred: Vec<IpAddr> = Vec::new();
-        match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
-            Loaded::Value(old) => {
-                if recover::is_live(&nl, &old)? {
-                    return Err(Failure::new(
-                        CONFLICT,
-                        format!(
-                            "container {} is already attached to network {} as {} (DEL it first)",
-                            c.cid, conf.name, c.ifname
-                        ),
-                    ));
-                }
-                eprintln!(
-                    "hostnet: ADD {}: releasing a stale attachment (its veth, netns or ADD is gone)",
-                    old.key()
-                );
-                recover::delete_veth(&nl, &old.host_veth)?;
-                recover::release_locked(&c.store, &old)?;
-                if !old.complete {
-                    recover::search(
-                        &c.store,
-                        &nl,
-                        &conf.name,
-                        data_dir.as_deref(),
-                        c.cid,
-                        c.ifname,
-                        Some(&old.host_veth),
-                    )?;
-                }
-                preferred = old.ips.iter().map(|i| i.address.ip()).collect();
-            }
-            Loaded::Corrupt => {
-                let found = recover::search(
-                    &c.store,
-                    &nl,
-                    &conf.name,
-                    data_dir.as_deref(),
-                    c.cid,
-                    c.ifname,
-                    None,
-                )?;
-                preferred = found.ips;
-            }
-            Loaded::Absent => {}
-        }
-        if preferred.is_empty() && data_dir.is_some() {
-            preferred = recover::lease(&c.store, &conf.name, c.cid, c.ifname)?;
-        }
+        let preferred = release_previous(c, &nl, data_dir.as_deref())?;
         // the host side first: it takes nothing of this container, and the
         // table it may (re)build must not hold this attachment yet
-        ensure(&c.store, &net).cctx(format!(
+        ensure(&c.store, net).cctx(format!(
             "setting up network {} on bridge {}",
             net.name, net.bridge
         ))?;
@@ -456,55 +462,12 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             if let Some(path) = resolv_conf {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| Error::io(format!("reading resolvConf {}", path.display()), e))?;
-                dns = parse_resolv_conf(&text);
+                *dns = parse_resolv_conf(&text);
             }
         } else if let IpamKind::Delegated(kind) = &conf.ipam.kind {
             rec.ipam.kind = kind.clone();
         }
-        let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
-        let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
-        if !mappings.is_empty()
-            && c.store
-                .network(&conf.name)?
-                .is_some_and(|r| r.network.internal)
-        {
-            return Err(Failure::config(format!(
-                "network {} is internal: it takes no port mappings",
-                conf.name
-            )));
-        }
-        let mut elements = Vec::new();
-        if !mappings.is_empty() {
-            elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
-            rb.claimed = mappings.clone();
-        }
-        // the veth's anti-spoofing elements go in with the port elements, in
-        // one transaction, before the veth exists: it is guarded from its
-        // first frame
-        let attached: Vec<AttachedIp> = ips
-            .iter()
-            .map(|(a, g)| AttachedIp {
-                address: *a,
-                gateway: *g,
-            })
-            .collect();
-        // this veth may send from every address of the container (its
-        // other networks' too), and its other veths from these
-        let siblings = record::siblings(&c.store, &conf.name, c.cid, c.ifname)?;
-        let mut guards = vec![record::guard_of(&host_veth, &attached)];
-        for s in &siblings {
-            guards[0].addrs.extend(s.ips.iter().map(|i| i.address.ip()));
-            guards.push(PortGuard {
-                with_port: false,
-                ..record::guard_of(&s.host_veth, &attached)
-            });
-        }
-        guards[0].addrs.sort();
-        guards[0].addrs.dedup();
-        add_elements(&c.store, &elements, &guards)
-            .cctx("adding port mappings and anti-spoofing elements")?;
-        rb.elements = elements;
-        rb.guards = guards;
+        let (attached, mappings) = add_firewall(c, ips, host_veth, rb)?;
         // what was taken, recorded (still incomplete) once it is in the
         // kernel: `check` compares it while the links are made; a crash
         // before this leaves the record of intent, and its DEL, retry or gc
@@ -513,10 +476,126 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         rec.port_mappings = mappings;
         record::write(&c.store, &rec)?;
         rb.record = Some(rec.clone());
-        rec
-    };
+        Ok(rec)
+    }
+}
 
-    // -- 3. links, outside the lock
+/// Before anything is taken: an earlier attachment of the same name that is
+/// stale (its veth, netns or ADD gone) is released, an unreadable record's
+/// leftovers searched for; returns the addresses to prefer (the same IP back).
+fn release_previous(c: &Ctx<'_>, nl: &Netlink, data_dir: Option<&Path>) -> CniResult<Vec<IpAddr>> {
+    let conf = c.conf;
+    let mut preferred: Vec<IpAddr> = Vec::new();
+    match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
+        Loaded::Value(old) => {
+            if recover::is_live(nl, &old)? {
+                return Err(Failure::new(
+                    CONFLICT,
+                    format!(
+                        "container {} is already attached to network {} as {} (DEL it first)",
+                        c.cid, conf.name, c.ifname
+                    ),
+                ));
+            }
+            eprintln!(
+                "hostnet: ADD {}: releasing a stale attachment (its veth, netns or ADD is gone)",
+                old.key()
+            );
+            recover::delete_veth(nl, &old.host_veth)?;
+            recover::release_locked(&c.store, &old)?;
+            if !old.complete {
+                recover::search(
+                    &c.store,
+                    nl,
+                    &conf.name,
+                    data_dir,
+                    c.cid,
+                    c.ifname,
+                    Some(&old.host_veth),
+                )?;
+            }
+            preferred = old.ips.iter().map(|i| i.address.ip()).collect();
+        }
+        Loaded::Corrupt => {
+            let found = recover::search(&c.store, nl, &conf.name, data_dir, c.cid, c.ifname, None)?;
+            preferred = found.ips;
+        }
+        Loaded::Absent => {}
+    }
+    if preferred.is_empty() && data_dir.is_some() {
+        preferred = recover::lease(&c.store, &conf.name, c.cid, c.ifname)?;
+    }
+    Ok(preferred)
+}
+
+/// The host ports claimed and the port and anti-spoofing elements added in
+/// one nftables transaction; returns the addresses as recorded and the
+/// mappings taken.
+fn add_firewall(
+    c: &Ctx<'_>,
+    ips: &[(IpNetwork, Option<IpAddr>)],
+    host_veth: &str,
+    rb: &mut Rollback,
+) -> CniResult<(Vec<AttachedIp>, Vec<PortMapping>)> {
+    let conf = c.conf;
+    let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
+    let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
+    if !mappings.is_empty()
+        && c.store
+            .network(&conf.name)?
+            .is_some_and(|r| r.network.internal)
+    {
+        return Err(Failure::config(format!(
+            "network {} is internal: it takes no port mappings",
+            conf.name
+        )));
+    }
+    let mut elements = Vec::new();
+    if !mappings.is_empty() {
+        elements = ports::claim_runs(&c.store, c.cid, &mappings)?;
+        rb.claimed = mappings.clone();
+    }
+    // the veth's anti-spoofing elements go in with the port elements, in
+    // one transaction, before the veth exists: it is guarded from its
+    // first frame
+    let attached: Vec<AttachedIp> = ips
+        .iter()
+        .map(|(a, g)| AttachedIp {
+            address: *a,
+            gateway: *g,
+        })
+        .collect();
+    // this veth may send from every address of the container (its
+    // other networks' too), and its other veths from these
+    let siblings = record::siblings(&c.store, &conf.name, c.cid, c.ifname)?;
+    let mut guards = vec![record::guard_of(host_veth, &attached)];
+    for s in &siblings {
+        guards[0].addrs.extend(s.ips.iter().map(|i| i.address.ip()));
+        guards.push(PortGuard {
+            with_port: false,
+            ..record::guard_of(&s.host_veth, &attached)
+        });
+    }
+    guards[0].addrs.sort();
+    guards[0].addrs.dedup();
+    add_elements(&c.store, &elements, &guards)
+        .cctx("adding port mappings and anti-spoofing elements")?;
+    rb.elements = elements;
+    rb.guards = guards;
+    Ok((attached, mappings))
+}
+
+/// Phase 3, outside the lock: the veth with its peer born in the container
+/// netns, the host end on the bridge (hairpin, isolation) and up. Returns
+/// the bridge and the host end as the kernel has them.
+fn link(
+    c: &Ctx<'_>,
+    netns_path: &str,
+    netns_file: &File,
+    rec: &mut Attachment,
+    rb: &mut Rollback,
+) -> CniResult<(LinkInfo, Option<LinkInfo>)> {
+    let conf = c.conf;
     let nl = Netlink::open()?;
     let Some(bridge) = nl.link(&conf.bridge)? else {
         return Err(Failure::new(
@@ -567,7 +646,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 nft::update(&[], &[], std::slice::from_ref(&new), &[old], false)
                     .cctx("moving the anti-spoofing elements to the new veth name")?;
                 rb.guards[0] = new;
-                record::write(&c.store, &rec)?;
+                record::write(&c.store, rec)?;
             }
             rb.record = Some(rec.clone());
             i
@@ -594,19 +673,46 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
     nl.set_up(host_index)
         .cctx(format!("host end {}", rec.host_veth))?;
     let host_link = nl.link_by_index(host_index)?;
+    Ok((bridge, host_link))
+}
 
+/// Phase 4: the container end addressed, up, routed and tuned, inside its
+/// netns.
+fn container_side(
+    c: &Ctx<'_>,
+    netns_path: &str,
+    p: &Prepared,
+    rb: &mut Rollback,
+) -> CniResult<container::Done> {
+    let conf = c.conf;
+    let (ips, hops) = (&p.ips, &p.hops);
     let addresses: Vec<IpNetwork> = ips.iter().map(|(a, _)| *a).collect();
     let plan = container::Plan {
         ifname: c.ifname,
         addresses: &addresses,
-        routes: &hops,
+        routes: hops,
         tuning: &conf.tuning,
     };
     let done = netns::run_in(Path::new(netns_path), || container::configure(&plan))
         .cctx(format!("container netns {netns_path}"))?;
     rb.container_sysctls = done.sysctl_before.clone();
+    Ok(done)
+}
 
-    // -- 4. the result, recorded before it is printed
+/// Phase 5: the result, recorded (the record complete, the lease saved)
+/// before it is printed.
+fn record_result(
+    c: &Ctx<'_>,
+    netns_path: &str,
+    p: Prepared,
+    mut rec: Attachment,
+    (bridge, host_link): (LinkInfo, Option<LinkInfo>),
+    done: container::Done,
+) -> CniResult<Value> {
+    let conf = c.conf;
+    let Prepared {
+        ips, dns, routes, ..
+    } = p;
     let mac = |m: Option<[u8; 6]>| m.map(|m| format_mac(&m));
     let result = AddResult {
         interfaces: vec![
