@@ -305,24 +305,52 @@ fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
     }
 }
 
-/// Run the actions in order; on the first failure undo what was done, in
-/// reverse, and return the failure (with any undo failures appended).
-/// `report` is called after each action that succeeded.
+/// What an execution has done so far, undone in reverse when dropped armed:
+/// on a failure (`execute` disarms it after undoing, to report) and on a
+/// panic unwinding through `execute`.
+struct Undone<'a> {
+    nl: &'a Netlink,
+    done: Vec<Undo>,
+}
+
+impl Undone<'_> {
+    /// Undo everything done, in reverse; returns what could not be undone.
+    fn roll_back(&mut self) -> Vec<String> {
+        let mut failed = Vec::new();
+        while let Some(undo) = self.done.pop() {
+            if let Err(e) = undo_one(self.nl, undo) {
+                failed.push(e.msg);
+            }
+        }
+        failed
+    }
+}
+
+impl Drop for Undone<'_> {
+    fn drop(&mut self) {
+        let failed = self.roll_back();
+        if !failed.is_empty() {
+            eprintln!("hostnet: rolling back failed: {}", failed.join("; "));
+        }
+    }
+}
+
+/// Run the actions in order; on the first failure (or a panic) undo what was
+/// done, in reverse, and return the failure (with any undo failures
+/// appended). `report` is called after each action that succeeded.
 pub fn execute(nl: &Netlink, actions: &[Action], mut report: impl FnMut(&Action)) -> Result<()> {
-    let mut done: Vec<Undo> = Vec::new();
+    let mut guard = Undone {
+        nl,
+        done: Vec::new(),
+    };
     for action in actions {
         match execute_one(nl, action).ctx(action) {
             Ok(undo) => {
-                done.push(undo);
+                guard.done.push(undo);
                 report(action);
             }
             Err(mut err) => {
-                let mut failed_undos = Vec::new();
-                while let Some(undo) = done.pop() {
-                    if let Err(e) = undo_one(nl, undo) {
-                        failed_undos.push(e.msg);
-                    }
-                }
+                let failed_undos = guard.roll_back();
                 if !failed_undos.is_empty() {
                     err.msg = format!(
                         "{} (and rolling back failed: {})",
@@ -334,5 +362,66 @@ pub fn execute(nl: &Netlink, actions: &[Action], mut report: impl FnMut(&Action)
             }
         }
     }
+    // done: nothing to undo
+    guard.done.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::TestDir;
+
+    fn write(path: &std::path::Path, text: &str) -> Action {
+        Action::WriteFile {
+            path: path.to_path_buf(),
+            contents: text.as_bytes().to_vec(),
+            mode: 0o600,
+        }
+    }
+
+    #[test]
+    fn a_failure_undoes_what_was_done_in_reverse() {
+        let d = TestDir::new("plan-fail");
+        let nl = Netlink::open().expect("a route netlink socket needs no root");
+        let kept = d.0.join("kept");
+        std::fs::write(&kept, "before").unwrap();
+        let new = d.0.join("new");
+        // a file below a regular file cannot be written: the third action fails
+        let bad = kept.join("below");
+        let actions = [write(&kept, "after"), write(&new, "x"), write(&bad, "y")];
+        let mut reported = Vec::new();
+        let e = execute(&nl, &actions, |a| reported.push(a.to_string())).unwrap_err();
+        assert!(e.msg.contains("below"), "{e}");
+        assert_eq!(reported.len(), 2);
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "before");
+        assert!(!new.exists(), "the file it created is gone");
+    }
+
+    #[test]
+    fn a_panic_between_actions_undoes_too() {
+        let d = TestDir::new("plan-panic");
+        let nl = Netlink::open().expect("a route netlink socket needs no root");
+        let a = d.0.join("a");
+        let b = d.0.join("b");
+        let actions = [write(&a, "1"), write(&b, "2")];
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            execute(&nl, &actions, |act| {
+                if act.to_string().ends_with("/b") {
+                    panic!("injected");
+                }
+            })
+        }));
+        assert!(r.is_err(), "the panic came through");
+        assert!(!a.exists() && !b.exists(), "both writes undone");
+    }
+
+    #[test]
+    fn success_keeps_everything() {
+        let d = TestDir::new("plan-ok");
+        let nl = Netlink::open().expect("a route netlink socket needs no root");
+        let a = d.0.join("a");
+        execute(&nl, &[write(&a, "1")], |_| {}).unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "1");
+    }
 }
