@@ -10,6 +10,7 @@ use crate::cli::{Global, PortmapAddArgs, PortmapDelArgs};
 use crate::core::lock::HostLock;
 use crate::core::ports::{self, PortMapping, STATIC_OWNER, parse_proto};
 use crate::core::state::Store;
+use crate::core::txn::Transaction;
 use crate::error::{Error, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
@@ -237,17 +238,21 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
         return Ok(());
     }
     let elements = ports::claim_grouped(&store, STATIC_OWNER, &mappings)?;
+    let new: Vec<PortMapping> = mappings
+        .iter()
+        .filter(|m| !held.contains(m))
+        .cloned()
+        .collect();
+    let mut tx = Transaction::new();
+    tx.done("releasing the host ports", || {
+        ports::unclaim(&store, STATIC_OWNER, &new).map(|_| ())
+    });
     // replace our own identical elements if there (a retry after a crash
     // between the commit and the exit): delete + add in one transaction
     if let Err(e) = nft::update_ports(&elements, &elements, true) {
-        let new: Vec<PortMapping> = mappings
-            .iter()
-            .filter(|m| !held.contains(m))
-            .cloned()
-            .collect();
-        ports::unclaim(&store, STATIC_OWNER, &new)?;
-        return Err(e.context("adding port mapping"));
+        return Err(tx.fail(e.context("adding port mapping")));
     }
+    tx.commit();
     if g.json {
         println!(
             "{}",

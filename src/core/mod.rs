@@ -5,8 +5,9 @@
 //! - `network`, `conflist`, `ports`: the model (a network, its CNI config,
 //!   port mappings and their clash rules);
 //! - `state`, `lock`: what is on disk, and the host lock around changes;
-//! - `desired`, `plan`, `host`: the nftables spec the records imply, changes
-//!   as actions with undo, and a network's host side made true (`ensure`);
+//! - `desired`, `plan`, `txn`, `host`: the nftables spec the records imply,
+//!   changes as actions with undo run in one `Transaction` (rolled back on
+//!   error and on panic), and a network's host side made true (`ensure`);
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachments, their records, address reservations and leftovers;
 //! - `failure`, `json`: the CNI-coded error and typed JSON access the
@@ -27,6 +28,7 @@ pub mod ports;
 pub mod record;
 pub mod recover;
 pub mod state;
+pub mod txn;
 pub mod vethname;
 
 /// The CNI spec versions this program speaks (oldest first).

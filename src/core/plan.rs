@@ -9,6 +9,7 @@ use ipnetwork::IpNetwork;
 
 use crate::core::network::format_mac;
 use crate::core::state::{Durability, read_bytes_opt, write_atomic};
+use crate::core::txn::Transaction;
 use crate::error::{Context, Error, Result};
 use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft::{self, TableSpec};
@@ -305,65 +306,22 @@ fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
     }
 }
 
-/// What an execution has done so far, undone in reverse when dropped armed:
-/// on a failure (`execute` disarms it after undoing, to report) and on a
-/// panic unwinding through `execute`.
-struct Undone<'a> {
-    nl: &'a Netlink,
-    done: Vec<Undo>,
-}
-
-impl Undone<'_> {
-    /// Undo everything done, in reverse; returns what could not be undone.
-    fn roll_back(&mut self) -> Vec<String> {
-        let mut failed = Vec::new();
-        while let Some(undo) = self.done.pop() {
-            if let Err(e) = undo_one(self.nl, undo) {
-                failed.push(e.msg);
-            }
-        }
-        failed
-    }
-}
-
-impl Drop for Undone<'_> {
-    fn drop(&mut self) {
-        let failed = self.roll_back();
-        if !failed.is_empty() {
-            eprintln!("hostnet: rolling back failed: {}", failed.join("; "));
-        }
-    }
-}
-
-/// Run the actions in order; on the first failure (or a panic) undo what was
-/// done, in reverse, and return the failure (with any undo failures
-/// appended). `report` is called after each action that succeeded.
+/// Run the actions in order, in one `Transaction`: on the first failure (or
+/// a panic) undo what was done, in reverse, and return the failure (with any
+/// undo failures appended). `report` is called after each action that
+/// succeeded.
 pub fn execute(nl: &Netlink, actions: &[Action], mut report: impl FnMut(&Action)) -> Result<()> {
-    let mut guard = Undone {
-        nl,
-        done: Vec::new(),
-    };
+    let mut tx = Transaction::new();
     for action in actions {
         match execute_one(nl, action).ctx(action) {
             Ok(undo) => {
-                guard.done.push(undo);
+                tx.done(action.to_string(), move || undo_one(nl, undo));
                 report(action);
             }
-            Err(mut err) => {
-                let failed_undos = guard.roll_back();
-                if !failed_undos.is_empty() {
-                    err.msg = format!(
-                        "{} (and rolling back failed: {})",
-                        err.msg,
-                        failed_undos.join("; ")
-                    );
-                }
-                return Err(err);
-            }
+            Err(err) => return Err(tx.fail(err)),
         }
     }
-    // done: nothing to undo
-    guard.done.clear();
+    tx.commit();
     Ok(())
 }
 
