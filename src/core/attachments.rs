@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::failure::{CniResult, Failure};
+use super::failure::CniResult;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
 use super::recover;
@@ -101,10 +101,6 @@ pub fn kernel_elements() -> CniResult<BTreeSet<String>> {
     Ok(nft::read_ports()?.iter().map(element_key).collect())
 }
 
-fn to_error(f: Failure) -> Error {
-    Error::new(crate::error::Kind::Io, f.msg)
-}
-
 /// The files that hold one attachment on disk: its host-local address
 /// reservations (those still naming it) and its record. `hostnet teardown`
 /// removes them after deleting the host veth. A delegated IPAM plugin's
@@ -116,7 +112,7 @@ pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::
         for ip in &a.ips {
             if hl
                 .holds(ip.address.ip(), &a.container_id, &a.ifname)
-                .map_err(to_error)?
+                .map_err(Error::from)?
             {
                 files.push(hl.ip_path(ip.address.ip()));
             }
@@ -142,13 +138,13 @@ pub fn attachments(store: &Store) -> Result<Vec<Attachment>> {
 pub fn attachment_differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     let all = attachments(store)?;
     let elements = if all.iter().any(|a| !a.port_mappings.is_empty()) {
-        Some(kernel_elements().map_err(to_error)?)
+        Some(kernel_elements().map_err(Error::from)?)
     } else {
         None
     };
     let mut out = Vec::new();
     for a in all.iter().filter(|a| !recover::in_progress(a)) {
-        for d in host_differences(nl, a, elements.as_ref()).map_err(to_error)? {
+        for d in host_differences(nl, a, elements.as_ref()).map_err(Error::from)? {
             out.push(format!("attachment {}: {d}", a.key()));
         }
         if !a.netns.is_empty()

@@ -120,6 +120,30 @@ impl From<Error> for Failure {
     }
 }
 
+/// The way back, where CLI code calls what speaks CNI codes (host-local
+/// files, the host-side check): the kind the code stands for; what has no
+/// kind of its own (a file, a delegated plugin, anything internal) is Io.
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        let kind = match f.code {
+            INVALID_CONFIG | UNSUPPORTED_FIELD | INVALID_ENV | INCOMPATIBLE_VERSION => {
+                Kind::Invalid
+            }
+            DECODE => Kind::Decode,
+            CONFLICT => Kind::Conflict,
+            UNKNOWN_CONTAINER => Kind::NotFound,
+            TRY_AGAIN => Kind::TryAgain,
+            CHECK_FAILED => Kind::Differences,
+            KERNEL => match f.details.strip_prefix("errno ").map(str::parse::<i32>) {
+                Some(Ok(errno)) => Kind::Kernel(errno),
+                _ => Kind::Io,
+            },
+            _ => Kind::Io,
+        };
+        Error::new(kind, f.msg)
+    }
+}
+
 /// `result.cctx("doing X")?` for either error type.
 pub trait CniContext<T> {
     fn cctx(self, what: impl std::fmt::Display) -> CniResult<T>;
@@ -134,5 +158,35 @@ impl<T> CniContext<T> for std::result::Result<T, Error> {
 impl<T> CniContext<T> for CniResult<T> {
     fn cctx(self, what: impl std::fmt::Display) -> CniResult<T> {
         self.map_err(|e| e.context(what))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_survive_the_round_trip_through_cni_codes() {
+        for e in [
+            Error::invalid("x"),
+            Error::conflict("x"),
+            Error::not_found("x"),
+            Error::kernel(libc::EPERM, "x"),
+            Error::new(Kind::Io, "x"),
+            Error::new(Kind::Decode, "x"),
+            Error::new(Kind::TryAgain, "x"),
+            Error::new(Kind::Differences, "x"),
+        ] {
+            let back = Error::from(Failure::from(e.clone()));
+            assert_eq!(back.kind, e.kind, "{e}");
+            assert_eq!(back.msg, e.msg);
+        }
+    }
+
+    #[test]
+    fn a_delegate_or_internal_failure_is_not_invalid_input() {
+        for code in [DELEGATE, INTERNAL, IO_FAILURE, EXHAUSTED] {
+            assert_eq!(Error::from(Failure::new(code, "x")).kind, Kind::Io);
+        }
     }
 }

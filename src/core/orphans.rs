@@ -89,10 +89,6 @@ impl std::fmt::Display for Orphan {
     }
 }
 
-fn io(f: super::failure::Failure) -> Error {
-    Error::new(Kind::Io, f.msg)
-}
-
 /// Everything to release, in the order to release it.
 pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
     let mut out = Vec::new();
@@ -143,7 +139,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
         }
         for dir in dirs {
             let hl = HostLocal::new(&dir, &net.name);
-            for (ip, id, ifname) in hl.entries().map_err(io)? {
+            for (ip, id, ifname) in hl.entries().map_err(Error::from)? {
                 let key = (net.name.clone(), id.clone(), ifname.clone());
                 if ifname.is_empty()
                     || live_keys.contains(&key)
@@ -292,8 +288,8 @@ pub fn release(store: &Store, nl: &Netlink, orphans: &[Orphan]) -> Vec<String> {
                 ifname,
             } => (|| {
                 let hl = HostLocal::new(data_dir, network);
-                let _dl = hl.lock().map_err(io)?;
-                hl.release(*ip, id, ifname).map_err(io)?;
+                let _dl = hl.lock().map_err(Error::from)?;
+                hl.release(*ip, id, ifname).map_err(Error::from)?;
                 Ok(())
             })(),
             Orphan::Claim { owner, mapping } => (|| {
