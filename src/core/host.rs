@@ -138,19 +138,79 @@ pub(crate) fn plan(
 ) -> Result<Vec<Action>> {
     let bridge = nl.link(&net.bridge)?;
     validate_against_host(store, nl, net, bridge.as_ref())?;
-    let existing = store.network(&net.name)?;
-    let mut actions = Vec::new();
+    let view = HostView::read(nl, net, bridge)?;
+    decide(conflist_dir, store, &view, net, force_address)
+}
 
-    // forwarding sysctls
+/// What the planner needs of the kernel, read once before it decides: the
+/// bridge, its addresses, the forwarding and route_localnet sysctls, and the
+/// table. Unit tests build one by hand (a fake host).
+pub(crate) struct HostView {
+    pub bridge: Option<LinkInfo>,
+    /// The bridge's addresses (empty without a bridge).
+    pub addresses: Vec<IpNetwork>,
+    /// Forwarding sysctls by key (`net.ipv4.ip_forward`, …).
+    pub forwarding: BTreeMap<String, String>,
+    /// The bridge's route_localnet is "1".
+    pub localnet: bool,
+    pub table: Option<nft::TableSnapshot>,
+}
+
+fn forwarding_keys(net: &Network) -> Vec<sysctl::Key> {
     let mut keys = vec![sysctl::ipv4_forward()];
     if net.has_v6() {
         keys.push(sysctl::ipv6_forward());
     }
+    keys
+}
+
+impl HostView {
+    pub(crate) fn read(nl: &Netlink, net: &Network, bridge: Option<LinkInfo>) -> Result<HostView> {
+        let mut forwarding = BTreeMap::new();
+        for key in forwarding_keys(net) {
+            let current = sysctl::read(&key)?;
+            forwarding.insert(key.to_string(), current);
+        }
+        let addresses = match &bridge {
+            Some(link) => nl.addresses(link.index)?,
+            None => Vec::new(),
+        };
+        let localnet = bridge.is_some()
+            && sysctl::read(&sysctl::iface_key("ipv4", &net.bridge, "route_localnet"))
+                .is_ok_and(|v| v == "1");
+        Ok(HostView {
+            bridge,
+            addresses,
+            forwarding,
+            localnet,
+            table: nft::read_table()?,
+        })
+    }
+}
+
+/// The actions that make `net` true on a host as `view` shows it (files are
+/// read from `store`; the kernel is not touched).
+pub(crate) fn decide(
+    conflist_dir: Option<&Path>,
+    store: &Store,
+    view: &HostView,
+    net: &Network,
+    force_address: bool,
+) -> Result<Vec<Action>> {
+    let bridge = &view.bridge;
+    let existing = store.network(&net.name)?;
+    let mut actions = Vec::new();
+
+    // forwarding sysctls
     let mut before = store.sysctl_before()?;
     let mut before_changed = false;
     let mut sysctl_actions = Vec::new();
-    for key in keys {
-        let current = sysctl::read(&key)?;
+    for key in forwarding_keys(net) {
+        let current = view
+            .forwarding
+            .get(&key.to_string())
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("sysctl {key} was not read")))?;
         if let std::collections::btree_map::Entry::Vacant(e) = before.entry(key.to_string()) {
             e.insert(current.clone());
             before_changed = true;
@@ -232,7 +292,7 @@ pub(crate) fn plan(
                     mtu: m,
                 });
             }
-            let have = nl.addresses(link.index)?;
+            let have = &view.addresses;
             let foreign: Vec<IpNetwork> = have
                 .iter()
                 .filter(|a| !is_link_local(a) && !want.contains(a))
@@ -274,11 +334,9 @@ pub(crate) fn plan(
         added.clear();
     }
     // localhost -> mapped port needs route_localnet on the bridge
-    let localnet = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
-    let localnet_ok = bridge.is_some() && sysctl::read(&localnet).is_ok_and(|v| v == "1");
-    if !localnet_ok {
+    if !view.localnet {
         actions.push(Action::Sysctl {
-            key: localnet,
+            key: sysctl::iface_key("ipv4", &net.bridge, "route_localnet"),
             value: "1".into(),
         });
     }
@@ -301,8 +359,8 @@ pub(crate) fn plan(
         .collect();
     records.push(record.clone());
     let spec = desired::table_spec(store, &records)?;
-    let current = nft::read_table()?;
-    if current.as_ref() != Some(&nft::desired_table(&spec)?) {
+    let current = view.table.as_ref();
+    if current != Some(&nft::desired_table(&spec)?) {
         let previous = match current {
             Some(_) => Some(desired::table_spec(store, &previous_records)?),
             None => None,
@@ -341,4 +399,156 @@ pub(crate) fn json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::new(crate::error::Kind::Io, format!("encoding state: {e}")))?;
     b.push(b'\n');
     Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::TestDir;
+
+    fn net() -> Network {
+        network::build(
+            "unit",
+            "hnunit0",
+            &["10.77.0.0/24".to_string()],
+            &[],
+            None,
+            "0".repeat(64),
+        )
+        .expect("a valid network")
+    }
+
+    /// A host with nothing of ours: no bridge, forwarding off, no table.
+    fn bare() -> HostView {
+        HostView {
+            bridge: None,
+            addresses: Vec::new(),
+            forwarding: [(sysctl::ipv4_forward().to_string(), "0".to_string())].into(),
+            localnet: false,
+            table: None,
+        }
+    }
+
+    fn bridge(mac: [u8; 6], up: bool) -> LinkInfo {
+        LinkInfo {
+            index: 7,
+            name: "hnunit0".into(),
+            kind: Some("bridge".into()),
+            mac: Some(mac),
+            mtu: 1500,
+            up,
+            master: None,
+            stp: None,
+            hairpin: None,
+        }
+    }
+
+    fn names(actions: &[Action]) -> Vec<String> {
+        actions.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn a_bare_host_gets_everything_in_order_and_up_last() {
+        let d = TestDir::new("host-bare");
+        let s = d.store();
+        let n = net();
+        let key = sysctl::ipv4_forward().to_string();
+        let view = HostView {
+            forwarding: [(key, "0".to_string())].into(),
+            ..bare()
+        };
+        let a = decide(None, &s, &view, &n, false).unwrap();
+        let kinds: Vec<&str> = a
+            .iter()
+            .map(|a| match a {
+                Action::WriteFile { .. } => "write",
+                Action::Sysctl { .. } => "sysctl",
+                Action::CreateBridge { .. } => "create",
+                Action::SetMac { .. } => "mac",
+                Action::AddAddress { .. } => "addr",
+                Action::ApplyTable { previous: None, .. } => "table",
+                Action::SetUp { .. } => "up",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "write", "sysctl", "write", "create", "mac", "addr", "sysctl", "table", "write",
+                "up"
+            ],
+            "{:#?}",
+            names(&a)
+        );
+    }
+
+    #[test]
+    fn forwarding_already_on_is_left_alone_but_recorded() {
+        let d = TestDir::new("host-fwd");
+        let s = d.store();
+        let view = HostView {
+            forwarding: [(sysctl::ipv4_forward().to_string(), "1".to_string())].into(),
+            ..bare()
+        };
+        let a = decide(None, &s, &view, &net(), false).unwrap();
+        assert!(
+            !a.iter()
+                .any(|a| matches!(a, Action::Sysctl { key, .. } if *key == sysctl::ipv4_forward())),
+            "{:#?}",
+            names(&a)
+        );
+        assert!(matches!(&a[0], Action::WriteFile { path, .. } if *path == s.sysctl_before_path()));
+    }
+
+    #[test]
+    fn a_foreign_address_on_the_bridge_is_a_conflict_unless_forced() {
+        let d = TestDir::new("host-foreign");
+        let s = d.store();
+        let n = net();
+        let view = HostView {
+            forwarding: [(sysctl::ipv4_forward().to_string(), "1".to_string())].into(),
+            bridge: Some(bridge(bridge_mac(&n.bridge), true)),
+            addresses: vec!["192.0.2.1/24".parse().unwrap()],
+            localnet: true,
+            ..bare()
+        };
+        let e = decide(None, &s, &view, &n, false).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Conflict);
+        assert!(e.msg.contains("192.0.2.1/24"), "{e}");
+        let a = decide(None, &s, &view, &n, true).unwrap();
+        assert!(a.iter().any(
+            |a| matches!(a, Action::DelAddress { addr, .. } if addr.to_string() == "192.0.2.1/24")
+        ));
+        assert!(a.iter().any(
+            |a| matches!(a, Action::AddAddress { addr, .. } if addr.to_string() == "10.77.0.1/24")
+        ));
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::SetUp { .. })),
+            "already up"
+        );
+    }
+
+    #[test]
+    fn an_adopted_bridge_keeps_its_mac_and_is_set_up_last() {
+        let d = TestDir::new("host-mac");
+        let s = d.store();
+        let n = net();
+        let view = HostView {
+            forwarding: [(sysctl::ipv4_forward().to_string(), "1".to_string())].into(),
+            bridge: Some(bridge([2, 0, 0, 0, 0, 1], false)),
+            addresses: vec![n.subnets[0].gateway_cidr()],
+            localnet: true,
+            ..bare()
+        };
+        let a = decide(None, &s, &view, &n, false).unwrap();
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::SetMac { .. })),
+            "not ours: {:#?}",
+            names(&a)
+        );
+        assert!(
+            matches!(a.last(), Some(Action::SetUp { .. })),
+            "down: set up last"
+        );
+    }
 }
