@@ -6,12 +6,13 @@
 //!
 //! Only the result (or the error JSON) goes to stdout; logs go to stderr.
 //!
-//! - `env`, `config`, `portspec`, `json`, `version`: input, validated whole;
+//! A front end over `core` (it never imports the CLI, `cmd`):
+//! - `env`, `config`, `portspec`, `netspec`, `version`: input, validated whole;
 //! - `add`, `del`, `check`, `gc`, `status`: one module per command;
-//! - `ipam/`: host-local compatible store and delegated plugins;
+//! - `ipam/`: delegated IPAM plugins (the host-local store is `core::ipam`);
 //! - `container`: the container side, run inside its netns;
 //! - `netns_guard`: CNI_NETNS must not be the plugin's own namespace;
-//! - `record`: the attachment record; `result`, `failure`: the output.
+//! - `result`: the output; errors are `core::failure::Failure` (error JSON).
 
 pub mod add;
 pub mod check;
