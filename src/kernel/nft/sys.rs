@@ -1453,6 +1453,9 @@ pub(super) struct Socket {
     nl: mnl::Socket,
     buf: Vec<u32>,
     rcvbuf_raised: bool,
+    /// A request was sent whose answer has not been read to the end: the
+    /// socket must not be reused (see `Session`).
+    pending: bool,
 }
 
 /// How a batch ended: the errors of the messages that failed, by seq.
@@ -1490,47 +1493,91 @@ fn io_err(what: &str, e: std::io::Error) -> Error {
     )
 }
 
-/// Close the parked socket now, if any: the caller has let go of the host
-/// lock and can afford the RCU wait (or overlaps it with other work).
-pub(super) fn close_parked() {
-    let parked = match PARKED.lock() {
-        Ok(mut slot) => slot.take(),
-        Err(poisoned) => poisoned.into_inner().take(),
-    };
-    drop(parked);
+// One socket per thread that talks to nf_tables, which in hostnet is the
+// main thread only (netns::run_in's threads do links, never nftables): one
+// socket per process. It is an owned value in a thread-local slot, not a
+// global, so it never crosses threads (an mnl socket is not Send) and always
+// belongs to the namespace of the thread that opened it.
+thread_local! {
+    static SESSION: std::cell::RefCell<Option<Socket>> = const { std::cell::RefCell::new(None) };
 }
 
-/// A socket set aside to be closed later (see `park`).
-struct Parked(#[allow(dead_code)] Socket);
+/// The calling thread's nf_tables socket, lent out for one operation
+/// (`Socket::session`). Dropping it hands the socket back for the next
+/// operation when its last exchange was read to the end; a socket that may
+/// still hold unread answers is closed instead, never reused.
+pub(super) struct Session {
+    sock: Option<Socket>,
+}
 
-// SAFETY: a parked socket is never used again, only closed (dropped), and a
-// libmnl socket may be closed from any thread.
-unsafe impl Send for Parked {}
+impl std::ops::Deref for Session {
+    type Target = Socket;
+    fn deref(&self) -> &Socket {
+        self.sock
+            .as_ref()
+            .expect("a session holds its socket until dropped")
+    }
+}
 
-static PARKED: std::sync::Mutex<Option<Parked>> = std::sync::Mutex::new(None);
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Socket {
+        self.sock
+            .as_mut()
+            .expect("a session holds its socket until dropped")
+    }
+}
 
-/// Keep `sock` open until the process exits (or the next `park`, which
-/// closes the previous one). Releasing an nf_tables socket after a batch that
-/// deleted elements waits one RCU grace period (7-20 ms here) while nf_tables
-/// flushes its destroy work; parked, that wait happens at exit, after the
-/// caller has let go of the host lock. At most one socket is parked, so a
-/// long-running process does not accumulate descriptors.
-pub(super) fn park(sock: Socket) {
-    let previous = match PARKED.lock() {
-        Ok(mut slot) => slot.replace(Parked(sock)),
-        Err(poisoned) => poisoned.into_inner().replace(Parked(sock)),
-    };
-    drop(previous);
+impl Drop for Session {
+    fn drop(&mut self) {
+        let Some(sock) = self.sock.take() else { return };
+        if sock.pending {
+            return; // closed here
+        }
+        // During thread teardown the slot may be gone: then the socket
+        // simply closes.
+        let _ = SESSION.try_with(|slot| {
+            if let Ok(mut slot) = slot.try_borrow_mut()
+                && slot.is_none()
+            {
+                *slot = Some(sock);
+            }
+        });
+    }
+}
+
+/// Close the calling thread's nf_tables socket now, if it has one. Closing
+/// a socket whose batch deleted elements waits one RCU grace period (7-20 ms
+/// here) while nf_tables flushes its destroy work: the session keeps the
+/// socket open after such a batch, so that wait falls where the caller puts
+/// this call (after releasing the host lock, or overlapping a veth delete),
+/// or at process exit, when the thread's slot is dropped.
+pub(super) fn close_session() {
+    let sock = SESSION.try_with(|slot| slot.try_borrow_mut().ok().and_then(|mut s| s.take()));
+    drop(sock);
 }
 
 impl Socket {
-    pub(super) fn open() -> Result<Socket> {
+    /// The calling thread's socket (opened on first use), for one operation.
+    pub(super) fn session() -> Result<Session> {
+        let kept = SESSION
+            .try_with(|slot| slot.try_borrow_mut().ok().and_then(|mut s| s.take()))
+            .ok()
+            .flatten();
+        let sock = match kept {
+            Some(sock) => sock,
+            None => Socket::open()?,
+        };
+        Ok(Session { sock: Some(sock) })
+    }
+
+    fn open() -> Result<Socket> {
         let nl = mnl::Socket::new(mnl::Bus::Netfilter)
             .map_err(|e| io_err("opening nf_tables netlink socket", e))?;
         let s = Socket {
             nl,
             buf: Vec::new(),
             rcvbuf_raised: false,
+            pending: false,
         };
         // Errors carry only the failing header, not our whole message back.
         s.setsockopt(libc::SOL_NETLINK, NETLINK_CAP_ACK, &1 as &libc::c_int);
@@ -1579,6 +1626,7 @@ impl Socket {
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.pending = true;
         self.raise_buffers(bytes.len());
         let n = self
             .nl
@@ -1611,6 +1659,7 @@ impl Socket {
         self.send(batch.buf.bytes())?;
         let mut errors = Vec::new();
         let Some(last) = batch.last_seq else {
+            self.pending = false;
             return Ok(BatchResult { errors });
         };
         loop {
@@ -1633,6 +1682,8 @@ impl Socket {
                 }
                 if m.seq == last || (m.seq == batch.begin_seq && errno != 0) {
                     errors.sort_unstable();
+                    // a failed batch may leave answers behind: not reused
+                    self.pending = !errors.is_empty();
                     return Ok(BatchResult { errors });
                 }
             }
@@ -1667,6 +1718,7 @@ impl Socket {
                 replies[i - 1] = Some(r);
             }
         }
+        self.pending = false;
         Ok(replies
             .into_iter()
             .map(|r| r.unwrap_or(Reply::Err(libc::EPROTO)))
@@ -1707,6 +1759,7 @@ impl Socket {
                 }
             }
             if let Some(d) = done {
+                self.pending = false;
                 if interrupted && d.is_ok() {
                     return Ok(Err(libc::EINTR));
                 }
