@@ -109,17 +109,20 @@ struct Conn {
 /// thread, which ends its session with `end_session` before it exits), so
 /// this holds one entry nearly always and two at most for long. Never
 /// dropped as a whole: the sockets close at process exit.
-static SESSIONS: Mutex<Vec<((u64, u64), Arc<Conn>)>> = Mutex::new(Vec::new());
+static SESSIONS: Mutex<Vec<(NetnsId, Arc<Conn>)>> = Mutex::new(Vec::new());
+
+/// A network namespace by identity: (device, inode) of its nsfs file.
+type NetnsId = (u64, u64);
 
 /// The calling thread's network namespace, by identity.
-fn current_netns() -> Result<(u64, u64)> {
+fn current_netns() -> Result<NetnsId> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata("/proc/thread-self/ns/net")
         .map_err(|e| Error::io("reading /proc/thread-self/ns/net", e))?;
     Ok((m.dev(), m.ino()))
 }
 
-fn sessions() -> std::sync::MutexGuard<'static, Vec<((u64, u64), Arc<Conn>)>> {
+fn sessions() -> std::sync::MutexGuard<'static, Vec<(NetnsId, Arc<Conn>)>> {
     SESSIONS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
