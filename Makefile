@@ -19,7 +19,7 @@ cni_dirs = $(or $(CNI_BIN_DIR),$(or $(strip $(foreach d,$(CNI_BIN_DIRS),$(if $(w
 # NO_BUILD=1: install $(BIN) as it is (no cargo build first)
 install_deps = $(if $(NO_BUILD),,build)
 
-.PHONY: demo test deps build man bench bench-quick clean install uninstall deb completions
+.PHONY: demo test deps build man bench bench-quick chaos boot-test clean install uninstall deb completions
 
 deps:
 	@bash scripts/install-deps.sh
@@ -35,6 +35,19 @@ demo: build
 # each in namespaces it creates and deletes).
 test: deps
 	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
+
+# The chaos test at full size: 500 cycles of ADD/DEL/portmap add/del/init
+# killed with SIGKILL at syscall boundaries and at random moments (make test
+# runs the same test with a few dozen cycles). HOSTNET_CHAOS_CYCLES overrides.
+chaos: deps
+	HOSTNET_CHAOS_CYCLES=$${HOSTNET_CHAOS_CYCLES:-500} $(CARGO) test --locked --test chaos -- --nocapture
+
+# The real boot test: a Debian 12 rootfs (debootstrap, cached under
+# target/boot/rootfs) booted twice by systemd-nspawn with its own network
+# namespace, the binary and systemd/*.service installed; see the script.
+boot-test: build
+	@bash scripts/install-deps.sh debootstrap systemd-container
+	@bash scripts/boot-test.sh $(BIN)
 
 # Regenerate man/*.8 from the clap definitions.
 man:

@@ -4,7 +4,7 @@
 # (scripts/install-bench-deps.sh passes the benchmark's peers and tools).
 set -euo pipefail
 pkgs=(pkg-config libnftnl-dev libmnl-dev nftables iproute2 iputils-ping socat
-      containernetworking-plugins bridge-utils jq procps iptables iputils-arping "$@")
+      containernetworking-plugins bridge-utils jq procps iptables iputils-arping strace "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")

@@ -123,6 +123,16 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// are unless --restore-sysctl (until then sysctl-before.json stays too).
     /// Links and files of others are never touched.
     Teardown(TeardownArgs),
+    /// Release what no live container accounts for; print each release.
+    ///
+    /// Found from the state and the kernel alone: attachments whose host veth
+    /// or network namespace is gone (their addresses, port claims, elements and
+    /// record), address files and port claims without a live attachment,
+    /// nftables elements whose owner has no record, host veths hostnet made on
+    /// managed bridges that no record owns (veths attached by hand are left
+    /// alone), and temp files of dead processes. `hostnet check` reports each
+    /// of these as a difference.
+    Gc(GcArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     ///
     /// A static mapping takes the same path as a container's: a claim on the
@@ -341,6 +351,13 @@ pub struct InitArgs {
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     pub docker_forward: Option<String>,
     /// Print every action and the nftables ruleset; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be released; change nothing
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -98,3 +98,58 @@ pub fn new_id() -> std::io::Result<String> {
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// The networks described by hostnet's own conflists in `conf_dir`
+/// (`nerdctl-*.conflist` with one plugin of type hostnet): how `init`
+/// rebuilds a network whose state file was lost or did not parse.
+pub fn networks_in(conf_dir: &Path) -> Vec<Network> {
+    let Ok(rd) = std::fs::read_dir(conf_dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let Some(n) = name.to_str() else { continue };
+        if !(n.starts_with("nerdctl-") && n.ends_with(".conflist")) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        if let Some(net) = parse(&v) {
+            out.push(net);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn parse(v: &Value) -> Option<Network> {
+    let plugin = v.get("plugins")?.as_array()?.first()?;
+    if plugin.get("type")?.as_str()? != "hostnet" {
+        return None;
+    }
+    let mut subnets = Vec::new();
+    let mut gateways = Vec::new();
+    for set in plugin.get("ipam")?.get("ranges")?.as_array()? {
+        let r = set.as_array()?.first()?;
+        subnets.push(r.get("subnet")?.as_str()?.to_string());
+        gateways.push(r.get("gateway")?.as_str()?.to_string());
+    }
+    let mtu = plugin
+        .get("mtu")
+        .and_then(|m| m.as_u64())
+        .and_then(|m| u32::try_from(m).ok());
+    crate::network::build(
+        v.get("name")?.as_str()?,
+        plugin.get("bridge")?.as_str()?,
+        &subnets,
+        &gateways,
+        mtu,
+        v.get("nerdctlID")?.as_str()?.to_string(),
+    )
+    .ok()
+}

@@ -43,7 +43,11 @@ pub fn table_spec(store: &Store, networks: &[NetworkRecord]) -> Result<TableSpec
     spec.ports.sort();
     // anti-spoofing elements of every attachment on record (the records
     // live in the run dir: none survives the veths it names)
-    let attachments = crate::cni::record::attachments(store)?;
+    // (a record of intent, without addresses yet, has no elements)
+    let attachments: Vec<_> = crate::cni::record::attachments(store)?
+        .into_iter()
+        .filter(|a| !a.ips.is_empty())
+        .collect();
     spec.guards = attachments
         .iter()
         .map(|a| {

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Command::Status => cmd::status::run(g),
             Command::Check => cmd::check::run(g),
             Command::Teardown(a) => cmd::teardown::run(g, a),
+            Command::Gc(a) => cmd::gc::run(g, a),
             Command::Portmap(PortmapCommand::Add(a)) => cmd::portmap::add(g, a),
             Command::Portmap(PortmapCommand::Del(a)) => cmd::portmap::del(g, a),
             Command::Portmap(PortmapCommand::Ls) => cmd::portmap::ls(g),

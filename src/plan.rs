@@ -12,7 +12,7 @@ use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft::{self, TableSpec};
 use crate::kernel::sysctl::{self, Key};
 use crate::network::format_mac;
-use crate::state::{read_bytes_opt, write_atomic};
+use crate::state::{Durability, read_bytes_opt, write_atomic};
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -114,16 +114,43 @@ impl fmt::Display for Action {
 
 /// What it takes to put one executed action back.
 enum Undo {
-    Sysctl { key: Key, old: String },
-    DeleteLink { name: String },
-    AddAddress { link: String, addr: IpNetwork },
-    DelAddress { link: String, addr: IpNetwork },
-    SetMac { link: String, mac: [u8; 6] },
-    SetMtu { link: String, mtu: u32 },
-    SetDown { link: String },
-    RestoreTable { previous: Option<TableSpec> },
-    ForwardAccepts { bridges: Vec<String> },
-    RestoreFile { path: PathBuf, old: Option<Vec<u8>> },
+    Sysctl {
+        key: Key,
+        old: String,
+    },
+    DeleteLink {
+        name: String,
+    },
+    AddAddress {
+        link: String,
+        addr: IpNetwork,
+    },
+    DelAddress {
+        link: String,
+        addr: IpNetwork,
+    },
+    SetMac {
+        link: String,
+        mac: [u8; 6],
+    },
+    SetMtu {
+        link: String,
+        mtu: u32,
+    },
+    SetDown {
+        link: String,
+    },
+    RestoreTable {
+        previous: Option<TableSpec>,
+    },
+    ForwardAccepts {
+        bridges: Vec<String>,
+    },
+    RestoreFile {
+        path: PathBuf,
+        old: Option<Vec<u8>>,
+        mode: u32,
+    },
     Nothing,
 }
 
@@ -230,10 +257,11 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
             mode,
         } => {
             let old = read_bytes_opt(path)?;
-            write_atomic(path, contents, *mode)?;
+            write_atomic(path, contents, *mode, Durability::Durable)?;
             Undo::RestoreFile {
                 path: path.clone(),
                 old,
+                mode: *mode,
             }
         }
         Action::RemoveFile { path } => {
@@ -242,6 +270,7 @@ fn execute_one(nl: &Netlink, action: &Action) -> Result<Undo> {
             Undo::RestoreFile {
                 path: path.clone(),
                 old,
+                mode: 0o600,
             }
         }
     })
@@ -267,8 +296,11 @@ fn undo_one(nl: &Netlink, undo: Undo) -> Result<()> {
         Undo::RestoreFile {
             path,
             old: Some(bytes),
-        } => write_atomic(&path, &bytes, 0o644),
-        Undo::RestoreFile { path, old: None } => crate::state::remove_file_if_exists(&path),
+            mode,
+        } => write_atomic(&path, &bytes, mode, Durability::Durable),
+        Undo::RestoreFile {
+            path, old: None, ..
+        } => crate::state::remove_file_if_exists(&path),
         Undo::Nothing => Ok(()),
     }
 }

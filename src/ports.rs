@@ -2,9 +2,13 @@
 //!
 //! One code path for static mappings (`hostnet portmap`) and container
 //! mappings (CNI `runtimeConfig.portMappings`). The source of truth on disk is
-//! one file per claimed host port, `<state-dir>/ports/<proto>-<port>.json`,
-//! listing the mappings on that port with their owners. That makes the clash
-//! check O(1) (read one file) and lets `init` restore every element.
+//! one file per claimed host port and kind of owner, `<dir>/ports/<proto>-<port>.json`,
+//! listing the mappings on that port with their owners: static mappings under
+//! the state dir (they must survive a reboot; fsync'ed), containers' under the
+//! run dir (they die with the kernel, as their containers do). That makes the
+//! clash check O(1) (read two files) and lets `init` restore every element.
+//! A claim file that does not parse is moved aside and rebuilt from the
+//! kernel's elements of that port (their owner comment says whose they are).
 //!
 //! Clash rule, per address family: a host port taken on "any address" clashes
 //! with every mapping of that port; one bound to an address clashes with the
@@ -20,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kernel::nft::{L4Proto, PortElement};
-use crate::state::{Store, list_json, read_json, read_json_opt, remove_file_if_exists, write_json};
+use crate::state::{Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json};
 
 pub const STATIC_OWNER: &str = "static";
 
@@ -176,12 +180,114 @@ pub fn claim_runs(
     Ok(out)
 }
 
-fn ports_dir(store: &Store) -> std::path::PathBuf {
-    store.dir.join("ports")
+fn ports_dirs(store: &Store) -> [std::path::PathBuf; 2] {
+    [store.dir.join("ports"), store.run.join("ports")]
 }
 
-fn port_file(store: &Store, proto: L4Proto, port: u16) -> std::path::PathBuf {
-    ports_dir(store).join(format!("{}-{port}.json", proto.name()))
+fn is_static(owner: &str) -> bool {
+    owner == STATIC_OWNER
+}
+
+/// The claim file of `owner`'s kind for one host port.
+fn port_file(store: &Store, owner: &str, proto: L4Proto, port: u16) -> std::path::PathBuf {
+    let base = if is_static(owner) {
+        &store.dir
+    } else {
+        &store.run
+    };
+    base.join("ports")
+        .join(format!("{}-{port}.json", proto.name()))
+}
+
+fn durability(owner: &str) -> Durability {
+    if is_static(owner) {
+        Durability::Durable
+    } else {
+        Durability::Volatile
+    }
+}
+
+/// The entries of one claim file; an unreadable one is moved aside and
+/// rebuilt (and rewritten) from the kernel's elements on that port whose
+/// owners are of the file's kind.
+fn read_file(
+    path: &std::path::Path,
+    statics: bool,
+    proto: L4Proto,
+    port: u16,
+) -> Result<Vec<Entry>> {
+    match load::<Vec<Entry>>(path)? {
+        Loaded::Value(v) => Ok(v),
+        Loaded::Absent => Ok(Vec::new()),
+        Loaded::Corrupt => {
+            let rebuilt = from_kernel(proto, port, statics)?;
+            if !rebuilt.is_empty() {
+                let d = if statics {
+                    Durability::Durable
+                } else {
+                    Durability::Volatile
+                };
+                write_json(path, &rebuilt, d)?;
+                eprintln!(
+                    "hostnet: rebuilt {} from {} kernel element(s)",
+                    path.display(),
+                    rebuilt.len()
+                );
+            }
+            Ok(rebuilt)
+        }
+    }
+}
+
+/// The claims on `port` that the kernel's elements describe.
+fn from_kernel(proto: L4Proto, port: u16, statics: bool) -> Result<Vec<Entry>> {
+    let elements = match crate::kernel::nft::read_ports() {
+        Ok(e) => e,
+        Err(e) if e.kind == crate::error::Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(elements
+        .into_iter()
+        .filter(|e| {
+            e.proto == proto
+                && e.host_port <= port
+                && port <= e.host_port_end
+                && is_static(&e.owner) == statics
+        })
+        .map(|e| {
+            let offset = port - e.host_port;
+            Entry {
+                mapping: PortMapping {
+                    host_ip: e.host_ip,
+                    proto: e.proto,
+                    host_port: port,
+                    dest_ip: e.dest_ip,
+                    dest_port: e.dest_port + offset,
+                },
+                range: (e.host_port_end > e.host_port).then_some((e.host_port, e.host_port_end)),
+                owner: e.owner,
+            }
+        })
+        .collect())
+}
+
+/// Every claim on one host port, static and containers'.
+fn entries_on(store: &Store, proto: L4Proto, port: u16) -> Result<Vec<Entry>> {
+    let mut out = read_file(
+        &port_file(store, STATIC_OWNER, proto, port),
+        true,
+        proto,
+        port,
+    )?;
+    out.extend(read_file(
+        &port_file(store, "", proto, port),
+        false,
+        proto,
+        port,
+    )?);
+    Ok(out)
 }
 
 fn describe(m: &PortMapping) -> String {
@@ -282,9 +388,10 @@ fn claim_as(
     range: Option<(u16, u16)>,
 ) -> Result<Vec<PortElement>> {
     use std::collections::BTreeMap;
-    // group by file, check everything first, then write
-    // per file: what it held (None: absent), and what it will hold
-    let mut files: BTreeMap<std::path::PathBuf, (Option<Vec<Entry>>, Vec<Entry>)> = BTreeMap::new();
+    // group by port, check everything first, then write owner's files
+    // per file: what it held, and what it will hold; plus the other kind's claims
+    let mut files: BTreeMap<std::path::PathBuf, (Vec<Entry>, Vec<Entry>)> = BTreeMap::new();
+    let mut others: BTreeMap<std::path::PathBuf, Vec<Entry>> = BTreeMap::new();
     for (i, m) in mappings.iter().enumerate() {
         validate(m)?;
         if let Some(other) = mappings[..i].iter().find(|o| clashes(o, m)) {
@@ -296,12 +403,16 @@ fn claim_as(
             }
             continue;
         }
-        let path = port_file(store, m.proto, m.host_port);
+        let path = port_file(store, owner, m.proto, m.host_port);
         if !files.contains_key(&path) {
-            let existing: Option<Vec<Entry>> = read_json_opt(&path)?;
-            let entries = existing.clone().unwrap_or_default();
-            files.insert(path.clone(), (existing, entries));
+            let existing = read_file(&path, is_static(owner), m.proto, m.host_port)?;
+            files.insert(path.clone(), (existing.clone(), existing));
+            let other_owner = if is_static(owner) { "" } else { STATIC_OWNER };
+            let other = port_file(store, other_owner, m.proto, m.host_port);
+            let theirs = read_file(&other, !is_static(owner), m.proto, m.host_port)?;
+            others.insert(path.clone(), theirs);
         }
+        let theirs = others.get(&path).cloned().unwrap_or_default();
         let (_, entries) = files
             .get_mut(&path)
             .ok_or_else(|| Error::new(crate::error::Kind::Io, "internal: port file"))?;
@@ -311,7 +422,11 @@ fn claim_as(
         {
             continue;
         }
-        if let Some(e) = entries.iter().find(|e| clashes(&e.mapping, m)) {
+        if let Some(e) = entries
+            .iter()
+            .chain(theirs.iter())
+            .find(|e| clashes(&e.mapping, m))
+        {
             let who = if e.owner == STATIC_OWNER {
                 "a static mapping".to_string()
             } else {
@@ -330,16 +445,18 @@ fn claim_as(
             range,
         });
     }
-    let mut written: Vec<(std::path::PathBuf, Option<Vec<Entry>>)> = Vec::new();
+    let d = durability(owner);
+    let mut written: Vec<(std::path::PathBuf, Vec<Entry>)> = Vec::new();
     for (path, (before, entries)) in files {
-        if before.as_ref() == Some(&entries) {
+        if before == entries {
             continue;
         }
-        if let Err(e) = write_json(&path, &entries) {
+        if let Err(e) = write_json(&path, &entries, d) {
             for (p, old) in written {
-                let _ = match old {
-                    Some(old) => write_json(&p, &old),
-                    None => remove_file_if_exists(&p),
+                let _ = if old.is_empty() {
+                    remove_file_if_exists(&p)
+                } else {
+                    write_json(&p, &old, d)
                 };
             }
             return Err(e);
@@ -365,12 +482,16 @@ fn claim_as(
 /// Remove `owner`'s entries for `mappings`; returns the elements to delete
 /// (only those that were recorded for `owner`). A port claimed as part of a
 /// same-port range is released only with the whole range.
-pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
+fn find_claims(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<(std::path::PathBuf, Entry)>> {
     // check first: nothing is written when a range would be cut
     let mut found: Vec<(std::path::PathBuf, Entry)> = Vec::new();
     for m in mappings {
-        let path = port_file(store, m.proto, m.host_port);
-        let entries: Vec<Entry> = read_json_opt(&path)?.unwrap_or_default();
+        let path = port_file(store, owner, m.proto, m.host_port);
+        let entries = read_file(&path, is_static(owner), m.proto, m.host_port)?;
         if let Some(e) = entries
             .into_iter()
             .find(|e| e.owner == owner && e.mapping == *m)
@@ -391,14 +512,41 @@ pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<V
             found.push((path, e));
         }
     }
+    Ok(found)
+}
+
+/// The elements `unclaim` would return, changing nothing: callers delete
+/// the elements first and the claims after, so a crash in between leaves a
+/// claim (visible, releasable) rather than a hidden live element.
+pub fn claimed_elements(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<PortElement>> {
+    let mut out: Vec<PortElement> = find_claims(store, owner, mappings)?
+        .into_iter()
+        .map(|(_, e)| e.element())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
+    let found = find_claims(store, owner, mappings)?;
     let mut out = Vec::new();
     for (path, gone) in found {
-        let mut entries: Vec<Entry> = read_json_opt(&path)?.unwrap_or_default();
+        let mut entries = read_file(
+            &path,
+            is_static(owner),
+            gone.mapping.proto,
+            gone.mapping.host_port,
+        )?;
         entries.retain(|e| !(e.owner == gone.owner && e.mapping == gone.mapping));
         if entries.is_empty() {
             remove_file_if_exists(&path)?;
         } else {
-            write_json(&path, &entries)?;
+            write_json(&path, &entries, durability(owner))?;
         }
         out.push(gone.element());
     }
@@ -417,8 +565,7 @@ pub fn on_ports(
 ) -> Result<Vec<(String, PortMapping)>> {
     let mut out = Vec::new();
     for port in start..=end {
-        let entries: Vec<Entry> =
-            read_json_opt(&port_file(store, proto, port))?.unwrap_or_default();
+        let entries = entries_on(store, proto, port)?;
         out.extend(entries.into_iter().map(|e| (e.owner, e.mapping)));
     }
     Ok(out)
@@ -426,15 +573,41 @@ pub fn on_ports(
 
 /// The files holding every claimed host port (for `hostnet teardown`).
 pub fn claim_files(store: &Store) -> Result<Vec<std::path::PathBuf>> {
-    list_json(&ports_dir(store))
+    let mut out = Vec::new();
+    for dir in ports_dirs(store) {
+        out.extend(list_json(&dir)?);
+    }
+    Ok(out)
+}
+
+/// "tcp-8080.json" -> (tcp, 8080)
+fn parse_file_name(path: &std::path::Path) -> Option<(L4Proto, u16)> {
+    let stem = path.file_stem()?.to_str()?;
+    let (proto, port) = stem.split_once('-')?;
+    Some((parse_proto(proto).ok()?, port.parse().ok()?))
 }
 
 fn all_entries(store: &Store) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
-    for path in list_json(&ports_dir(store))? {
-        out.extend(read_json::<Vec<Entry>>(&path)?);
+    for (i, dir) in ports_dirs(store).iter().enumerate() {
+        for path in list_json(dir)? {
+            match parse_file_name(&path) {
+                Some((proto, port)) => out.extend(read_file(&path, i == 0, proto, port)?),
+                None => out.extend(load::<Vec<Entry>>(&path)?.value().unwrap_or_default()),
+            }
+        }
     }
     Ok(out)
+}
+
+/// Every container claim (run dir) of `owner` whose destination is one of
+/// `ips`: what a lost attachment record held (a listing; crash recovery only).
+pub fn claims_of(store: &Store, owner: &str, ips: &[IpAddr]) -> Result<Vec<PortMapping>> {
+    Ok(all_entries(store)?
+        .into_iter()
+        .filter(|e| e.owner == owner && ips.contains(&e.mapping.dest_ip))
+        .map(|e| e.mapping)
+        .collect())
 }
 
 /// Every mapping on disk with its owner, one per host port (for `portmap ls`, GC).

@@ -3,12 +3,17 @@
 //! ```text
 //! <state-dir>/networks/<name>.json     one managed network and what hostnet owns of it
 //! <state-dir>/sysctl-before.json       forwarding sysctls as first found (for --restore-sysctl)
-//! <state-dir>/portmaps.json            static port mappings (hostnet portmap)
 //! <state-dir>/settings.json            host-wide settings (init --docker-forward)
-//! <state-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
+//! <state-dir>/ports/<proto>-<port>.json   static port claims
+//! <state-dir>/leases/<net>/<container>-<ifname>.json   last addresses (same IP back)
+//! <run-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
+//! <run-dir>/ports/<proto>-<port>.json     containers' port claims
+//! <state-dir>/boot_id                    the kernel boot of the last init (a reboot is recognised)
 //! ```
-//! Every write goes to a temporary file and is renamed into place, so a
-//! reader never sees half a file.
+//! Every write goes to a temporary file (unpredictable name, O_EXCL|O_NOFOLLOW)
+//! and is renamed into place, so a reader never sees half a file; what must
+//! survive a power cut is fsync'ed too (`Durability`). A file that does not
+//! parse is moved aside and reported, never fatal (`load`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,14 +60,20 @@ impl Default for Settings {
     }
 }
 
+/// Where state lives: `dir` (the state dir, survives reboots) and `run` (the
+/// run dir, tmpfs by default: what dies with the kernel).
 #[derive(Debug, Clone)]
 pub struct Store {
     pub dir: PathBuf,
+    pub run: PathBuf,
 }
 
 impl Store {
-    pub fn new(dir: impl Into<PathBuf>) -> Store {
-        Store { dir: dir.into() }
+    pub fn new(dir: impl Into<PathBuf>, run: impl Into<PathBuf>) -> Store {
+        Store {
+            dir: dir.into(),
+            run: run.into(),
+        }
     }
 
     fn networks_dir(&self) -> PathBuf {
@@ -75,10 +86,6 @@ impl Store {
 
     pub fn sysctl_before_path(&self) -> PathBuf {
         self.dir.join("sysctl-before.json")
-    }
-
-    pub fn portmaps_path(&self) -> PathBuf {
-        self.dir.join("portmaps.json")
     }
 
     pub fn settings_path(&self) -> PathBuf {
@@ -99,15 +106,16 @@ impl Store {
         }
     }
 
+    /// Attachment records: under the run dir (they die with the kernel).
     pub fn attachments_dir(&self) -> PathBuf {
-        self.dir.join("attachments")
+        self.run.join("attachments")
     }
 
     /// All managed networks, sorted by name.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
         let mut out = Vec::new();
         for path in list_json(&self.networks_dir())? {
-            out.push(read_json::<NetworkRecord>(&path)?);
+            out.extend(read_json_opt::<NetworkRecord>(&path)?);
         }
         out.sort_by(|a, b| a.network.name.cmp(&b.network.name));
         Ok(out)
@@ -118,7 +126,11 @@ impl Store {
     }
 
     pub fn save_network(&self, rec: &NetworkRecord) -> Result<()> {
-        write_json(&self.network_path(&rec.network.name), rec)
+        write_json(
+            &self.network_path(&rec.network.name),
+            rec,
+            Durability::Durable,
+        )
     }
 
     pub fn remove_network(&self, name: &str) -> Result<()> {
@@ -130,18 +142,76 @@ impl Store {
     }
 
     pub fn save_sysctl_before(&self, m: &BTreeMap<String, String>) -> Result<()> {
-        write_json(&self.sysctl_before_path(), m)
+        write_json(&self.sysctl_before_path(), m, Durability::Durable)
     }
 }
 
-pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).ctx(format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        Error::new(
-            crate::error::Kind::Io,
-            format!("{}: corrupt file: {e}", path.display()),
-        )
-    })
+/// What a state file held: nothing, a value, or bytes that do not parse
+/// (the file has been moved aside as `<file>.corrupt-<time>` and reported).
+#[derive(Debug)]
+pub enum Loaded<T> {
+    Absent,
+    Value(T),
+    Corrupt,
+}
+
+impl<T> Loaded<T> {
+    pub fn value(self) -> Option<T> {
+        match self {
+            Loaded::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Read and parse a state file. One that does not parse (empty, truncated by
+/// a power cut, garbage) never stops the caller: it is moved aside, reported
+/// in one line on stderr, and treated as absent (`Loaded::Corrupt`), so the
+/// caller can rebuild what it described.
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>> {
+    let Some(bytes) = read_bytes_opt(path)? else {
+        return Ok(Loaded::Absent);
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Ok(Loaded::Value(v)),
+        Err(e) => {
+            quarantine(path, &e.to_string())?;
+            Ok(Loaded::Corrupt)
+        }
+    }
+}
+
+/// Move an unreadable file aside as `<file>.corrupt-<unix time>` and say so.
+pub fn quarantine(path: &Path, why: &str) -> Result<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut aside = PathBuf::from(format!("{}.corrupt-{secs}", path.display()));
+    if aside.exists() {
+        aside = PathBuf::from(format!(
+            "{}.corrupt-{secs}-{}",
+            path.display(),
+            random_hex()?
+        ));
+    }
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {}
+        // someone else moved it aside first
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(aside),
+        Err(e) => {
+            return Err(Error::io(
+                format!("moving unreadable {} aside", path.display()),
+                e,
+            ));
+        }
+    }
+    eprintln!(
+        "hostnet: {} does not parse ({why}); moved aside to {}, rebuilding what it described",
+        path.display(),
+        aside.display()
+    );
+    Ok(aside)
 }
 
 /// A file's bytes, or None when it does not exist (one open, no stat race).
@@ -153,20 +223,24 @@ pub fn read_bytes_opt(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// The parsed file, or None when absent or unreadable (see `load`).
 pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    let Some(bytes) = read_bytes_opt(path)? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        Error::new(
-            crate::error::Kind::Io,
-            format!("{}: corrupt file: {e}", path.display()),
-        )
-    })
+    Ok(load(path)?.value())
 }
 
-/// Write JSON atomically: temp file in the same directory, then rename.
-pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+/// How much a write must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Dies with the kernel anyway (run dir, attachment records, container
+    /// claims, address reservations): rename only, no fsync.
+    Volatile,
+    /// Must survive a power cut (networks, static mappings, the sysctl
+    /// record, conflists): fsync the file before and the directory after the rename.
+    Durable,
+}
+
+/// Write JSON atomically, mode 0600 (state).
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T, d: Durability) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(value).map_err(|e| {
         Error::new(
             crate::error::Kind::Io,
@@ -174,10 +248,101 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
         )
     })?;
     text.push(b'\n');
-    write_atomic(path, &text, 0o644)
+    write_atomic(path, &text, 0o600, d)
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+/// 16 unpredictable hex digits (getrandom).
+pub fn random_hex() -> Result<String> {
+    let mut buf = [0u8; 8];
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: writes at most the remaining length into buf.
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::io("getrandom", e));
+        }
+        filled += n as usize;
+    }
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Temp files live in `<dir>/.tmp/` as `<name>.<pid>.<random>`: a crash can
+/// leave one there, never next to the real files; the next write of the same
+/// file and `gc` remove those of dead processes.
+pub const TMP_DIR: &str = ".tmp";
+
+fn tmp_prefix(name: &str) -> String {
+    format!("{name}.")
+}
+
+/// Is the process that wrote this temp file gone? (`<name>.<pid>.<rand>`)
+fn tmp_owner_dead(file_name: &str) -> bool {
+    let mut parts = file_name.rsplitn(3, '.');
+    let _rand = parts.next();
+    let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+        return true;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The temp files of dead processes in `dir/.tmp` (for `gc`).
+pub fn dead_temps(dir: &Path) -> Result<Vec<PathBuf>> {
+    let tmp = dir.join(TMP_DIR);
+    let rd = match std::fs::read_dir(&tmp) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", tmp.display()), e)),
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(tmp_owner_dead))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Remove the temp files of dead processes in `dir/.tmp` (for one target
+/// file name, or all with None). Returns what was removed.
+pub fn remove_dead_temps(dir: &Path, name: Option<&str>) -> Result<Vec<PathBuf>> {
+    let tmp = dir.join(TMP_DIR);
+    let rd = match std::fs::read_dir(&tmp) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", tmp.display()), e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else {
+            continue;
+        };
+        if name.is_some_and(|name| !n.starts_with(&tmp_prefix(name))) {
+            continue;
+        }
+        if tmp_owner_dead(n) {
+            let p = entry.path();
+            remove_file_if_exists(&p)?;
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    let f = std::fs::File::open(dir).ctx(format!("opening {}", dir.display()))?;
+    f.sync_all().ctx(format!("fsync {}", dir.display()))
+}
+
+/// Write a file atomically: a temp file with an unpredictable name created
+/// with O_EXCL|O_NOFOLLOW (`mode`), renamed into place; `Durable` also
+/// fsyncs the file and then the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, d: Durability) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().ok_or_else(|| {
@@ -186,20 +351,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
             format!("{}: no parent directory", path.display()),
         )
     })?;
-    std::fs::create_dir_all(dir).ctx(format!("creating {}", dir.display()))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::invalid(format!("{}: no file name", path.display())))?;
+    let tmp_dir = dir.join(TMP_DIR);
+    std::fs::create_dir_all(&tmp_dir).ctx(format!("creating {}", tmp_dir.display()))?;
+    remove_dead_temps(dir, Some(name))?;
+    let tmp = tmp_dir.join(format!(
+        "{}{}.{}",
+        tmp_prefix(name),
+        std::process::id(),
+        random_hex()?
+    ));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .mode(mode)
             .open(&tmp)
             .ctx(format!("writing {}", tmp.display()))?;
         f.write_all(bytes)
             .ctx(format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).ctx(format!("renaming {} to {}", tmp.display(), path.display()))
+        if d == Durability::Durable {
+            f.sync_all().ctx(format!("fsync {}", tmp.display()))?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, path).ctx(format!(
+            "renaming {} to {}",
+            tmp.display(),
+            path.display()
+        ))?;
+        if d == Durability::Durable {
+            fsync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -142,7 +142,7 @@ fn gc_releases_everything_not_valid() {
     // gc-3 "crashed": its record is lost, its address file and element stay
     let rec = w
         .host
-        .state_dir()
+        .run_dir()
         .join("attachments")
         .join(NET)
         .join("gc-3-eth0.json");
@@ -646,7 +646,7 @@ fn teardown_releases_attachments() {
     assert!(w.ip_files(NET).is_empty(), "address files released");
     assert!(w.records(NET).is_empty(), "records removed");
     assert!(
-        !w.host.state_dir().join("ports/tcp-8080.json").exists(),
+        !w.host.run_dir().join("ports/tcp-8080.json").exists(),
         "port claims removed"
     );
     assert_eq!(

@@ -212,11 +212,16 @@ pub fn table_differences(want: &TableSnapshot, have: &TableSnapshot) -> Vec<Stri
 
 pub fn run(g: &Global) -> Result<()> {
     let store = super::store(g);
+    // the host lock: no ADD or DEL is half way while the kernel is compared
+    let _lock = crate::lock::HostLock::acquire(&g.run_dir)?;
     let nl = Netlink::open()?;
-    let diffs: Vec<String> = differences(&store, &nl)?
+    let mut diffs: Vec<String> = differences(&store, &nl)?
         .iter()
         .map(|d| super::advice::fix_for(d))
         .collect();
+    for o in crate::cni::orphans::find(&store, &nl)? {
+        diffs.push(format!("leftover {o} (fix: hostnet gc)"));
+    }
     let mut warns = warnings(&store)?;
     let networks = store.networks()?;
     if !networks.is_empty() {

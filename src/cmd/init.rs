@@ -25,7 +25,7 @@ use crate::state::{NetworkRecord, Store};
 
 pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
     let store = super::store(g);
-    let networks = requested_networks(&store, args)?;
+    let networks = requested_networks(&store, &g.cni_conf_dir, args)?;
     let _lock = if args.dry_run {
         None
     } else {
@@ -33,6 +33,11 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
     };
     let nl = Netlink::open()?;
     let mut done = Vec::new();
+    if !args.dry_run {
+        // attachments whose containers are gone (a reboot, a crash) first,
+        // so the table is planned without their elements
+        done.extend(crate::cni::recover::release_dead(&store, &nl)?);
+    }
     let mut planned = Vec::new();
     for net in &networks {
         let actions = plan(Some(&g.cni_conf_dir), &store, &nl, net, args.force_address)?;
@@ -52,6 +57,7 @@ pub fn run(g: &Global, args: &InitArgs) -> Result<()> {
         return print_dry_run(g, &store, &planned);
     }
     plan::execute(&nl, &host_actions, |a| done.push(a.to_string()))?;
+    crate::cni::recover::record_boot(&store)?;
     let names: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
     if g.json {
         println!("{}", json!({ "networks": names, "actions": done }));
@@ -121,7 +127,9 @@ fn describe(networks: &[Network]) -> String {
 
 /// The networks this run of init is about: the one its options describe, or,
 /// with no network options and a non-empty state, every recorded network.
-fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
+/// A network whose state file is gone (or did not parse) but whose conflist
+/// hostnet wrote is still there is rebuilt from the conflist.
+fn requested_networks(store: &Store, conf_dir: &Path, args: &InitArgs) -> Result<Vec<Network>> {
     let no_options = args.name.is_none()
         && args.bridge.is_none()
         && args.subnet.is_empty()
@@ -137,6 +145,16 @@ fn requested_networks(store: &Store, args: &InitArgs) -> Result<Vec<Network>> {
                 if n.labels.is_empty() {
                     n.labels = network::default_labels(&n.name);
                 }
+            }
+        }
+        for net in conflist::networks_in(conf_dir) {
+            if !recorded.iter().any(|r| r.name == net.name) {
+                eprintln!(
+                    "hostnet: network {} has no readable state; rebuilding it from {}",
+                    net.name,
+                    conflist::path(conf_dir, &net.name).display()
+                );
+                recorded.push(net);
             }
         }
         if !recorded.is_empty() {
@@ -407,6 +425,7 @@ pub(crate) fn plan(
     }
     let mut before = store.sysctl_before()?;
     let mut before_changed = false;
+    let mut sysctl_actions = Vec::new();
     for key in keys {
         let current = sysctl::read(&key)?;
         if !before.contains_key(&key.to_string()) {
@@ -414,12 +433,22 @@ pub(crate) fn plan(
             before_changed = true;
         }
         if current != "1" {
-            actions.push(Action::Sysctl {
+            sysctl_actions.push(Action::Sysctl {
                 key,
                 value: "1".into(),
             });
         }
     }
+    // what forwarding was, recorded before it changes (a crash in between
+    // must not make the retry record hostnet's own "1")
+    if before_changed {
+        actions.push(Action::WriteFile {
+            path: store.sysctl_before_path(),
+            contents: json_bytes(&before.clone().into_iter().collect::<BTreeMap<_, _>>())?,
+            mode: 0o600,
+        });
+    }
+    actions.extend(sysctl_actions);
 
     // the bridge
     let want: Vec<IpNetwork> = net.subnets.iter().map(|s| s.gateway_cidr()).collect();
@@ -435,6 +464,21 @@ pub(crate) fn plan(
     let name = net.bridge.clone();
     match &bridge {
         None => {
+            // ownership recorded before the bridge exists: a crash right
+            // after creating it must not make the retry adopt it
+            if existing.as_ref().is_none_or(|r| !r.owns_bridge) {
+                let intent = NetworkRecord {
+                    network: net.clone(),
+                    owns_bridge: true,
+                    added_addresses: Vec::new(),
+                    conflist: existing.as_ref().and_then(|r| r.conflist.clone()),
+                };
+                actions.push(Action::WriteFile {
+                    path: store.network_path(&net.name),
+                    contents: json_bytes(&intent)?,
+                    mode: 0o600,
+                });
+            }
             actions.push(Action::CreateBridge {
                 name: name.clone(),
                 mtu: net.mtu,
@@ -548,14 +592,7 @@ pub(crate) fn plan(
         actions.push(Action::WriteFile {
             path: store.network_path(&net.name),
             contents: json_bytes(&record)?,
-            mode: 0o644,
-        });
-    }
-    if before_changed {
-        actions.push(Action::WriteFile {
-            path: store.sysctl_before_path(),
-            contents: json_bytes(&before.into_iter().collect::<BTreeMap<_, _>>())?,
-            mode: 0o644,
+            mode: 0o600,
         });
     }
     if let Some(path) = conflist_path {

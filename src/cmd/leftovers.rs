@@ -58,6 +58,8 @@ pub fn conflist_ipam_dirs(
 pub fn sweep(state_dir: &Path, run_dir: &Path, ipam_dirs: &[PathBuf]) -> Result<Vec<String>> {
     let mut done = Vec::new();
     for dir in ipam_dirs {
+        // temp files of dead writers first (`.tmp/`, empty afterwards)
+        crate::state::remove_dead_temps(dir, None)?;
         let Ok(rd) = std::fs::read_dir(dir) else {
             continue;
         };
@@ -66,6 +68,8 @@ pub fn sweep(state_dir: &Path, run_dir: &Path, ipam_dirs: &[PathBuf]) -> Result<
         for entry in rd {
             let entry = entry.ctx(format!("listing {}", dir.display()))?;
             match entry.file_name().to_str() {
+                // removed below with the other empty directories
+                Some(crate::state::TMP_DIR) => {}
                 Some(n) if is_bookkeeping(n) => files.push(entry.path()),
                 _ => only_bookkeeping = false,
             }

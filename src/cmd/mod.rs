@@ -4,6 +4,7 @@
 pub mod advice;
 pub mod check;
 pub mod completions;
+pub mod gc;
 pub mod init;
 pub mod leftovers;
 pub mod network;
@@ -17,5 +18,5 @@ use crate::cli::Global;
 use crate::state::Store;
 
 pub fn store(g: &Global) -> Store {
-    Store::new(&g.state_dir)
+    Store::new(&g.state_dir, &g.run_dir)
 }

@@ -212,6 +212,11 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
             .map(|(_, m)| m)
             .collect();
     if held.len() == mappings.len() {
+        // the claim is there; its element may not be (a crash between the
+        // claim and the commit): put it back, replacing it if it is there
+        let elements = ports::claimed_elements(&store, STATIC_OWNER, &mappings)?;
+        nft::update_ports(&elements, &elements, true)
+            .map_err(|e| e.context("adding port mapping"))?;
         if g.json {
             println!(
                 "{}",
@@ -232,7 +237,9 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
         return Ok(());
     }
     let elements = ports::claim_grouped(&store, STATIC_OWNER, &mappings)?;
-    if let Err(e) = nft::update_ports(&elements, &[], false) {
+    // replace our own identical elements if there (a retry after a crash
+    // between the commit and the exit): delete + add in one transaction
+    if let Err(e) = nft::update_ports(&elements, &elements, true) {
         let new: Vec<PortMapping> = mappings
             .iter()
             .filter(|m| !held.contains(m))
@@ -279,11 +286,16 @@ pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
             a.host_ports
         )));
     }
-    let elements = ports::unclaim(&store, STATIC_OWNER, &mine)?;
-    if let Err(e) = nft::update_ports(&[], &elements, true) {
-        ports::claim_grouped(&store, STATIC_OWNER, &mine)?;
-        return Err(e.context("removing port mapping"));
+    // the element first, then the claim: a crash in between leaves a claim
+    // that `ls` shows and `del` removes, never a live element nobody lists
+    let elements = ports::claimed_elements(&store, STATIC_OWNER, &mine)?;
+    match nft::update_ports(&[], &elements, true) {
+        Ok(()) => {}
+        // no table (a flushed ruleset): no element to remove
+        Err(e) if e.errno() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e.context("removing port mapping")),
     }
+    ports::unclaim(&store, STATIC_OWNER, &mine)?;
     if g.json {
         println!(
             "{}",

@@ -25,6 +25,12 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
         g.state_dir == std::path::Path::new(crate::cli::DEFAULT_STATE_DIR),
     );
     let mut actions = Vec::new();
+    // the address directories ADD noted per network (state/ipam/<net>.json)
+    for rec in &networks {
+        for d in crate::cni::recover::noted_data_dirs(&store, &rec.network.name)? {
+            ipam_dirs.push(d.join(&rec.network.name));
+        }
+    }
 
     // containers first: their host veths (the container ends go with them),
     // address reservations and records; then every claimed host port
@@ -95,6 +101,14 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
         actions.push(Action::RemoveFile {
             path: store.network_path(&net.name),
         });
+        let noted = crate::cni::recover::noted_data_dirs_path(&store, &net.name);
+        if noted.exists() {
+            actions.push(Action::RemoveFile { path: noted });
+        }
+    }
+    let boot_id = crate::cni::recover::boot_file(&store);
+    if boot_id.exists() {
+        actions.push(Action::RemoveFile { path: boot_id });
     }
     if args.restore_sysctl {
         for (name, value) in store.sysctl_before()? {

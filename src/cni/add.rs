@@ -29,6 +29,7 @@ use super::ipam::hostlocal::{HostLocal, LastReserved, Reservation};
 use super::netspec;
 use super::portspec;
 use super::record::{self, AttachedIp, Attachment, IpamRecord, RouteRecord};
+use super::recover;
 use super::result::{AddResult, Dns, Interface, IpConfig, Route, parse_resolv_conf};
 use super::vethname;
 use crate::cmd::init::ensure;
@@ -40,7 +41,7 @@ use crate::kernel::sysctl::Key;
 use crate::lock::HostLock;
 use crate::network::format_mac;
 use crate::ports::{self, PortMapping};
-use crate::state::Store;
+use crate::state::{Loaded, Store};
 
 /// The attachment being worked on.
 pub struct Ctx<'a> {
@@ -60,7 +61,7 @@ impl<'a> Ctx<'a> {
             conf,
             cid: env.container_id()?,
             ifname: env.ifname()?,
-            store: Store::new(&conf.state_dir),
+            store: Store::new(&conf.state_dir, &conf.run_dir),
         })
     }
 }
@@ -164,6 +165,33 @@ impl Rollback {
     }
 }
 
+/// Undoes the rollback it holds when dropped armed (a panic unwinding).
+struct Guard<'a, 'b> {
+    rb: Option<Rollback>,
+    c: &'a Ctx<'b>,
+}
+
+impl Drop for Guard<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(rb) = self.rb.take() {
+            let problems = rb.undo(self.c);
+            if !problems.is_empty() {
+                eprintln!(
+                    "hostnet: rollback after a panic incomplete: {}",
+                    problems.join("; ")
+                );
+            }
+        }
+    }
+}
+
+/// Fault injection for tests: `HOSTNET_FAULT=<point>` panics at that point.
+fn fault(point: &str) {
+    if std::env::var("HOSTNET_FAULT").is_ok_and(|p| p == point) {
+        panic!("injected fault at {point}");
+    }
+}
+
 pub fn delete_link_quietly(index: u32) -> CniResult<()> {
     let nl = Netlink::open()?;
     match nl.delete_link(index) {
@@ -200,11 +228,24 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     let netns_file = netns::open(Path::new(netns_path))
         .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
     super::netns_guard::refuse_own(netns_path, &netns_file)?;
-    let mut rb = Rollback {
-        netns: Some(netns_path.to_string()),
-        ..Rollback::default()
+    // a panic anywhere in the steps unwinds through the guard, which undoes
+    // what was done; the CNI entry point turns the panic into error JSON
+    let mut guard = Guard {
+        rb: Some(Rollback {
+            netns: Some(netns_path.to_string()),
+            ..Rollback::default()
+        }),
+        c: &c,
     };
-    match steps(&c, netns_path, &netns_file, &mut rb) {
+    let outcome = match guard.rb.as_mut() {
+        Some(rb) => steps(&c, netns_path, &netns_file, rb),
+        None => Err(Failure::new(
+            super::failure::INTERNAL,
+            "rollback state lost",
+        )),
+    };
+    let rb = guard.rb.take().unwrap_or_default();
+    match outcome {
         Ok(v) => Ok(v),
         Err(f) => {
             let problems = rb.undo(&c);
@@ -269,22 +310,103 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
     let net = netspec::network(conf, &ips)?;
     let host_veth = vethname::derived(&conf.name, c.cid, c.ifname);
 
-    // -- 2. under the host lock: host side, addresses, ports, record
+    // -- 2. under the host lock: a record of intent first (so a crash at any
+    // later point leaves something DEL, a retry or gc finds), then the host
+    // side, addresses, ports, and the record with what was taken
     let mut rec = {
         let _lock = HostLock::acquire(&conf.run_dir)?;
-        if record::read(&c.store, &conf.name, c.cid, c.ifname)?.is_some() {
-            return Err(Failure::new(
-                CONFLICT,
-                format!(
-                    "container {} is already attached to network {} as {} (DEL it first)",
-                    c.cid, conf.name, c.ifname
-                ),
-            ));
+        let nl = Netlink::open()?;
+        let data_dir = match &conf.ipam.kind {
+            IpamKind::HostLocal { data_dir, .. } => Some(data_dir.clone()),
+            IpamKind::Delegated(_) => None,
+        };
+        let mut preferred: Vec<IpAddr> = Vec::new();
+        match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
+            Loaded::Value(old) => {
+                if recover::is_live(&nl, &old)? {
+                    return Err(Failure::new(
+                        CONFLICT,
+                        format!(
+                            "container {} is already attached to network {} as {} (DEL it first)",
+                            c.cid, conf.name, c.ifname
+                        ),
+                    ));
+                }
+                eprintln!(
+                    "hostnet: ADD {}: releasing a stale attachment (its veth, netns or ADD is gone)",
+                    old.key()
+                );
+                recover::delete_veth(&nl, &old.host_veth)?;
+                recover::release_locked(&c.store, &old)?;
+                if !old.complete {
+                    recover::search(
+                        &c.store,
+                        &nl,
+                        &conf.name,
+                        data_dir.as_deref(),
+                        c.cid,
+                        c.ifname,
+                        Some(&old.host_veth),
+                    )?;
+                }
+                preferred = old.ips.iter().map(|i| i.address.ip()).collect();
+            }
+            Loaded::Corrupt => {
+                let found = recover::search(
+                    &c.store,
+                    &nl,
+                    &conf.name,
+                    data_dir.as_deref(),
+                    c.cid,
+                    c.ifname,
+                    None,
+                )?;
+                preferred = found.ips;
+            }
+            Loaded::Absent => {}
         }
+        if preferred.is_empty() && data_dir.is_some() {
+            preferred = recover::lease(&c.store, &conf.name, c.cid, c.ifname)?;
+        }
+        // the host side first: it takes nothing of this container, and the
+        // table it may (re)build must not hold this attachment yet
         ensure(&c.store, &net).cctx(format!(
             "setting up network {} on bridge {}",
             net.name, net.bridge
         ))?;
+        let mut rec = Attachment {
+            network: conf.name.clone(),
+            container_id: c.cid.to_string(),
+            ifname: c.ifname.to_string(),
+            netns: netns_path.to_string(),
+            mode: match conf.mode {
+                Mode::Integrated => "hostnet".into(),
+                Mode::Bridge => "bridge".into(),
+            },
+            bridge: conf.bridge.clone(),
+            host_veth: host_veth.clone(),
+            ips: Vec::new(),
+            routes: hops
+                .iter()
+                .map(|(d, g)| RouteRecord {
+                    dst: *d,
+                    gw: Some(*g),
+                })
+                .collect(),
+            port_mappings: Vec::new(),
+            ipam: IpamRecord {
+                kind: "host-local".into(),
+                data_dir: data_dir.clone(),
+            },
+            hairpin: conf.hairpin,
+            sysctl_before: Default::default(),
+            cni_version: conf.version.to_string(),
+            complete: false,
+            pid: Some(std::process::id()),
+            result: None,
+        };
+        record::write(&c.store, &rec)?;
+        rb.record = Some(rec.clone());
         // Docker may have created its filter FORWARD (policy drop) after
         // init: one rule dump per family (ENOENT when absent) and, only if
         // this bridge's accepts are missing, one insert transaction. The
@@ -295,23 +417,34 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 net.bridge
             ))?;
         }
-        let mut ipam_rec = IpamRecord {
-            kind: "host-local".into(),
-            data_dir: None,
-        };
         if let IpamKind::HostLocal {
             range_sets,
             data_dir,
             resolv_conf,
         } = &conf.ipam.kind
         {
-            ipam_rec.data_dir = Some(data_dir.clone());
             rb.data_dir = Some(data_dir.clone());
+            recover::note_data_dir(&c.store, &conf.name, data_dir)?;
             let hl = HostLocal::new(data_dir, &conf.name);
             let _dl = hl.lock()?;
+            let reclaimable = |id: &str, ifname: &str| -> bool {
+                match record::read(&c.store, &conf.name, id, ifname) {
+                    Ok(Loaded::Value(a)) => !recover::is_live(&nl, &a).unwrap_or(true),
+                    Ok(_) => true,
+                    Err(_) => false,
+                }
+            };
             for (i, set) in range_sets.iter().enumerate() {
                 let (res, last) = hl
-                    .allocate(set, i, c.cid, c.ifname, requested[i])
+                    .allocate(
+                        set,
+                        i,
+                        c.cid,
+                        c.ifname,
+                        requested[i],
+                        &preferred,
+                        &reclaimable,
+                    )
                     .cctx(format!("network {}", conf.name))?;
                 ips.push((res.address, Some(res.gateway)));
                 rb.reservations.push(res);
@@ -323,7 +456,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
                 dns = parse_resolv_conf(&text);
             }
         } else if let IpamKind::Delegated(kind) = &conf.ipam.kind {
-            ipam_rec.kind = kind.clone();
+            rec.ipam.kind = kind.clone();
         }
         let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
         let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
@@ -369,39 +502,12 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             .cctx("adding port mappings and anti-spoofing elements")?;
         rb.elements = elements;
         rb.guards = guards;
-        let rec = Attachment {
-            network: conf.name.clone(),
-            container_id: c.cid.to_string(),
-            ifname: c.ifname.to_string(),
-            netns: netns_path.to_string(),
-            mode: match conf.mode {
-                Mode::Integrated => "hostnet".into(),
-                Mode::Bridge => "bridge".into(),
-            },
-            bridge: conf.bridge.clone(),
-            host_veth: host_veth.clone(),
-            ips: ips
-                .iter()
-                .map(|(a, g)| AttachedIp {
-                    address: *a,
-                    gateway: *g,
-                })
-                .collect(),
-            routes: hops
-                .iter()
-                .map(|(d, g)| RouteRecord {
-                    dst: *d,
-                    gw: Some(*g),
-                })
-                .collect(),
-            port_mappings: mappings,
-            ipam: ipam_rec,
-            hairpin: conf.hairpin,
-            sysctl_before: Default::default(),
-            cni_version: conf.version.to_string(),
-            complete: false,
-            result: None,
-        };
+        // what was taken, recorded (still incomplete) once it is in the
+        // kernel: `check` compares it while the links are made; a crash
+        // before this leaves the record of intent, and its DEL, retry or gc
+        // searches for the addresses, claims and elements
+        rec.ips = attached;
+        rec.port_mappings = mappings;
         record::write(&c.store, &rec)?;
         rb.record = Some(rec.clone());
         rec
@@ -463,9 +569,15 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
             rb.record = Some(rec.clone());
             i
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            // the kernel may have made the pair before the error (a
+            // transient netlink failure): it had our unused name, remove it
+            let _ = recover::delete_veth(&nl, &rec.host_veth);
+            return Err(e.into());
+        }
     };
     rb.veth = Some(host_index);
+    fault("after-veth");
     nl.set_master(host_index, bridge.index)
         .cctx(format!("host end {}", rec.host_veth))?;
     if conf.hairpin {
@@ -537,6 +649,7 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
     };
     let json = result.to_json(conf.version);
     rec.complete = true;
+    rec.pid = None;
     rec.result = Some(json.clone());
     rec.sysctl_before = done
         .sysctl_before
@@ -544,5 +657,16 @@ fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) ->
         .map(|(n, _, v)| (n.clone(), v.clone()))
         .collect();
     record::write(&c.store, &rec)?;
+    if rec.ipam.data_dir.is_some() {
+        let ips: Vec<IpAddr> = rec.ips.iter().map(|i| i.address.ip()).collect();
+        recover::save_lease(
+            &c.store,
+            &conf.name,
+            c.cid,
+            c.ifname,
+            rec.ipam.data_dir.as_deref(),
+            &ips,
+        )?;
+    }
     Ok(json)
 }

@@ -121,8 +121,8 @@ pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
     }
     let netns_file = netns::open(Path::new(netns_path))?;
     super::netns_guard::refuse_own(netns_path, &netns_file)?;
-    let store = Store::new(&conf.state_dir);
-    let Some(a) = record::read(&store, &conf.name, cid, ifname)? else {
+    let store = Store::new(&conf.state_dir, &conf.run_dir);
+    let Some(a) = record::read(&store, &conf.name, cid, ifname)?.value() else {
         return Err(Failure::new(
             UNKNOWN_CONTAINER,
             format!(

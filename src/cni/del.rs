@@ -16,6 +16,7 @@ use super::failure::{CniContext, CniResult};
 use super::ipam::delegate;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
+use super::recover;
 use super::result::AddResult;
 use crate::error::Kind;
 use crate::kernel::link::Netlink;
@@ -24,13 +25,60 @@ use crate::kernel::nft;
 use crate::kernel::sysctl;
 use crate::lock::HostLock;
 use crate::ports;
+use crate::state::Loaded;
 
 pub fn del(env: &Env, conf: &NetConf) -> CniResult<()> {
     let c = Ctx::from_env(env, conf)?;
+    let data_dir = match &conf.ipam.kind {
+        IpamKind::HostLocal { data_dir, .. } => Some(data_dir.clone()),
+        IpamKind::Delegated(_) => None,
+    };
     match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
-        Some(a) => release(&c, &a, true),
-        None => without_record(&c),
+        Loaded::Value(a) => {
+            release(&c, &a, true)?;
+            if !a.complete {
+                // an ADD that crashed: it may have taken more than it recorded
+                let _lock = HostLock::acquire(&conf.run_dir)?;
+                recover::search(
+                    &c.store,
+                    &Netlink::open()?,
+                    &conf.name,
+                    data_dir.as_deref(),
+                    c.cid,
+                    c.ifname,
+                    Some(&a.host_veth),
+                )?;
+            }
+        }
+        Loaded::Corrupt => {
+            if let IpamKind::Delegated(kind) = &conf.ipam.kind {
+                delegate::exec(&c.env.path, kind, "DEL", &conf.raw)?;
+            }
+            let _lock = HostLock::acquire(&conf.run_dir)?;
+            let found = recover::search(
+                &c.store,
+                &Netlink::open()?,
+                &conf.name,
+                data_dir.as_deref(),
+                c.cid,
+                c.ifname,
+                None,
+            )?;
+            eprintln!(
+                "hostnet: DEL {}/{}-{}: record unreadable; released {} address(es), {} claim(s), {} element(s){}",
+                conf.name,
+                c.cid,
+                c.ifname,
+                found.ips.len(),
+                found.claims,
+                found.elements,
+                if found.veth { " and the host veth" } else { "" }
+            );
+        }
+        Loaded::Absent => without_record(&c)?,
     }
+    recover::remove_lease(&c.store, &conf.name, c.cid, c.ifname)?;
+    Ok(())
 }
 
 /// Remove the host veth if it is still there and still a veth.
@@ -46,12 +94,26 @@ fn delete_host_veth(name: &str) -> CniResult<()> {
 
 /// Undo one attachment entirely (also used by GC, which tells a delegated
 /// IPAM plugin with GC instead of one DEL per attachment).
+///
+/// Under the host lock the record is first marked as being released (our
+/// pid), so `check` and `gc` leave it alone while the veth goes; the record
+/// itself is removed last, once the veth is gone: a crash at any point
+/// leaves a record that the next DEL or `gc` finishes.
 pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
+    restore_container_sysctls(c, a);
+    if delegated_del && let IpamKind::Delegated(kind) = &c.conf.ipam.kind {
+        delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
+    }
     // Deleting a link waits for RCU (rcu_barrier, 15-20 ms here): it runs on
     // its own thread while the state is released under the host lock.
     std::thread::scope(|s| {
+        let lock = HostLock::acquire(&c.conf.run_dir)?;
+        let mut marked = a.clone();
+        marked.pid = Some(std::process::id());
+        record::write(&c.store, &marked)?;
         let veth = s.spawn(|| delete_host_veth(&a.host_veth));
-        let rest = release_state(c, a, delegated_del);
+        let rest = release_state(c, a);
+        drop(lock);
         let veth = veth.join().unwrap_or_else(|_| {
             Err(super::failure::Failure::new(
                 super::failure::INTERNAL,
@@ -64,16 +126,19 @@ pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()
         // the veth delete wait behind the flush. By now the grace period the
         // flush waits for has usually passed (1-1.5 ms instead of 10-14 ms).
         nft::close_parked_socket();
-        veth.and(rest)
+        veth.and(rest)?;
+        let _lock = HostLock::acquire(&c.conf.run_dir)?;
+        record::remove(&c.store, a)?;
+        Ok(())
     })
 }
 
-fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
-    // namespace-wide tuning sysctls: put back when the netns is still there,
-    // never into the plugin's own namespace (a CNI_NETNS naming the host
-    // would write the container's old values there). Nothing else of DEL
-    // uses CNI_NETNS: the record names the host veth, and no link is ever
-    // looked up by CNI_IFNAME on the host.
+/// Namespace-wide tuning sysctls: put back when the netns is still there,
+/// never into the plugin's own namespace (a CNI_NETNS naming the host would
+/// write the container's old values there). Nothing else of DEL uses
+/// CNI_NETNS: the record names the host veth, and no link is ever looked up
+/// by CNI_IFNAME on the host.
+fn restore_container_sysctls(c: &Ctx<'_>, a: &Attachment) {
     if !a.sysctl_before.is_empty()
         && let Some(ns) = c
             .env
@@ -94,10 +159,10 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
             eprintln!("hostnet: DEL {}: {}", a.key(), e.msg);
         }
     }
-    if delegated_del && let IpamKind::Delegated(kind) = &c.conf.ipam.kind {
-        delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
-    }
-    let lock = HostLock::acquire(&c.conf.run_dir)?;
+}
+
+/// Claims, elements and address files; the caller holds the host lock.
+fn release_state(c: &Ctx<'_>, a: &Attachment) -> CniResult<()> {
     // the elements as they were claimed (same-port runs as one interval);
     // recomputed from the record when the claims are already gone
     let mut elements = Vec::new();
@@ -122,8 +187,6 @@ fn release_state(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<
             hl.release(ip.address.ip(), &a.container_id, &a.ifname)?;
         }
     }
-    record::remove(&c.store, a)?;
-    drop(lock);
     Ok(())
 }
 
@@ -148,10 +211,13 @@ fn without_record(c: &Ctx<'_>) -> CniResult<()> {
             delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
         }
         IpamKind::HostLocal { data_dir, .. } => {
-            let ips: Vec<IpAddr> = prev
+            // prevResult's addresses, and those the lease names (a record
+            // gone with a reboot: the address files survived it)
+            let mut ips: Vec<IpAddr> = prev
                 .iter()
                 .flat_map(|p| p.ips.iter().map(|i| i.address.ip()))
                 .collect();
+            ips.extend(recover::lease(&c.store, &c.conf.name, c.cid, c.ifname)?);
             if !ips.is_empty() {
                 let _lock = HostLock::acquire(&c.conf.run_dir)?;
                 let hl = HostLocal::new(data_dir, &c.conf.name);

@@ -93,6 +93,28 @@ pub struct Env {
     pub ifname: Option<String>,
     pub args: CniArgs,
     pub path: Vec<PathBuf>,
+    /// Why CNI_CONTAINERID or CNI_IFNAME cannot name an attachment (then
+    /// nothing was ever attached under it: DEL succeeds, the rest fail, code 4).
+    pub bad_name: Option<String>,
+}
+
+/// Room for hostnet's longest file name built from an attachment:
+/// `.tmp/<cid>-<ifname>.json.<pid>.<16 hex>` must fit one name component.
+pub const MAX_NAME: usize = 255;
+
+/// Can `<cid>-<ifname>.json` (and its temp file) be a file name?
+pub fn validate_file_name(id: &str, ifname: &str) -> CniResult<()> {
+    let record = id.len() + 1 + ifname.len() + ".json".len();
+    let temp = record + ".4194304.".len() + 16;
+    if temp > MAX_NAME {
+        return Err(Failure::env(format!(
+            "CNI_CONTAINERID ({} bytes) and CNI_IFNAME ({} bytes) are too long to name the attachment's files (at most {} bytes together)",
+            id.len(),
+            ifname.len(),
+            MAX_NAME - (temp - id.len() - ifname.len())
+        )));
+    }
+    Ok(())
 }
 
 /// CNI_CONTAINERID: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`, at most 255 bytes.
@@ -117,12 +139,23 @@ impl Env {
         };
         let non_empty = |k: &str| get(k).filter(|v| !v.is_empty());
         let container_id = non_empty("CNI_CONTAINERID");
-        if let Some(id) = &container_id {
-            validate_container_id(id)?;
-        }
         let ifname = non_empty("CNI_IFNAME");
-        if let Some(name) = &ifname {
-            validate_ifname("CNI_IFNAME", name).map_err(|e| Failure::env(e.msg))?;
+        let mut bad_name = None;
+        if let Some(id) = &container_id
+            && let Err(f) = validate_container_id(id)
+        {
+            bad_name = Some(f.msg);
+        }
+        if let Some(name) = &ifname
+            && bad_name.is_none()
+            && let Err(e) = validate_ifname("CNI_IFNAME", name)
+        {
+            bad_name = Some(e.msg);
+        }
+        if let (Some(id), Some(name), None) = (&container_id, &ifname, &bad_name)
+            && let Err(f) = validate_file_name(id, name)
+        {
+            bad_name = Some(f.msg);
         }
         let args = CniArgs::parse(&get("CNI_ARGS").unwrap_or_default())?;
         let path = get("CNI_PATH")
@@ -133,6 +166,7 @@ impl Env {
             .collect();
         Ok(Env {
             command,
+            bad_name,
             container_id,
             netns: non_empty("CNI_NETNS"),
             ifname,
@@ -142,11 +176,17 @@ impl Env {
     }
 
     pub fn container_id(&self) -> CniResult<&str> {
+        if let Some(why) = &self.bad_name {
+            return Err(Failure::env(why.clone()));
+        }
         self.container_id
             .as_deref()
             .ok_or_else(|| Failure::env("CNI_CONTAINERID is not set"))
     }
     pub fn ifname(&self) -> CniResult<&str> {
+        if let Some(why) = &self.bad_name {
+            return Err(Failure::env(why.clone()));
+        }
         self.ifname
             .as_deref()
             .ok_or_else(|| Failure::env("CNI_IFNAME is not set"))
@@ -194,18 +234,21 @@ mod tests {
         assert_eq!(e.netns, None);
         assert_eq!(env(&[("CNI_COMMAND", "FOO")]).unwrap_err().code, 4);
         assert_eq!(env(&[]).unwrap_err().code, 4);
-        assert_eq!(
-            env(&[("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "a-very-long-ifname")])
-                .unwrap_err()
-                .code,
-            4
-        );
-        assert_eq!(
-            env(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "../../x")])
-                .unwrap_err()
-                .code,
-            4
-        );
+        // a name that cannot name an attachment: ADD refuses it (code 4),
+        // DEL has nothing to do (the dispatcher reads bad_name)
+        let e = env(&[("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "a-very-long-ifname")]).unwrap();
+        assert_eq!(e.ifname().unwrap_err().code, 4);
+        let e = env(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "../../x")]).unwrap();
+        assert_eq!(e.container_id().unwrap_err().code, 4);
+        let e = env(&[
+            ("CNI_COMMAND", "DEL"),
+            ("CNI_CONTAINERID", &"a".repeat(230)),
+            ("CNI_IFNAME", "eth0"),
+        ])
+        .unwrap();
+        assert!(e.bad_name.is_some());
+        assert!(validate_file_name(&"a".repeat(220), "eth0").is_ok());
+        assert!(validate_file_name(&"a".repeat(221), "eth0").is_err());
     }
 
     #[test]

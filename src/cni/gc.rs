@@ -29,7 +29,7 @@ pub fn gc(env: &Env, conf: &NetConf) -> CniResult<()> {
     };
     let valid: BTreeSet<(String, String)> = valid.iter().cloned().collect();
     let valid_ids: BTreeSet<&str> = valid.iter().map(|(id, _)| id.as_str()).collect();
-    let store = Store::new(&conf.state_dir);
+    let store = Store::new(&conf.state_dir, &conf.run_dir);
     let mut errors: Vec<String> = Vec::new();
 
     // 1. attachments with a record

@@ -25,8 +25,10 @@ pub mod ipam;
 pub mod json;
 pub mod netns_guard;
 pub mod netspec;
+pub mod orphans;
 pub mod portspec;
 pub mod record;
+pub mod recover;
 pub mod result;
 pub mod status;
 pub mod version;
@@ -63,7 +65,26 @@ pub fn run() -> ExitCode {
         .filter(|v| version::SUPPORTED.contains(&v.as_str()))
         .unwrap_or_else(|| version::LATEST.to_string());
     let outcome = match read {
-        Ok(_) => Env::read(|k| std::env::var(k).ok()).and_then(|env| dispatch(&env, &stdin)),
+        Ok(_) => {
+            // a panic (a bug) still ends in error JSON; ADD's guard has
+            // rolled back by the time it is caught here
+            match std::panic::catch_unwind(|| {
+                Env::read(|k| std::env::var(k).ok()).and_then(|env| dispatch(&env, &stdin))
+            }) {
+                Ok(r) => r,
+                Err(p) => {
+                    let what = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    Err(Failure::new(
+                        failure::INTERNAL,
+                        format!("hostnet panicked: {what} (what it did was rolled back)"),
+                    ))
+                }
+            }
+        }
         Err(e) => Err(Failure::new(
             failure::IO_FAILURE,
             format!("reading the network configuration from stdin: {e}"),
@@ -94,6 +115,18 @@ fn dispatch(env: &Env, stdin: &[u8]) -> CniResult<Option<Value>> {
         return Ok(Some(
             json!({ "cniVersion": asked, "supportedVersions": version::SUPPORTED }),
         ));
+    }
+    if env.command == Command::Del
+        && let Some(why) = &env.bad_name
+    {
+        // nothing can have been attached under such a name
+        eprintln!("hostnet: DEL: nothing to do ({why})");
+        return Ok(None);
+    }
+    if let Some(why) = &env.bad_name
+        && matches!(env.command, Command::Add | Command::Check)
+    {
+        return Err(Failure::env(why.clone()));
     }
     let conf = config::parse(stdin, env.args.mac.as_deref())?;
     let needs = |ok: bool, since: &str| -> CniResult<()> {
@@ -151,6 +184,10 @@ pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::
         }
     }
     files.push(record::path(store, &a.network, &a.container_id, &a.ifname));
+    let lease = recover::lease_path(store, &a.network, &a.container_id, &a.ifname);
+    if lease.exists() {
+        files.push(lease);
+    }
     Ok(files)
 }
 
@@ -171,7 +208,7 @@ pub fn attachment_differences(store: &Store, nl: &Netlink) -> Result<Vec<String>
         None
     };
     let mut out = Vec::new();
-    for a in &all {
+    for a in all.iter().filter(|a| !recover::in_progress(a)) {
         for d in check::host_differences(nl, a, elements.as_ref()).map_err(to_error)? {
             out.push(format!("attachment {}: {d}", a.key()));
         }

@@ -1,7 +1,10 @@
-//! The attachment record, `<state-dir>/attachments/<net>/<cid>-<ifname>.json`:
+//! The attachment record, `<run-dir>/attachments/<net>/<cid>-<ifname>.json`:
 //! everything DEL, CHECK and GC need, so none of them needs the container's
-//! netns (nerdctl sends DEL with CNI_NETNS=""). Written before the result is
-//! printed; read by `hostnet status` and `hostnet check` too.
+//! netns (nerdctl sends DEL with CNI_NETNS=""). Under the run dir (tmpfs):
+//! it describes kernel objects, so it dies with them at a reboot; written
+//! without fsync. Read by `hostnet status`, `check` and `gc` too. A record
+//! that does not parse is moved aside; DEL and ADD then find what it held
+//! from the kernel and the address files (`Loaded::Corrupt`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -14,7 +17,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::kernel::nft::PortGuard;
 use crate::ports::PortMapping;
-use crate::state::{Store, list_json, read_json, read_json_opt, remove_file_if_exists, write_json};
+use crate::state::{Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachedIp {
@@ -62,6 +65,9 @@ pub struct Attachment {
     pub cni_version: String,
     /// false while the ADD is still under way (or crashed): DEL cleans up either way.
     pub complete: bool,
+    /// The ADD process that wrote an unfinished record (alive: in progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     /// The result printed to the runtime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
@@ -134,7 +140,9 @@ pub fn siblings(store: &Store, network: &str, cid: &str, ifname: &str) -> Result
             if !name.starts_with(&prefix) || !name.ends_with(".json") {
                 continue;
             }
-            let a: Attachment = read_json(&entry.path())?;
+            let Some(a) = load_record(&entry.path())?.value() else {
+                continue;
+            };
             if a.container_id == cid && !(a.network == network && a.ifname == ifname) {
                 out.push(a);
             }
@@ -153,17 +161,27 @@ pub fn path(store: &Store, network: &str, container_id: &str, ifname: &str) -> P
     network_dir(store, network).join(format!("{container_id}-{ifname}.json"))
 }
 
-/// This attachment's record, if any. A file of that name for a different
-/// (container, ifname) pair (possible when ids contain '-') is a clash.
+/// This attachment's record: absent, found, or unreadable (moved aside).
+/// A file of that name for a different (container, ifname) pair (possible
+/// when ids contain '-') is a clash.
 pub fn read(
     store: &Store,
     network: &str,
     container_id: &str,
     ifname: &str,
-) -> Result<Option<Attachment>> {
+) -> Result<Loaded<Attachment>> {
     let p = path(store, network, container_id, ifname);
-    let Some(a) = read_json_opt::<Attachment>(&p)? else {
-        return Ok(None);
+    let a = match load_record(&p)? {
+        Loaded::Value(a) => a,
+        Loaded::Absent => {
+            // set aside earlier by a listing (status, check, init, gc)?
+            let marker = lost_marker(&p);
+            if marker.exists() {
+                return Ok(Loaded::Corrupt);
+            }
+            return Ok(Loaded::Absent);
+        }
+        Loaded::Corrupt => return Ok(Loaded::Corrupt),
     };
     if a.container_id != container_id || a.ifname != ifname {
         return Err(Error::conflict(format!(
@@ -173,15 +191,47 @@ pub fn read(
             a.ifname
         )));
     }
-    Ok(Some(a))
+    Ok(Loaded::Value(a))
 }
 
 pub fn write(store: &Store, a: &Attachment) -> Result<()> {
-    write_json(&path(store, &a.network, &a.container_id, &a.ifname), a)
+    write_json(
+        &path(store, &a.network, &a.container_id, &a.ifname),
+        a,
+        Durability::Volatile,
+    )
 }
 
 pub fn remove(store: &Store, a: &Attachment) -> Result<()> {
     remove_file_if_exists(&path(store, &a.network, &a.container_id, &a.ifname))
+}
+
+/// `<dir>/.lost/<cid>-<ifname>.json`: left when a record was set aside, so
+/// the DEL or ADD of that attachment (which read no listing) still knows to
+/// search for what the record held.
+fn lost_marker(record: &Path) -> PathBuf {
+    let dir = record.parent().unwrap_or(Path::new("."));
+    let name = record.file_name().unwrap_or_default();
+    dir.join(".lost").join(name)
+}
+
+/// The record is dealt with (released by search): forget the marker.
+pub fn forget_lost(store: &Store, network: &str, container_id: &str, ifname: &str) -> Result<()> {
+    remove_file_if_exists(&lost_marker(&path(store, network, container_id, ifname)))
+}
+
+fn load_record(p: &Path) -> Result<Loaded<Attachment>> {
+    let loaded = load::<Attachment>(p)?;
+    if matches!(loaded, Loaded::Corrupt) {
+        let marker = lost_marker(p);
+        if let Some(dir) = marker.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        std::fs::write(&marker, b"")
+            .map_err(|e| Error::io(format!("writing {}", marker.display()), e))?;
+    }
+    Ok(loaded)
 }
 
 /// The records of one network (a listing: GC and status only).
@@ -192,7 +242,7 @@ pub fn list_network(store: &Store, network: &str) -> Result<Vec<Attachment>> {
 fn list_dir(dir: &Path) -> Result<Vec<Attachment>> {
     let mut out = Vec::new();
     for p in list_json(dir)? {
-        out.push(read_json::<Attachment>(&p)?);
+        out.extend(load_record(&p)?.value());
     }
     Ok(out)
 }
@@ -208,7 +258,7 @@ pub fn attachments(store: &Store) -> Result<Vec<Attachment>> {
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-        if entry.path().is_dir() {
+        if entry.path().is_dir() && !entry.file_name().to_string_lossy().starts_with('.') {
             out.extend(list_dir(&entry.path())?);
         }
     }

@@ -14,7 +14,7 @@ use crate::kernel::nft;
 use crate::state::Store;
 
 pub fn status(env: &Env, conf: &NetConf) -> CniResult<()> {
-    let store = Store::new(&conf.state_dir);
+    let store = Store::new(&conf.state_dir, &conf.run_dir);
     let nl = Netlink::open()?;
     let bridge = nl.link(&conf.bridge)?;
     if let Some(l) = &bridge

@@ -442,12 +442,13 @@ impl World {
     }
 
     pub fn records(&self, network: &str) -> Vec<String> {
-        let Ok(rd) = std::fs::read_dir(self.host.state_dir().join("attachments").join(network))
+        let Ok(rd) = std::fs::read_dir(self.host.run_dir().join("attachments").join(network))
         else {
             return Vec::new();
         };
         rd.flatten()
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".json"))
             .collect()
     }
 

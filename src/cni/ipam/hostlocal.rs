@@ -65,24 +65,37 @@ impl HostLocal {
         Ok(HostLock::at(&self.dir.join("lock"), 0o600)?)
     }
 
-    /// Create the file for `ip` if nobody has it. Ok(false): taken.
+    /// Create the file for `ip` if nobody has it. Ok(false): taken. The
+    /// content is written to a temp file first and linked into place (link
+    /// fails if the name exists, like O_EXCL), so a crash never leaves an
+    /// empty reservation that names nobody.
     fn try_reserve(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
         let path = self.ip_path(ip);
-        let mut f = match OpenOptions::new()
+        let tmp_dir = self.dir.join(crate::state::TMP_DIR);
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(|e| Error::io(format!("creating {}", tmp_dir.display()), e))?;
+        crate::state::remove_dead_temps(&self.dir, Some(&ip.to_string()))?;
+        let tmp = tmp_dir.join(format!(
+            "{ip}.{}.{}",
+            std::process::id(),
+            crate::state::random_hex()?
+        ));
+        let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .mode(0o600)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(Error::io(format!("reserving {}", path.display()), e).into()),
-        };
-        if let Err(e) = f.write_all(content(container_id, ifname).as_bytes()) {
-            let _ = std::fs::remove_file(&path);
-            return Err(Error::io(format!("writing {}", path.display()), e).into());
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("reserving {}", path.display()), e))?;
+        let written = f.write_all(content(container_id, ifname).as_bytes());
+        drop(f);
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Error::io(format!("reserving {}", path.display()), e).into()),
         }
-        Ok(true)
     }
 
     fn last_path(&self, set_index: usize) -> PathBuf {
@@ -90,8 +103,12 @@ impl HostLocal {
     }
 
     /// Reserve one address of `set` (index `set_index` in the config) for
-    /// the attachment: `requested` if given, else the next free one after the
-    /// last reserved. The caller holds the directory lock.
+    /// the attachment: `requested` if given, else the first of `preferred`
+    /// (the attachment's last addresses) that is still free or still its
+    /// own, else the next free one after the last reserved. When none is
+    /// free, an address whose owner has no live attachment (`reclaimable`)
+    /// is taken over. The caller holds the directory lock.
+    #[allow(clippy::too_many_arguments)]
     pub fn allocate(
         &self,
         set: &RangeSet,
@@ -99,6 +116,8 @@ impl HostLocal {
         container_id: &str,
         ifname: &str,
         requested: Option<IpAddr>,
+        preferred: &[IpAddr],
+        reclaimable: &dyn Fn(&str, &str) -> bool,
     ) -> CniResult<(Reservation, LastReserved)> {
         let last_path = self.last_path(set_index);
         let before = read_bytes_opt(&last_path)?;
@@ -138,10 +157,48 @@ impl HostLocal {
                     }
                 }
             }
-            None => self.next_free(set, &before, &reserve)?,
+            None => {
+                let mut again = None;
+                for ip in preferred {
+                    let Some(range) = set.range_for(*ip) else {
+                        continue;
+                    };
+                    if range.reserved(*ip) {
+                        continue;
+                    }
+                    if self.holds(*ip, container_id, ifname)? {
+                        again = Some(Reservation {
+                            address: IpNetwork::new(*ip, set.subnet().prefix()).map_err(|e| {
+                                Failure::new(INVALID_CONFIG, format!("address {ip}: {e}"))
+                            })?,
+                            gateway: set.gateway(),
+                            file: self.ip_path(*ip),
+                        });
+                        break;
+                    }
+                    if let Some(r) = reserve(*ip)? {
+                        again = Some(r);
+                        break;
+                    }
+                }
+                match again {
+                    Some(r) => r,
+                    None => match self.next_free(set, &before, &reserve) {
+                        Err(f) if f.code == EXHAUSTED => self
+                            .reclaim(set, container_id, reclaimable, &reserve)?
+                            .ok_or(f)?,
+                        r => r?,
+                    },
+                }
+            }
         };
         let ip = chosen.address.ip();
-        if let Err(e) = crate::state::write_atomic(&last_path, ip.to_string().as_bytes(), 0o600) {
+        if let Err(e) = crate::state::write_atomic(
+            &last_path,
+            ip.to_string().as_bytes(),
+            0o600,
+            crate::state::Durability::Volatile,
+        ) {
             let _ = std::fs::remove_file(&chosen.file);
             return Err(e.into());
         }
@@ -205,6 +262,34 @@ impl HostLocal {
         ))
     }
 
+    /// The pool is full: take over the first address of `set` whose owner
+    /// has no live attachment (a container that died without DEL).
+    fn reclaim(
+        &self,
+        set: &RangeSet,
+        container_id: &str,
+        reclaimable: &dyn Fn(&str, &str) -> bool,
+        reserve: &dyn Fn(IpAddr) -> CniResult<Option<Reservation>>,
+    ) -> CniResult<Option<Reservation>> {
+        for (ip, id, ifname) in self.entries()? {
+            let Some(range) = set.range_for(ip) else {
+                continue;
+            };
+            if range.reserved(ip) || id == container_id.trim() || !reclaimable(&id, &ifname) {
+                continue;
+            }
+            if self.release(ip, &id, &ifname)? {
+                eprintln!(
+                    "hostnet: reclaiming {ip} from container {id} ({ifname}): no live attachment and no free address left"
+                );
+                if let Some(r) = reserve(ip)? {
+                    return Ok(Some(r));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Remove `ip`'s file if it names this attachment (or only this container,
     /// as old host-local wrote). Ok(false) when it is absent or someone else's.
     pub fn release(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
@@ -261,7 +346,12 @@ impl HostLocal {
     /// Put `last_reserved_ip.N` back as it was (rollback of a failed ADD).
     pub fn restore_last(last: &LastReserved) -> CniResult<()> {
         match &last.before {
-            Some(b) => crate::state::write_atomic(&last.path, b, 0o600)?,
+            Some(b) => crate::state::write_atomic(
+                &last.path,
+                b,
+                0o600,
+                crate::state::Durability::Volatile,
+            )?,
             None => crate::state::remove_file_if_exists(&last.path)?,
         }
         Ok(())
@@ -293,10 +383,14 @@ mod tests {
         let hl = HostLocal::new(&dir, "net");
         let s = set(json!({"subnet": "10.9.0.0/29"})); // .1 gw, .2-.6 usable
         let _l = hl.lock().unwrap();
-        let (a, _) = hl.allocate(&s, 0, "c1", "eth0", None).unwrap();
+        let (a, _) = hl
+            .allocate(&s, 0, "c1", "eth0", None, &[], &|_, _| false)
+            .unwrap();
         assert_eq!(a.address.to_string(), "10.9.0.2/29");
         assert_eq!(std::fs::read_to_string(&a.file).unwrap(), "c1\r\neth0");
-        let (b, _) = hl.allocate(&s, 0, "c2", "eth0", None).unwrap();
+        let (b, _) = hl
+            .allocate(&s, 0, "c2", "eth0", None, &[], &|_, _| false)
+            .unwrap();
         assert_eq!(b.address.ip().to_string(), "10.9.0.3");
         assert_eq!(
             std::fs::read_to_string(dir.join("net/last_reserved_ip.0")).unwrap(),
@@ -308,20 +402,41 @@ mod tests {
         );
         assert!(hl.release(a.address.ip(), "c1", "eth0").unwrap());
         // round robin: .4 next, not the freed .2
-        let (c, _) = hl.allocate(&s, 0, "c3", "eth0", None).unwrap();
+        let (c, _) = hl
+            .allocate(&s, 0, "c3", "eth0", None, &[], &|_, _| false)
+            .unwrap();
         assert_eq!(c.address.ip().to_string(), "10.9.0.4");
         for i in 4..7 {
-            hl.allocate(&s, 0, &format!("c{i}"), "eth0", None).unwrap();
+            hl.allocate(&s, 0, &format!("c{i}"), "eth0", None, &[], &|_, _| false)
+                .unwrap();
         }
         // .5 .6 then wraps to .2; now full
-        let e = hl.allocate(&s, 0, "c9", "eth0", None).unwrap_err();
+        let e = hl
+            .allocate(&s, 0, "c9", "eth0", None, &[], &|_, _| false)
+            .unwrap_err();
         assert_eq!(e.code, EXHAUSTED);
         let e = hl
-            .allocate(&s, 0, "c9", "eth0", Some("10.9.0.1".parse().unwrap()))
+            .allocate(
+                &s,
+                0,
+                "c9",
+                "eth0",
+                Some("10.9.0.1".parse().unwrap()),
+                &[],
+                &|_, _| false,
+            )
             .unwrap_err();
         assert_eq!(e.code, INVALID_CONFIG);
         let e = hl
-            .allocate(&s, 0, "c9", "eth0", Some("10.9.0.3".parse().unwrap()))
+            .allocate(
+                &s,
+                0,
+                "c9",
+                "eth0",
+                Some("10.9.0.3".parse().unwrap()),
+                &[],
+                &|_, _| false,
+            )
             .unwrap_err();
         assert_eq!(e.code, CONFLICT);
         assert_eq!(hl.entries().unwrap().len(), 5);

@@ -1,0 +1,47 @@
+//! `hostnet gc`: release what no live container accounts for, found from
+//! the state and the kernel alone (see `cni::orphans`), under the host lock.
+//! `--dry-run` lists it and changes nothing.
+
+use serde_json::json;
+
+use crate::cli::{GcArgs, Global};
+use crate::cni::orphans;
+use crate::error::{Error, Kind, Result};
+use crate::kernel::link::Netlink;
+use crate::lock::HostLock;
+
+pub fn run(g: &Global, args: &GcArgs) -> Result<()> {
+    let store = super::store(g);
+    let _lock = HostLock::acquire(&g.run_dir)?;
+    let nl = Netlink::open()?;
+    let found = orphans::find(&store, &nl)?;
+    let problems = if args.dry_run {
+        Vec::new()
+    } else {
+        orphans::release(&store, &nl, &found)
+    };
+    let lines: Vec<String> = found.iter().map(|o| o.to_string()).collect();
+    if g.json {
+        println!(
+            "{}",
+            json!({ "dry_run": args.dry_run, "released": lines, "problems": problems })
+        );
+    } else {
+        let verb = if args.dry_run {
+            "would release"
+        } else {
+            "released"
+        };
+        if lines.is_empty() {
+            println!("nothing to release");
+        }
+        for l in &lines {
+            println!("{verb} {l}");
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::new(Kind::Io, format!("gc: {}", problems.join("; "))))
+    }
+}
