@@ -522,7 +522,25 @@ impl Netlink {
     pub fn set_up(&self, index: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).up().build();
         self.send_change(msg, format!("setting link #{index} up"))?;
-        self.update_cached(index, |l| l.up = true);
+        // A bridge's carrier and operstate settle after it comes up (link
+        // watch), and a GETLINK of the device runs that pending event: read a
+        // bridge (or a link the cache does not know) back at once, as the
+        // code before the cache did, so `init` leaves a settled bridge
+        // behind. A known veth (ADD's two ends) is just marked up.
+        let cached_non_bridge = {
+            let mut cache = self.cached_links();
+            match cache.values_mut().find(|l| l.index == index) {
+                Some(l) if l.kind.as_deref() != Some("bridge") => {
+                    l.up = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !cached_non_bridge {
+            self.cached_links().retain(|_, l| l.index != index);
+            self.link_by_index(index)?;
+        }
         Ok(())
     }
 
