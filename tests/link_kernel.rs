@@ -336,3 +336,83 @@ fn repeated_attaches_each_land_on_the_bridge() {
         ctr.ok(&["ip", "link", "show", &format!("eth{i}")]);
     }
 }
+
+/// This process's NETLINK_ROUTE sockets in the calling thread's namespace:
+/// our socket fds (/proc/self/fd) listed in /proc/thread-self/net/netlink
+/// with protocol 0 (the table lists a socket once it is bound, i.e. after
+/// its first request).
+fn route_sockets() -> usize {
+    let mut ours = std::collections::HashSet::new();
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd") {
+        let Ok(entry) = entry else { continue };
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy().into_owned();
+        if let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
+            ours.insert(inode.to_string());
+        }
+    }
+    let table = std::fs::read_to_string("/proc/thread-self/net/netlink").expect("netlink table");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            cols.len() >= 10 && cols[1] == "0" && ours.contains(cols[9])
+        })
+        .count()
+}
+
+#[test]
+fn one_route_session_per_namespace_shared_by_threads_and_ended_with_run_in() {
+    let a = NetNs::new("lksa");
+    let b = NetNs::new("lksb");
+    let (opened, shared, other, up, seen_from_b) = run_in(&a.path(), || {
+        let before = route_sockets();
+        let nl = Netlink::open()?;
+        let again = Netlink::open()?;
+        nl.links()?;
+        again.links()?;
+        let opened = route_sockets() - before;
+        // another thread of the same namespace (as DEL's veth delete) uses
+        // the same session
+        let shared = std::thread::scope(|s| {
+            s.spawn(|| {
+                Netlink::open()?.links()?;
+                Ok::<_, hostnet::error::Error>(route_sockets() - before)
+            })
+            .join()
+            .expect("thread")
+        })?;
+        let br = nl.create_bridge("br-s", None)?;
+        // a change through one handle is seen through the other (one cache)
+        again.set_up(br)?;
+        let up = nl.link("br-s")?.map(|l| l.up);
+        // a second namespace: its own session on run_in's thread
+        let (other, seen_from_b) = run_in(&b.path(), || {
+            let nlb = Netlink::open()?;
+            let seen = nlb.link("br-s")?.is_some();
+            Ok((route_sockets(), seen))
+        })?;
+        Ok((opened, shared, other, up, seen_from_b))
+    })
+    .expect("sessions in namespaces");
+    assert_eq!(opened, 1, "two opens in one namespace: one socket");
+    assert_eq!(shared, 1, "a second thread in the namespace shares it");
+    assert_eq!(other, 1, "the other namespace has its own socket");
+    assert_eq!(up, Some(true), "the cached bridge follows set_up");
+    assert!(
+        !seen_from_b,
+        "the other namespace's session sees its own links"
+    );
+    // run_in ended the sessions with their threads: nothing left open in b
+    let left = run_in(&b.path(), || Ok(route_sockets())).expect("count in b");
+    assert_eq!(
+        left, 0,
+        "run_in closes the namespace's session with its thread"
+    );
+}

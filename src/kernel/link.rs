@@ -1,9 +1,16 @@
 //! Links, addresses and routes over rtnetlink, as a small blocking API.
 //! A `Netlink` talks to the network namespace of the thread that opened it.
 //!
-//! Each method is one `block_on` on a private current-thread tokio runtime that
-//! also drives the rtnetlink connection task, so callers read like plain
-//! system calls: `create_veth`, `set_master`, `set_up`, `add_address`.
+//! One session per network namespace and process: one rtnetlink socket on
+//! one current-thread tokio runtime that also drives the connection task,
+//! opened by the first `Netlink::open` in that namespace and shared by every
+//! later one (a `Netlink` is a cheap handle on it). Each method is one
+//! `block_on`, so callers read like plain system calls: `create_veth`,
+//! `set_master`, `set_up`, `add_address`. A process-wide lazily-opened
+//! session rather than a value passed down: callers keep their signatures,
+//! and a socket is bound to the namespace it was opened in, so the session
+//! is keyed by the caller's namespace (`netns::run_in` ends the container's
+//! session when its thread ends).
 //! Kernel refusals come back as `Error::kernel(errno, "<action> <object>: <strerror>")`
 //! with the positive errno (EEXIST, ENODEV, ...) so callers can match on it.
 //!
@@ -11,14 +18,22 @@
 //! dumps by the request header: `addresses(index)` only receives that link's
 //! addresses and `routes()` only the main table.
 //!
-//! Cost per call: a `link`/`link_by_index` is one GETLINK (no dump); creating
-//! a link is one NEWLINK plus one GETLINK by name (for the index); every other
-//! setter is exactly one request. Only `links()`, `addresses()` and `routes()`
-//! dump, and only what their names say.
+//! Links looked up are cached in the session: a link is read from the
+//! kernel once, then served from the cache, which follows the changes made
+//! through it (up/down, MAC, master, hairpin) and is emptied by any change
+//! it cannot follow (create, delete, MTU). So within one operation each link
+//! is looked up at most once: a link this process creates is read right
+//! after its NEWLINK (for its index) and then served from the cache.
+//!
+//! Cost per call: a `link`/`link_by_index` is at most one GETLINK (no dump);
+//! every setter is exactly one request. Only `links()`, `addresses()` and
+//! `routes()` dump, and only what their names say.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::{Arc, Mutex};
 
 use futures::stream::{Stream, StreamExt, TryStreamExt};
 use ipnetwork::IpNetwork;
@@ -69,11 +84,64 @@ pub struct RouteInfo {
     pub protocol: u8,
 }
 
+/// A handle on the rtnetlink session of one network namespace: cheap to
+/// open (a clone of the namespace's session), `Send` and `Sync`.
+#[derive(Clone)]
 pub struct Netlink {
+    conn: Arc<Conn>,
+}
+
+/// One rtnetlink connection on one current-thread runtime, bound to the
+/// network namespace it was opened in, plus the links looked up through it.
+struct Conn {
     // Field order matters on drop: the handle goes first, then the runtime,
     // which cancels the connection task and closes the socket.
     handle: Handle,
     rt: tokio::runtime::Runtime,
+    /// Links by name as the last GETLINK answered, until the next change
+    /// of any link through this session (see `forget_links`).
+    links: Mutex<HashMap<String, LinkInfo>>,
+}
+
+/// The sessions of this process, one per network namespace (keyed by the
+/// namespace's device and inode), opened on first use. A process works in
+/// one or two namespaces (the host's; a container's on `netns::run_in`'s
+/// thread, which ends its session with `end_session` before it exits), so
+/// this holds one entry nearly always and two at most for long. Never
+/// dropped as a whole: the sockets close at process exit.
+static SESSIONS: Mutex<Vec<(NetnsId, Arc<Conn>)>> = Mutex::new(Vec::new());
+
+/// A network namespace by identity: (device, inode) of its nsfs file.
+type NetnsId = (u64, u64);
+
+/// The calling thread's network namespace, by identity.
+fn current_netns() -> Result<NetnsId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/thread-self/ns/net")
+        .map_err(|e| Error::io("reading /proc/thread-self/ns/net", e))?;
+    Ok((m.dev(), m.ino()))
+}
+
+fn sessions() -> std::sync::MutexGuard<'static, Vec<(NetnsId, Arc<Conn>)>> {
+    SESSIONS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Close the session of the calling thread's namespace, if any (the next
+/// `Netlink::open` there opens a new one). `netns::run_in` calls it before
+/// its thread ends, so a container's socket does not outlive the work in it.
+pub fn end_session() {
+    let Ok(ns) = current_netns() else { return };
+    let ended = {
+        let mut all = sessions();
+        all.iter()
+            .position(|(k, _)| *k == ns)
+            .map(|i| all.swap_remove(i))
+    };
+    // dropped outside the lock: a runtime's drop joins nothing here, but
+    // keep the critical section to the Vec.
+    drop(ended);
 }
 
 /// Turn an rtnetlink error into ours: the positive errno and
@@ -263,9 +331,9 @@ fn address_message(index: u32, addr: IpNetwork) -> AddressMessage {
     }
 }
 
-impl Netlink {
+impl Conn {
     /// Open a netlink connection in the calling thread's network namespace.
-    pub fn open() -> Result<Self> {
+    fn open() -> Result<Conn> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
@@ -278,7 +346,53 @@ impl Netlink {
                 .map_err(|e| Error::io("opening a netlink socket", e))?
         };
         rt.spawn(connection);
-        Ok(Netlink { handle, rt })
+        Ok(Conn {
+            handle,
+            rt,
+            links: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+impl Netlink {
+    /// The rtnetlink session of the calling thread's network namespace,
+    /// opened on first use: every `open` in one namespace shares one socket
+    /// and one current-thread runtime for the life of the process.
+    pub fn open() -> Result<Self> {
+        let ns = current_netns()?;
+        if let Some((_, conn)) = sessions().iter().find(|(k, _)| *k == ns) {
+            return Ok(Netlink { conn: conn.clone() });
+        }
+        let conn = Arc::new(Conn::open()?);
+        let mut all = sessions();
+        // another thread of the same namespace may have been quicker
+        if let Some((_, c)) = all.iter().find(|(k, _)| *k == ns) {
+            return Ok(Netlink { conn: c.clone() });
+        }
+        all.push((ns, conn.clone()));
+        Ok(Netlink { conn })
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        &self.conn.rt
+    }
+
+    fn handle(&self) -> &Handle {
+        &self.conn.handle
+    }
+
+    fn cached_links(&self) -> std::sync::MutexGuard<'_, HashMap<String, LinkInfo>> {
+        self.conn
+            .links
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Drop every cached link: called before any change to a link (create,
+    /// delete, flags, master, port options), so a lookup after a change
+    /// always asks the kernel.
+    fn forget_links(&self) {
+        self.cached_links().clear();
     }
 
     /// Drain a request's answer stream into a Vec.
@@ -287,14 +401,14 @@ impl Netlink {
         stream: impl Stream<Item = std::result::Result<T, rtnetlink::Error>>,
         what: impl fmt::Display,
     ) -> Result<Vec<T>> {
-        self.rt
+        self.rt()
             .block_on(stream.try_collect::<Vec<T>>())
             .map_err(|e| kernel_error(e, what))
     }
 
     /// One GETLINK; ENODEV (and ENOENT) mean "no such link".
     fn get_link(&self, req: rtnetlink::LinkGetRequest, what: &str) -> Result<Option<LinkInfo>> {
-        let answer = self.rt.block_on(async {
+        let answer = self.rt().block_on(async {
             let mut stream = std::pin::pin!(req.execute());
             stream.next().await.transpose()
         });
@@ -309,31 +423,68 @@ impl Netlink {
         }
     }
 
+    /// A link by name: from the session's cache when this process has
+    /// looked it up (or created it) and changed no link in a way the cache
+    /// cannot follow since; otherwise one GETLINK.
     pub fn link(&self, name: &str) -> Result<Option<LinkInfo>> {
         if check_ifname(name).is_err() {
             return Ok(None); // no link can have that name
         }
-        self.get_link(self.handle.link().get().match_name(name), name)
+        if let Some(l) = self.cached_links().get(name) {
+            return Ok(Some(l.clone()));
+        }
+        let found = self.get_link(self.handle().link().get().match_name(name), name)?;
+        self.remember(found.as_ref());
+        Ok(found)
     }
 
+    /// A link by index, from the cache like `link`.
     pub fn link_by_index(&self, index: u32) -> Result<Option<LinkInfo>> {
         if index == 0 {
             return Ok(None);
         }
-        self.get_link(
-            self.handle.link().get().match_index(index),
+        if let Some(l) = self.cached_links().values().find(|l| l.index == index) {
+            return Ok(Some(l.clone()));
+        }
+        let found = self.get_link(
+            self.handle().link().get().match_index(index),
             &format!("#{index}"),
-        )
+        )?;
+        self.remember(found.as_ref());
+        Ok(found)
+    }
+
+    fn remember(&self, link: Option<&LinkInfo>) {
+        if let Some(l) = link {
+            let mut cache = self.cached_links();
+            cache.retain(|_, c| c.index != l.index);
+            cache.insert(l.name.clone(), l.clone());
+        }
+    }
+
+    /// Apply a change the kernel accepted to the cached copy of link `index`.
+    fn update_cached(&self, index: u32, f: impl FnOnce(&mut LinkInfo)) {
+        if let Some(l) = self.cached_links().values_mut().find(|l| l.index == index) {
+            f(l);
+        }
     }
 
     /// Every link of the namespace (a dump): for status displays only.
     pub fn links(&self) -> Result<Vec<LinkInfo>> {
-        let msgs = self.collect(self.handle.link().get().execute(), "listing links")?;
+        let msgs = self.collect(self.handle().link().get().execute(), "listing links")?;
         Ok(msgs.iter().map(parse_link).collect())
     }
 
-    /// Index of a link we just created, by name.
-    fn created_index(&self, name: &str, what: &str) -> Result<u32> {
+    /// NEWLINK, then the new link by name (one GETLINK, cached: the link is
+    /// not read again unless a change the cache cannot follow comes first).
+    /// NLM_F_ECHO would save that GETLINK, but measured slower at n=1000:
+    /// the kernel then builds the notification of both veth ends for us,
+    /// each with a peernet2id scan over every namespace id.
+    fn create(&self, msg: LinkMessage, name: &str, what: &str) -> Result<u32> {
+        self.forget_links();
+        self.rt()
+            .block_on(self.handle().link().add(msg).execute())
+            .map_err(|e| kernel_error(e, what))?;
         match self.link(name)? {
             Some(l) => Ok(l.index),
             None => Err(Error::kernel(
@@ -343,10 +494,16 @@ impl Netlink {
         }
     }
 
-    /// One RTM_NEWLINK on an existing link (`ip link set`).
+    /// One RTM_NEWLINK on an existing link (`ip link set`) whose effect the
+    /// cache cannot follow exactly: every cached link is forgotten first.
     fn change(&self, msg: LinkMessage, what: impl fmt::Display) -> Result<()> {
-        self.rt
-            .block_on(self.handle.link().change(msg).execute())
+        self.forget_links();
+        self.send_change(msg, what)
+    }
+
+    fn send_change(&self, msg: LinkMessage, what: impl fmt::Display) -> Result<()> {
+        self.rt()
+            .block_on(self.handle().link().change(msg).execute())
             .map_err(|e| kernel_error(e, what))
     }
 
@@ -359,34 +516,56 @@ impl Netlink {
         if let Some(mtu) = mtu {
             b = b.mtu(mtu);
         }
-        self.rt
-            .block_on(self.handle.link().add(b.build()).execute())
-            .map_err(|e| kernel_error(e, &what))?;
-        self.created_index(name, &what)
+        self.create(b.build(), name, &what)
     }
 
     pub fn set_up(&self, index: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).up().build();
-        self.change(msg, format!("setting link #{index} up"))
+        self.send_change(msg, format!("setting link #{index} up"))?;
+        // A bridge's carrier and operstate settle after it comes up (link
+        // watch), and a GETLINK of the device runs that pending event: read a
+        // bridge (or a link the cache does not know) back at once, as the
+        // code before the cache did, so `init` leaves a settled bridge
+        // behind. A known veth (ADD's two ends) is just marked up.
+        let cached_non_bridge = {
+            let mut cache = self.cached_links();
+            match cache.values_mut().find(|l| l.index == index) {
+                Some(l) if l.kind.as_deref() != Some("bridge") => {
+                    l.up = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !cached_non_bridge {
+            self.cached_links().retain(|_, l| l.index != index);
+            self.link_by_index(index)?;
+        }
+        Ok(())
     }
 
     pub fn set_down(&self, index: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).down().build();
-        self.change(msg, format!("setting link #{index} down"))
+        self.send_change(msg, format!("setting link #{index} down"))?;
+        self.update_cached(index, |l| l.up = false);
+        Ok(())
     }
 
     pub fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index)
             .address(mac.to_vec())
             .build();
-        self.change(
+        self.send_change(
             msg,
             format!("setting MAC {} on link #{index}", fmt_mac(&mac)),
-        )
+        )?;
+        self.update_cached(index, |l| l.mac = Some(mac));
+        Ok(())
     }
 
     pub fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
+        // a bridge's MTU follows its ports: forget them all
         self.change(msg, format!("setting MTU {mtu} on link #{index}"))
     }
 
@@ -413,13 +592,15 @@ impl Netlink {
         if let Some(q) = txqlen {
             b = b.txqueuelen(q);
         }
-        self.change(b.build(), format!("setting link flags on link #{index}"))
+        // promisc, allmulti and txqlen are not part of LinkInfo: the cache stays
+        self.send_change(b.build(), format!("setting link flags on link #{index}"))
     }
 
     /// Delete a link; for a veth this removes both ends.
     pub fn delete_link(&self, index: u32) -> Result<()> {
-        self.rt
-            .block_on(self.handle.link().del(index).execute())
+        self.forget_links();
+        self.rt()
+            .block_on(self.handle().link().del(index).execute())
             .map_err(|e| kernel_error(e, format!("deleting link #{index}")))
     }
 
@@ -427,7 +608,7 @@ impl Netlink {
     pub fn addresses(&self, index: u32) -> Result<Vec<IpNetwork>> {
         // With strict checking the kernel filters the dump by ifa_index;
         // the userspace filter is a second guard.
-        let mut req = self.handle.address().get().set_link_index_filter(index);
+        let mut req = self.handle().address().get().set_link_index_filter(index);
         req.message_mut().header.index = index;
         let msgs = self.collect(req.execute(), format!("listing addresses of link #{index}"))?;
         Ok(msgs
@@ -442,22 +623,22 @@ impl Netlink {
     /// duplicate address detection makes them usable at once instead of
     /// "tentative" for about a second.
     pub fn add_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
-        let mut req = self.handle.address().add(index, addr.ip(), addr.prefix());
+        let mut req = self.handle().address().add(index, addr.ip(), addr.prefix());
         if addr.is_ipv6() {
             let msg = req.message_mut();
             msg.header.flags |= AddressHeaderFlags::Nodad;
             msg.attributes
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
-        self.rt
+        self.rt()
             .block_on(req.execute())
             .map_err(|e| kernel_error(e, format!("adding address {addr} to link #{index}")))
     }
 
     pub fn del_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
         let msg = address_message(index, addr);
-        self.rt
-            .block_on(self.handle.address().del(msg).execute())
+        self.rt()
+            .block_on(self.handle().address().del(msg).execute())
             .map_err(|e| kernel_error(e, format!("deleting address {addr} from link #{index}")))
     }
 
@@ -471,7 +652,7 @@ impl Netlink {
         msg.header.protocol = RouteProtocol::Unspec;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unspec;
-        let msgs = self.collect(self.handle.route().get(msg).execute(), "listing routes")?;
+        let msgs = self.collect(self.handle().route().get(msg).execute(), "listing routes")?;
         Ok(msgs.iter().filter_map(parse_route).collect())
     }
 
@@ -538,8 +719,8 @@ impl Netlink {
         }
         if !append {
             return self
-                .rt
-                .block_on(self.handle.route().add(b.build()).execute())
+                .rt()
+                .block_on(self.handle().route().add(b.build()).execute())
                 .map_err(|e| kernel_error(e, &what));
         }
         use rtnetlink::packet_core::{
@@ -548,8 +729,8 @@ impl Netlink {
         use rtnetlink::packet_route::RouteNetlinkMessage;
         let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewRoute(b.build()));
         req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
-        let mut handle = self.handle.clone();
-        self.rt.block_on(async move {
+        let mut handle = self.handle().clone();
+        self.rt().block_on(async move {
             let mut answers = handle.request(req).map_err(|e| kernel_error(e, &what))?;
             while let Some(msg) = answers.next().await {
                 if let NetlinkPayload::Error(err) = msg.payload
@@ -600,30 +781,37 @@ impl Netlink {
         let msg = host
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
             .build();
-        self.rt
-            .block_on(self.handle.link().add(msg).execute())
-            .map_err(|e| kernel_error(e, &what))?;
-        self.created_index(host_name, &what)
+        self.create(msg, host_name, &what)
     }
 
     /// Enslave `index` to bridge `master`.
     pub fn set_master(&self, index: u32, master: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).controller(master).build();
-        self.change(msg, format!("attaching link #{index} to bridge #{master}"))
+        self.send_change(msg, format!("attaching link #{index} to bridge #{master}"))?;
+        // the port: enslaved, hairpin off (a new bridge port's default); the
+        // bridge may change (its MTU follows its ports): read it again
+        self.cached_links().retain(|_, l| l.index != master);
+        self.update_cached(index, |l| {
+            l.master = Some(master);
+            l.hairpin = Some(false);
+        });
+        Ok(())
     }
 
     /// Bridge-port hairpin mode on a port already enslaved.
     pub fn set_hairpin(&self, index: u32, on: bool) -> Result<()> {
         let msg = LinkBridgePort::new(index).hairpin(on).build();
         let state = if on { "on" } else { "off" };
-        self.rt
-            .block_on(self.handle.link().set_port(msg).execute())
+        self.rt()
+            .block_on(self.handle().link().set_port(msg).execute())
             .map_err(|e| {
                 kernel_error(
                     e,
                     format!("setting hairpin {state} on bridge port #{index}"),
                 )
-            })
+            })?;
+        self.update_cached(index, |l| l.hairpin = Some(on));
+        Ok(())
     }
 
     /// Bridge-port isolation (`ip link set X type bridge_slave isolated on`):
@@ -632,8 +820,9 @@ impl Netlink {
     pub fn set_isolated(&self, index: u32, on: bool) -> Result<()> {
         let msg = LinkBridgePort::new(index).isolated(on).build();
         let state = if on { "on" } else { "off" };
-        self.rt
-            .block_on(self.handle.link().set_port(msg).execute())
+        // isolation is not part of LinkInfo: the cache stays
+        self.rt()
+            .block_on(self.handle().link().set_port(msg).execute())
             .map_err(|e| {
                 kernel_error(
                     e,

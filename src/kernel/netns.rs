@@ -101,7 +101,11 @@ pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> Result<T> + Send) -> Res
     std::thread::scope(|s| {
         let handle = s.spawn(move || {
             setns(&file, path)?;
-            f()
+            let r = f();
+            // this thread's rtnetlink session belongs to `path`: close it
+            // with the thread (the namespace may go away after us)
+            super::link::end_session();
+            r
         });
         match handle.join() {
             Ok(r) => r,

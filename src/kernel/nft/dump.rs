@@ -184,7 +184,7 @@ pub(super) fn foreign_policy_drops(hooks: &[u32]) -> Result<Vec<(u32, String)>> 
     const FORWARD: u32 = 2;
     // a dump interrupted by a concurrent ruleset change (EINTR) is retried
     for _ in 0..3 {
-        let mut sock = Socket::open()?;
+        let mut sock = Socket::session()?;
         let mut reqs = Requests::new(0, TABLE); // NFPROTO_UNSPEC: every family
         reqs.dump_all_chains();
         let mut out = Vec::new();
@@ -258,20 +258,20 @@ fn exists(sock: &mut Socket, family: u16) -> Result<bool> {
 
 /// Are both tables there? Two GETTABLEs, no dump (the CNI ADD fast path).
 pub(super) fn table_exists() -> Result<bool> {
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     Ok(exists(&mut sock, sys::NFPROTO_INET)? && exists(&mut sock, sys::NFPROTO_BRIDGE)?)
 }
 
 /// Is the inet table there?
 pub(super) fn inet_table_exists() -> Result<bool> {
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     exists(&mut sock, sys::NFPROTO_INET)
 }
 
 /// One table of `family`: chains (names prefixed with `prefix`), rules, sets
 /// and elements.
 fn read_once(family: u16, prefix: &str) -> Result<Read> {
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     let mut gens = BTreeSet::new();
     let note = |m: &NlMsg<'_>, gens: &mut BTreeSet<u16>| {
         if let Some(g) = m.genid() {
@@ -534,7 +534,7 @@ pub(super) fn map_elems(sock: &mut Socket, map: &str) -> Result<Vec<Elem>> {
 }
 
 pub(super) fn read_ports() -> Result<Vec<PortElement>> {
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     let mut out = Vec::new();
     for map in PORT_MAPS {
         let elems = map_elems(&mut sock, map)?;

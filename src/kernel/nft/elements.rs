@@ -441,7 +441,7 @@ fn lookup(sock: &mut Socket, elems: &[&PortElement]) -> Result<Vec<Option<PortEl
 /// The element holding `e`'s key (for a range: its first, else its last
 /// key), if the kernel has one. Best effort, for error messages.
 fn holder_of(e: &PortElement) -> Option<PortElement> {
-    let mut sock = Socket::open().ok()?;
+    let mut sock = Socket::session().ok()?;
     let mut keys = vec![key(e)];
     keys.extend(key_end(e));
     for k in keys {
@@ -564,7 +564,7 @@ pub(super) fn update(
     for e in add.iter().chain(del) {
         validate(e)?;
     }
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     // Which deletes to send. With ignore_missing every delete is looked up
     // (and kept only when the kernel holds it, with the same owner); without,
     // only ranges are (the kernel would delete whatever range holds the
@@ -639,16 +639,12 @@ pub(super) fn update(
     if batch.is_empty() {
         return Ok(());
     }
-    let deleted = ops
-        .iter()
-        .any(|(_, op)| matches!(op, Op::Del(_) | Op::GuardDel(_)));
+    // After deletes, closing the socket would wait out an RCU grace period
+    // (nf_tables flushes its pending destroy work on release), typically
+    // while the caller still holds the host lock: the session keeps it open
+    // until `close_parked_socket` or process exit.
     let res = sock.run_batch(batch.finish())?;
-    if deleted {
-        // Closing the socket now would wait out an RCU grace period (nf_tables
-        // flushes its pending destroy work on release), typically while the
-        // caller still holds the host lock: close it at process exit instead.
-        sys::park(sock);
-    }
+    drop(sock);
     let Some(&(seq, errno)) = res.errors.first() else {
         return Ok(());
     };

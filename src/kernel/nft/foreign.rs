@@ -154,7 +154,7 @@ fn classify(rule: &ForeignRuleInfo) -> Option<(Dir, String)> {
 /// The families whose `filter FORWARD` exists: one GETCHAIN each, both in
 /// one round trip (all the CNI ADD pays when Docker is not there).
 fn chains() -> Result<Vec<Family>> {
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     let mut reqs = Requests::new(Family::Ip.nfproto(), TABLE);
     for family in Family::ALL {
         reqs.target(family.nfproto(), TABLE);
@@ -194,7 +194,7 @@ fn read(family: Family) -> Result<Option<Vec<ForeignRuleInfo>>> {
 fn dump(family: Family) -> Result<Vec<ForeignRuleInfo>> {
     let what = format!("listing {} {TABLE} {CHAIN}", family.name());
     for _ in 0..ATTEMPTS {
-        let mut sock = Socket::open()?;
+        let mut sock = Socket::session()?;
         let mut reqs = Requests::new(family.nfproto(), TABLE);
         reqs.dump_chain_rules(CHAIN);
         let mut rules = Vec::new();
@@ -303,7 +303,7 @@ fn apply(add: &[AcceptRule], del: &[(AcceptRule, u64)]) -> Result<()> {
     if b.is_empty() {
         return Ok(());
     }
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     let res = sock.run_batch(b.finish())?;
     match res.errors.first() {
         None => Ok(()),

@@ -172,13 +172,14 @@ pub fn read_guards() -> Result<Vec<PortGuard>> {
     dump::read_guards()
 }
 
-/// After `update_ports` deleted elements, its socket is kept open so that its
-/// close, which waits one RCU grace period, does not happen under the
-/// caller's lock. Call this once the lock is released to pay that wait at a
-/// chosen moment (e.g. while a veth delete runs on another thread); otherwise
-/// it is paid at process exit.
+/// Close this process's nftables socket now (the next nftables call opens
+/// a new one). All nftables calls of a thread share one socket, opened on
+/// first use and kept until this call or process exit. After a batch that
+/// deleted elements its close waits one RCU grace period: call this once the
+/// host lock is released to pay that wait at a chosen moment (e.g. while a
+/// veth delete runs on another thread); otherwise it is paid at process exit.
 pub fn close_parked_socket() {
-    sys::close_parked()
+    sys::close_session()
 }
 
 /// Base chains of other tables (any family) on the forward hook with policy

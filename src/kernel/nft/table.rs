@@ -893,7 +893,7 @@ pub(super) fn apply(spec: &TableSpec) -> Result<()> {
             ));
         }
     }
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     let res = sock.run_batch(b.finish())?;
     match res.errors.first() {
         None => Ok(()),
@@ -923,7 +923,7 @@ pub(super) fn delete() -> Result<bool> {
         b.add_table();
         b.del_table();
     }
-    let mut sock = Socket::open()?;
+    let mut sock = Socket::session()?;
     let res = sock.run_batch(b.finish())?;
     match res.errors.first() {
         None => Ok(existed),
