@@ -38,9 +38,11 @@ demo: build
 
 # The whole suite: the lint gate (format, clippy with warnings as errors), then
 # unit tests, then integration tests (real binary, as root, each in namespaces
-# it creates and deletes).
+# it creates and deletes), then the real boot test (two systemd boots of a
+# Debian 12 rootfs in a network namespace of its own; about a minute cold).
 test: deps lint
 	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
+	$(MAKE) --no-print-directory boot-test
 
 # The chaos test at full size: 500 cycles of ADD/DEL/portmap add/del/init
 # killed with SIGKILL at syscall boundaries and at random moments (make test

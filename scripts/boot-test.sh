@@ -18,9 +18,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/hostnet}
-CACHE=target/boot/rootfs
-WORK=target/boot/work
-MIRROR=$({ grep -hoE 'https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null || true; } | head -1)
+CACHE=$PWD/target/boot/rootfs
+WORK=$PWD/target/boot/work
+mkdir -p "$PWD/target/boot"
+# the Debian archive the machine's apt uses (active lines only, not -security)
+MIRROR=$({ grep -hE '^[[:space:]]*(deb[[:space:]]|URIs:)' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null || true; } \
+  | grep -oE 'https?://[^ ]+' | grep -E '/debian/?$' | head -1 || true)
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
 if [ ! -x "$CACHE/usr/lib/systemd/systemd" ]; then
