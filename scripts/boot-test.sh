@@ -110,8 +110,11 @@ boot 1
 boot 2
 
 R=$WORK/root
-fail=0
-t() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+fail=0 passed=0 failed=0
+t() {
+  if eval "$2"; then echo "ok   $1"; passed=$((passed + 1))
+  else echo "FAIL $1"; fail=1; failed=$((failed + 1)); fi
+}
 echo "--- boot 1"
 t "booted (findings written)" "[ -f $R/boot1/boot_id ]"
 t "hostnet.service active" "grep -qx active $R/boot1/hostnet-active"
@@ -138,4 +141,5 @@ t "with the same address" "[ \"\$(grep -o '10\.4\.0\.[0-9]*/24' $R/boot1/add.jso
 t "check is clean after the ADD" "grep -qx 0 $R/boot2/check-after-add.rc"
 echo "--- journal of hostnet.service, boot 2"
 cat "$R/boot2/hostnet-journal" || true
+echo "boot-test: $passed passed, $failed failed"
 exit $fail
