@@ -99,20 +99,8 @@ fn host_wide_plan(store: &Store, networks: &[Network], args: &InitArgs) -> Resul
     if !settings.docker_forward {
         bridges.clear();
     }
-    let changes = nft::foreign::pending(&bridges, true)?;
-    if !changes.is_empty() {
-        let mut previous: Vec<String> = nft::foreign::present()?
-            .rules
-            .into_iter()
-            .map(|(r, _)| r.bridge)
-            .collect();
-        previous.sort();
-        previous.dedup();
-        actions.push(Action::ForwardAccepts {
-            bridges,
-            changes,
-            previous,
-        });
+    if let Some(action) = Action::forward_accepts(bridges)? {
+        actions.push(action);
     }
     Ok(actions)
 }

@@ -52,20 +52,8 @@ pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
         actions.push(Action::RemoveFile { path });
     }
     // hostnet's accept rules in Docker's filter FORWARD chains, and nothing else there
-    let changes = nft::foreign::pending(&[], true)?;
-    if !changes.is_empty() {
-        let mut previous: Vec<String> = nft::foreign::present()?
-            .rules
-            .into_iter()
-            .map(|(r, _)| r.bridge)
-            .collect();
-        previous.sort();
-        previous.dedup();
-        actions.push(Action::ForwardAccepts {
-            bridges: Vec::new(),
-            changes,
-            previous,
-        });
+    if let Some(action) = Action::forward_accepts(Vec::new())? {
+        actions.push(action);
     }
     if store.settings_path().exists() {
         actions.push(Action::RemoveFile {

@@ -264,22 +264,7 @@ pub fn release(store: &Store, nl: &Netlink, orphans: &[Orphan]) -> Vec<String> {
     };
     for o in orphans {
         let r = match o {
-            Orphan::Attachment(a) => (|| {
-                recover::delete_veth(nl, &a.host_veth)?;
-                recover::release_locked(store, a)?;
-                if !a.complete {
-                    recover::search(
-                        store,
-                        nl,
-                        &a.network,
-                        a.ipam.data_dir.as_deref(),
-                        &a.container_id,
-                        &a.ifname,
-                        Some(&a.host_veth),
-                    )?;
-                }
-                Ok(())
-            })(),
+            Orphan::Attachment(a) => recover::release_attachment(store, nl, a, true),
             Orphan::Address {
                 data_dir,
                 network,

@@ -74,6 +74,30 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The action that makes hostnet's accept rules in foreign `filter FORWARD`
+    /// chains exactly those for `bridges` (none: remove them all), or `None`
+    /// when they already are.
+    pub fn forward_accepts(bridges: Vec<String>) -> Result<Option<Action>> {
+        let changes = nft::foreign::pending(&bridges, true)?;
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let mut previous: Vec<String> = nft::foreign::present()?
+            .rules
+            .into_iter()
+            .map(|(r, _)| r.bridge)
+            .collect();
+        previous.sort();
+        previous.dedup();
+        Ok(Some(Action::ForwardAccepts {
+            bridges,
+            changes,
+            previous,
+        }))
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

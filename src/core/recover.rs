@@ -171,6 +171,29 @@ pub fn release_locked(store: &Store, a: &Attachment) -> Result<()> {
 }
 
 /// Delete a host veth by name if it is there and is a veth.
+/// Release an attachment whose container is gone: its host veth (unless a
+/// reboot took it already), then everything its record names, then, for a
+/// record an ADD never finished, whatever that ADD may have taken unrecorded.
+/// Caller holds the host lock.
+pub fn release_attachment(store: &Store, nl: &Netlink, a: &Attachment, veth: bool) -> Result<()> {
+    if veth {
+        delete_veth(nl, &a.host_veth)?;
+    }
+    release_locked(store, a)?;
+    if !a.complete {
+        search(
+            store,
+            nl,
+            &a.network,
+            a.ipam.data_dir.as_deref(),
+            &a.container_id,
+            &a.ifname,
+            Some(&a.host_veth),
+        )?;
+    }
+    Ok(())
+}
+
 pub fn delete_veth(nl: &Netlink, name: &str) -> Result<bool> {
     match nl.link(name)? {
         Some(l) if l.kind.as_deref() == Some("veth") => match nl.delete_link(l.index) {
@@ -313,21 +336,7 @@ pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
             }
             continue;
         }
-        if !rebooted {
-            delete_veth(nl, &a.host_veth)?;
-        }
-        release_locked(store, &a)?;
-        if !a.complete {
-            search(
-                store,
-                nl,
-                &a.network,
-                a.ipam.data_dir.as_deref(),
-                &a.container_id,
-                &a.ifname,
-                Some(&a.host_veth),
-            )?;
-        }
+        release_attachment(store, nl, &a, !rebooted)?;
         let ips: Vec<String> = a.ips.iter().map(|i| i.address.ip().to_string()).collect();
         lines.push(format!(
             "released attachment {} (container gone): address {}, {} port mapping(s)",
