@@ -1,27 +1,44 @@
-//! One error type for the whole program: a kind (which decides the CLI exit
-//! code and the CNI error code) and a message that carries its context.
+//! One error type for the whole program: a kind, a message that carries its
+//! context, and optional details. Each front end maps the kind once: the CLI
+//! to its exit code (`Kind::exit_code`), the CNI plugin to its error code
+//! (`cni::error`). A kernel or file failure is never "invalid input".
 
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// The caller's input is wrong (CLI exit 2, CNI code 7).
+    /// The caller's input (options, network configuration) is wrong.
     Invalid,
+    /// The environment the caller set is wrong (a CNI_* variable).
+    InvalidEnv,
+    /// A configuration key or value this program does not support.
+    Unsupported,
+    /// The caller speaks a protocol version this program does not.
+    IncompatibleVersion,
+    /// Input could not be decoded (not JSON, wrong types).
+    Decode,
     /// The request clashes with something that exists (a port, an address, a link).
     Conflict,
-    /// Something that should exist does not (CNI code 3 for containers).
+    /// Something that should exist does not (a container, a network, a mapping).
     NotFound,
+    /// No free address left in a range.
+    Exhausted,
     /// The kernel refused a netlink request; holds the errno.
     Kernel(i32),
-    /// A file or directory could not be read or written (CNI code 5).
+    /// A file or directory could not be read or written.
     Io,
-    /// Input could not be decoded (CNI code 6).
-    Decode,
-    /// Transient: try again (CNI code 11).
+    /// Transient: try again.
     TryAgain,
-    /// `check` found the kernel differing from hostnet's state (CLI exit 1,
-    /// CNI code 103).
+    /// `check` found the kernel differing from hostnet's state.
     Differences,
+    /// A delegated plugin (a CNI IPAM plugin) could not be run, failed or
+    /// answered garbage.
+    Delegate,
+    /// The network cannot serve containers now (CNI STATUS); `limited`:
+    /// only because its address pool is full.
+    NotAvailable { limited: bool },
+    /// A bug: something hostnet itself got wrong (a panic, a broken invariant).
+    Internal,
 }
 
 /// The CLI's exit codes, one table for every command (hostnet(8), README).
@@ -54,9 +71,19 @@ impl Kind {
     /// The CLI exit code for an error of this kind (the table above).
     pub fn exit_code(self) -> u8 {
         match self {
-            Kind::Invalid | Kind::Decode => EXIT_INVALID,
-            Kind::Conflict | Kind::NotFound => EXIT_CONFLICT,
-            Kind::Kernel(_) | Kind::Io | Kind::TryAgain | Kind::Differences => EXIT_FAILED,
+            Kind::Invalid
+            | Kind::InvalidEnv
+            | Kind::Unsupported
+            | Kind::IncompatibleVersion
+            | Kind::Decode => EXIT_INVALID,
+            Kind::Conflict | Kind::NotFound | Kind::Exhausted => EXIT_CONFLICT,
+            Kind::Kernel(_)
+            | Kind::Io
+            | Kind::TryAgain
+            | Kind::Differences
+            | Kind::Delegate
+            | Kind::NotAvailable { .. }
+            | Kind::Internal => EXIT_FAILED,
         }
     }
 
@@ -64,13 +91,20 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Invalid => "invalid",
+            Kind::InvalidEnv => "invalid_env",
+            Kind::Unsupported => "unsupported",
+            Kind::IncompatibleVersion => "incompatible_version",
+            Kind::Decode => "decode",
             Kind::Conflict => "conflict",
             Kind::NotFound => "not_found",
+            Kind::Exhausted => "exhausted",
             Kind::Kernel(_) => "kernel",
             Kind::Io => "io",
-            Kind::Decode => "decode",
             Kind::TryAgain => "try_again",
             Kind::Differences => "differences",
+            Kind::Delegate => "delegate",
+            Kind::NotAvailable { .. } => "not_available",
+            Kind::Internal => "internal",
         }
     }
 }
@@ -79,6 +113,8 @@ impl Kind {
 pub struct Error {
     pub kind: Kind,
     pub msg: String,
+    /// More about it, for a reader who wants it (CNI's `details`); may be empty.
+    pub details: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -88,10 +124,28 @@ impl Error {
         Error {
             kind,
             msg: msg.into(),
+            details: String::new(),
         }
+    }
+    pub fn with_details(mut self, details: impl Into<String>) -> Self {
+        self.details = details.into();
+        self
     }
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, msg)
+    }
+    /// A bad CNI_* environment variable.
+    pub fn env(msg: impl Into<String>) -> Self {
+        Self::new(Kind::InvalidEnv, msg)
+    }
+    pub fn unsupported(msg: impl Into<String>) -> Self {
+        Self::new(Kind::Unsupported, msg)
+    }
+    pub fn decode(msg: impl Into<String>) -> Self {
+        Self::new(Kind::Decode, msg)
+    }
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Self::new(Kind::Internal, msg)
     }
     pub fn conflict(msg: impl Into<String>) -> Self {
         Self::new(Kind::Conflict, msg)
@@ -121,6 +175,9 @@ impl Error {
         if let Some(errno) = self.errno() {
             e["errno"] = errno.into();
         }
+        if !self.details.is_empty() {
+            e["details"] = self.details.clone().into();
+        }
         serde_json::json!({ "error": e, "exit_code": self.exit_code() })
     }
     pub fn errno(&self) -> Option<i32> {
@@ -133,7 +190,11 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.msg)
+        f.write_str(&self.msg)?;
+        if !self.details.is_empty() {
+            write!(f, " ({})", self.details)?;
+        }
+        Ok(())
     }
 }
 

@@ -30,7 +30,6 @@ use super::ipam::delegate;
 use super::netspec;
 use super::portspec;
 use super::result::{AddResult, Dns, Interface, IpConfig, Route, parse_resolv_conf};
-use crate::core::failure::{CONFLICT, CniContext, CniResult, Failure, KERNEL, UNKNOWN_CONTAINER};
 use crate::core::host::ensure;
 use crate::core::ipam::hostlocal::{HostLocal, LastReserved, Reservation};
 use crate::core::lock::HostLock;
@@ -40,7 +39,7 @@ use crate::core::record::{self, AttachedIp, Attachment, IpamRecord, RouteRecord}
 use crate::core::recover;
 use crate::core::state::{Loaded, Store};
 use crate::core::vethname;
-use crate::error::{Error, Kind};
+use crate::error::{Context, Error, Kind, Result};
 use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::netns;
 use crate::kernel::nft::{self, PortElement, PortGuard};
@@ -58,7 +57,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// The context of the container named by the environment (validated
     /// CNI_CONTAINERID and CNI_IFNAME), with the configured state directory.
-    pub fn from_env(env: &'a Env, conf: &'a NetConf) -> CniResult<Ctx<'a>> {
+    pub fn from_env(env: &'a Env, conf: &'a NetConf) -> Result<Ctx<'a>> {
         Ok(Ctx {
             env,
             conf,
@@ -89,7 +88,7 @@ impl Rollback {
     /// Undo in reverse order; returns what could not be undone.
     fn undo(self, c: &Ctx<'_>) -> Vec<String> {
         let mut problems = Vec::new();
-        let mut note = |what: &str, r: CniResult<()>| {
+        let mut note = |what: &str, r: Result<()>| {
             if let Err(f) = r {
                 problems.push(format!("{what}: {}", f.msg));
             }
@@ -100,8 +99,7 @@ impl Rollback {
             let before = self.container_sysctls.clone();
             note(
                 "restoring container sysctls",
-                netns::run_in(Path::new(ns), || container::restore_sysctls(&before))
-                    .map_err(Failure::from),
+                netns::run_in(Path::new(ns), || container::restore_sysctls(&before)),
             );
         }
         if let Some(index) = self.veth {
@@ -113,7 +111,7 @@ impl Rollback {
             || !self.claimed.is_empty()
             || !self.reservations.is_empty();
         if locked_work {
-            let r = (|| -> CniResult<()> {
+            let r = (|| -> Result<()> {
                 let _lock = HostLock::acquire(&c.conf.run_dir)?;
                 let mut problems = Vec::new();
                 if !(self.elements.is_empty() && self.guards.is_empty())
@@ -153,10 +151,7 @@ impl Rollback {
                 if problems.is_empty() {
                     Ok(())
                 } else {
-                    Err(Failure::new(
-                        crate::core::failure::INTERNAL,
-                        problems.join("; "),
-                    ))
+                    Err(Error::internal(problems.join("; ")))
                 }
             })();
             note("rolling back host state", r);
@@ -198,12 +193,12 @@ fn fault(point: &str) {
     }
 }
 
-pub fn delete_link_quietly(index: u32) -> CniResult<()> {
+pub fn delete_link_quietly(index: u32) -> Result<()> {
     let nl = Netlink::open()?;
     match nl.delete_link(index) {
         Ok(()) => Ok(()),
         Err(e) if matches!(e.errno(), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -228,11 +223,11 @@ pub fn add_elements(
     }
 }
 
-pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
+pub fn add(env: &Env, conf: &NetConf) -> Result<Value> {
     let c = Ctx::from_env(env, conf)?;
     let netns_path = env.netns()?;
     let netns_file = netns::open(Path::new(netns_path))
-        .map_err(|e| Failure::new(UNKNOWN_CONTAINER, format!("CNI_NETNS: {}", e.msg)))?;
+        .map_err(|e| Error::new(Kind::NotFound, format!("CNI_NETNS: {}", e.msg)))?;
     super::netns_guard::refuse_own(netns_path, &netns_file)?;
     // a panic anywhere in the steps unwinds through the guard, which undoes
     // what was done; the CNI entry point turns the panic into error JSON
@@ -245,10 +240,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
     };
     let outcome = match guard.rb.as_mut() {
         Some(rb) => steps(&c, netns_path, &netns_file, rb),
-        None => Err(Failure::new(
-            crate::core::failure::INTERNAL,
-            "rollback state lost",
-        )),
+        None => Err(Error::internal("rollback state lost")),
     };
     let rb = guard.rb.take().unwrap_or_default();
     match outcome {
@@ -263,7 +255,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
                 } else {
                     format!("{}; ", f.details)
                 };
-                Err(Failure {
+                Err(Error {
                     details: format!("{details}rollback incomplete: {}", problems.join("; ")),
                     ..f
                 })
@@ -273,7 +265,7 @@ pub fn add(env: &Env, conf: &NetConf) -> CniResult<Value> {
 }
 
 /// ADD as its phases; what each phase takes goes into `rb` as it is taken.
-fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) -> CniResult<Value> {
+fn steps(c: &Ctx<'_>, netns_path: &str, netns_file: &File, rb: &mut Rollback) -> Result<Value> {
     let mut p = validate(c, rb)?;
     let mut rec = reserve(c, netns_path, &mut p, rb)?;
     let links = link(c, netns_path, netns_file, &mut rec, rb)?;
@@ -296,7 +288,7 @@ struct Prepared {
 
 /// Phase 1: validate what the config and the environment ask for; a
 /// delegated IPAM plugin runs here (it needs no lock of ours).
-fn validate(c: &Ctx<'_>, rb: &mut Rollback) -> CniResult<Prepared> {
+fn validate(c: &Ctx<'_>, rb: &mut Rollback) -> Result<Prepared> {
     let conf = c.conf;
     let mut ips: Vec<(IpNetwork, Option<IpAddr>)> = Vec::new();
     let mut route_specs: Vec<RouteSpec> = conf.ipam.routes.clone();
@@ -315,12 +307,12 @@ fn validate(c: &Ctx<'_>, rb: &mut Rollback) -> CniResult<Prepared> {
             let answer = delegate::exec(&c.env.path, kind, "ADD", &conf.raw)?;
             rb.delegated = Some(kind.clone());
             let Some(answer) = answer else {
-                return Err(Failure::new(
-                    crate::core::failure::DELEGATE,
+                return Err(Error::new(
+                    Kind::Delegate,
                     format!("IPAM plugin {kind} returned nothing"),
                 ));
             };
-            let r = AddResult::from_json(&answer).cctx(format!("IPAM plugin {kind}'s result"))?;
+            let r = AddResult::from_json(&answer).ctx(format!("IPAM plugin {kind}'s result"))?;
             ips = r.ips.iter().map(|i| (i.address, i.gateway)).collect();
             route_specs = r
                 .routes
@@ -358,7 +350,7 @@ fn reserve(
     netns_path: &str,
     p: &mut Prepared,
     rb: &mut Rollback,
-) -> CniResult<Attachment> {
+) -> Result<Attachment> {
     let conf = c.conf;
     let Prepared {
         ips,
@@ -379,7 +371,7 @@ fn reserve(
         let preferred = release_previous(c, &nl, data_dir.as_deref())?;
         // the host side first: it takes nothing of this container, and the
         // table it may (re)build must not hold this attachment yet
-        ensure(&c.store, net).cctx(format!(
+        ensure(&c.store, net).ctx(format!(
             "setting up network {} on bridge {}",
             net.name, net.bridge
         ))?;
@@ -421,7 +413,7 @@ fn reserve(
         // this bridge's accepts are missing, one insert transaction. The
         // rules belong to the bridge, not to this container: DEL keeps them.
         if c.store.settings()?.docker_forward {
-            nft::foreign::sync(std::slice::from_ref(&net.bridge), false).cctx(format!(
+            nft::foreign::sync(std::slice::from_ref(&net.bridge), false).ctx(format!(
                 "accepting bridge {} in filter FORWARD (Docker coexistence)",
                 net.bridge
             ))?;
@@ -454,7 +446,7 @@ fn reserve(
                         &preferred,
                         &reclaimable,
                     )
-                    .cctx(format!("network {}", conf.name))?;
+                    .ctx(format!("network {}", conf.name))?;
                 ips.push((res.address, Some(res.gateway)));
                 rb.reservations.push(res);
                 rb.last_reserved.push(last);
@@ -483,14 +475,14 @@ fn reserve(
 /// Before anything is taken: an earlier attachment of the same name that is
 /// stale (its veth, netns or ADD gone) is released, an unreadable record's
 /// leftovers searched for; returns the addresses to prefer (the same IP back).
-fn release_previous(c: &Ctx<'_>, nl: &Netlink, data_dir: Option<&Path>) -> CniResult<Vec<IpAddr>> {
+fn release_previous(c: &Ctx<'_>, nl: &Netlink, data_dir: Option<&Path>) -> Result<Vec<IpAddr>> {
     let conf = c.conf;
     let mut preferred: Vec<IpAddr> = Vec::new();
     match record::read(&c.store, &conf.name, c.cid, c.ifname)? {
         Loaded::Value(old) => {
             if recover::is_live(nl, &old)? {
-                return Err(Failure::new(
-                    CONFLICT,
+                return Err(Error::new(
+                    Kind::Conflict,
                     format!(
                         "container {} is already attached to network {} as {} (DEL it first)",
                         c.cid, conf.name, c.ifname
@@ -536,7 +528,7 @@ fn add_firewall(
     ips: &[(IpNetwork, Option<IpAddr>)],
     host_veth: &str,
     rb: &mut Rollback,
-) -> CniResult<(Vec<AttachedIp>, Vec<PortMapping>)> {
+) -> Result<(Vec<AttachedIp>, Vec<PortMapping>)> {
     let conf = c.conf;
     let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
     let mappings = portspec::expand(&conf.port_mappings, &container_ips)?;
@@ -545,7 +537,7 @@ fn add_firewall(
             .network(&conf.name)?
             .is_some_and(|r| r.network.internal)
     {
-        return Err(Failure::config(format!(
+        return Err(Error::invalid(format!(
             "network {} is internal: it takes no port mappings",
             conf.name
         )));
@@ -579,7 +571,7 @@ fn add_firewall(
     guards[0].addrs.sort();
     guards[0].addrs.dedup();
     add_elements(&c.store, &elements, &guards)
-        .cctx("adding port mappings and anti-spoofing elements")?;
+        .ctx("adding port mappings and anti-spoofing elements")?;
     rb.elements = elements;
     rb.guards = guards;
     Ok((attached, mappings))
@@ -594,22 +586,22 @@ fn link(
     netns_file: &File,
     rec: &mut Attachment,
     rb: &mut Rollback,
-) -> CniResult<(LinkInfo, Option<LinkInfo>)> {
+) -> Result<(LinkInfo, Option<LinkInfo>)> {
     let conf = c.conf;
     let nl = Netlink::open()?;
     let Some(bridge) = nl.link(&conf.bridge)? else {
-        return Err(Failure::new(
-            KERNEL,
+        return Err(Error::new(
+            Kind::Kernel(libc::ENODEV),
             format!("bridge {} vanished right after setting it up", conf.bridge),
         ));
     };
     if conf.promisc_mode {
         nl.set_link_flags(bridge.index, Some(true), None, None)
-            .cctx(format!("promiscMode on {}", conf.bridge))?;
+            .ctx(format!("promiscMode on {}", conf.bridge))?;
     }
     let exists_inside = || {
-        Failure::new(
-            CONFLICT,
+        Error::new(
+            Kind::Conflict,
             format!(
                 "an interface named {} already exists in the container netns {netns_path}",
                 c.ifname
@@ -629,12 +621,12 @@ fn link(
             let i = match create(&name) {
                 Ok(i) => i,
                 Err(e) if e.errno() == Some(libc::EEXIST) => return Err(exists_inside()),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             rb.veth = Some(i);
             // the guard elements of this veth follow its new name
             let Some(old) = rb.guards.first().cloned() else {
-                return Err(Failure::new(KERNEL, "internal: no anti-spoofing elements"));
+                return Err(Error::internal("no anti-spoofing elements"));
             };
             let new = PortGuard {
                 port: name.clone(),
@@ -644,7 +636,7 @@ fn link(
             {
                 let _lock = HostLock::acquire(&conf.run_dir)?;
                 nft::update(&[], &[], std::slice::from_ref(&new), &[old], false)
-                    .cctx("moving the anti-spoofing elements to the new veth name")?;
+                    .ctx("moving the anti-spoofing elements to the new veth name")?;
                 rb.guards[0] = new;
                 record::write(&c.store, rec)?;
             }
@@ -655,23 +647,23 @@ fn link(
             // the kernel may have made the pair before the error (a
             // transient netlink failure): it had our unused name, remove it
             let _ = recover::delete_veth(&nl, &rec.host_veth);
-            return Err(e.into());
+            return Err(e);
         }
     };
     rb.veth = Some(host_index);
     fault("after-veth");
     nl.set_master(host_index, bridge.index)
-        .cctx(format!("host end {}", rec.host_veth))?;
+        .ctx(format!("host end {}", rec.host_veth))?;
     if conf.hairpin {
         nl.set_hairpin(host_index, true)
-            .cctx(format!("host end {}", rec.host_veth))?;
+            .ctx(format!("host end {}", rec.host_veth))?;
     }
     if conf.port_isolation {
         nl.set_isolated(host_index, true)
-            .cctx(format!("host end {}", rec.host_veth))?;
+            .ctx(format!("host end {}", rec.host_veth))?;
     }
     nl.set_up(host_index)
-        .cctx(format!("host end {}", rec.host_veth))?;
+        .ctx(format!("host end {}", rec.host_veth))?;
     let host_link = nl.link_by_index(host_index)?;
     Ok((bridge, host_link))
 }
@@ -683,7 +675,7 @@ fn container_side(
     netns_path: &str,
     p: &Prepared,
     rb: &mut Rollback,
-) -> CniResult<container::Done> {
+) -> Result<container::Done> {
     let conf = c.conf;
     let (ips, hops) = (&p.ips, &p.hops);
     let addresses: Vec<IpNetwork> = ips.iter().map(|(a, _)| *a).collect();
@@ -694,7 +686,7 @@ fn container_side(
         tuning: &conf.tuning,
     };
     let done = netns::run_in(Path::new(netns_path), || container::configure(&plan))
-        .cctx(format!("container netns {netns_path}"))?;
+        .ctx(format!("container netns {netns_path}"))?;
     rb.container_sysctls = done.sysctl_before.clone();
     Ok(done)
 }
@@ -708,7 +700,7 @@ fn record_result(
     mut rec: Attachment,
     (bridge, host_link): (LinkInfo, Option<LinkInfo>),
     done: container::Done,
-) -> CniResult<Value> {
+) -> Result<Value> {
     let conf = c.conf;
     let Prepared {
         ips, dns, routes, ..

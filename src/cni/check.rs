@@ -14,20 +14,20 @@ use super::env::Env;
 use super::ipam::delegate;
 use super::result::AddResult;
 use crate::core::attachments::{host_differences, kernel_elements};
-use crate::core::failure::{CHECK_FAILED, CniResult, Failure, UNKNOWN_CONTAINER};
 use crate::core::record::{self};
 use crate::core::state::Store;
+use crate::error::{Error, Kind, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
 use crate::kernel::nft;
 
-pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
+pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     let cid = env.container_id()?;
     let ifname = env.ifname()?;
     let netns_path = env.netns()?;
     if !Path::new(netns_path).exists() {
-        return Err(Failure::new(
-            UNKNOWN_CONTAINER,
+        return Err(Error::new(
+            Kind::NotFound,
             format!("CNI_NETNS {netns_path} does not exist"),
         ));
     }
@@ -35,8 +35,8 @@ pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
     super::netns_guard::refuse_own(netns_path, &netns_file)?;
     let store = Store::new(&conf.state_dir, &conf.run_dir);
     let Some(a) = record::read(&store, &conf.name, cid, ifname)?.value() else {
-        return Err(Failure::new(
-            UNKNOWN_CONTAINER,
+        return Err(Error::new(
+            Kind::NotFound,
             format!(
                 "container {cid} ({ifname}) is not attached to network {}",
                 conf.name
@@ -96,8 +96,8 @@ pub fn check(env: &Env, conf: &NetConf) -> CniResult<()> {
     if diffs.is_empty() {
         Ok(())
     } else {
-        Err(Failure::new(
-            CHECK_FAILED,
+        Err(Error::new(
+            Kind::Differences,
             format!("attachment {}: {}", a.key(), diffs.join("; ")),
         ))
     }

@@ -12,10 +12,10 @@ use serde_json::Value;
 use super::portspec::{self, PortSpec};
 use super::result::Dns;
 use super::version::Version;
-use crate::core::failure::{CniResult, Failure};
 use crate::core::ipam::range::{Range, RangeSet};
 use crate::core::json::{Obj, strings};
 use crate::core::network::{validate_bridge_name, validate_network_name};
+use crate::error::{Error, Result};
 use crate::kernel::sysctl::{self, Key};
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
@@ -108,15 +108,15 @@ pub fn peek_version(bytes: &[u8]) -> Option<String> {
     v.get("cniVersion")?.as_str().map(str::to_string)
 }
 
-pub fn parse_json(bytes: &[u8]) -> CniResult<Value> {
+pub fn parse_json(bytes: &[u8]) -> Result<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Failure::decode("no network configuration on stdin"));
+        return Err(Error::decode("no network configuration on stdin"));
     }
     serde_json::from_slice(bytes)
-        .map_err(|e| Failure::decode(format!("network configuration is not valid JSON: {e}")))
+        .map_err(|e| Error::decode(format!("network configuration is not valid JSON: {e}")))
 }
 
-pub fn parse_mac(at: &str, text: &str) -> CniResult<[u8; 6]> {
+pub fn parse_mac(at: &str, text: &str) -> Result<[u8; 6]> {
     let parts: Vec<&str> = text.split([':', '-']).collect();
     let mut mac = [0u8; 6];
     let ok = parts.len() == 6
@@ -125,41 +125,41 @@ pub fn parse_mac(at: &str, text: &str) -> CniResult<[u8; 6]> {
             .zip(mac.iter_mut())
             .all(|(p, b)| p.len() == 2 && u8::from_str_radix(p, 16).map(|v| *b = v).is_ok());
     if !ok {
-        return Err(Failure::config(format!(
+        return Err(Error::invalid(format!(
             "{at}: {text:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"
         )));
     }
     if mac[0] & 1 == 1 {
-        return Err(Failure::config(format!(
+        return Err(Error::invalid(format!(
             "{at}: {text} is a multicast address"
         )));
     }
     if mac == [0; 6] {
-        return Err(Failure::config(format!(
+        return Err(Error::invalid(format!(
             "{at}: the all-zero MAC address cannot be assigned"
         )));
     }
     Ok(mac)
 }
 
-fn parse_route(at: &str, v: &Value) -> CniResult<RouteSpec> {
+fn parse_route(at: &str, v: &Value) -> Result<RouteSpec> {
     let o = Obj::new(at, v)?;
     let Some(dst) = o.str("dst")? else {
-        return Err(Failure::config(format!("{at}: dst is required")));
+        return Err(Error::invalid(format!("{at}: dst is required")));
     };
     let net: IpNetwork = dst
         .parse()
-        .map_err(|_| Failure::config(format!("{at}.dst: {dst:?} is not a CIDR")))?;
+        .map_err(|_| Error::invalid(format!("{at}.dst: {dst:?} is not a CIDR")))?;
     let dst = IpNetwork::new(net.network(), net.prefix())
-        .map_err(|e| Failure::config(format!("{at}.dst: {dst:?}: {e}")))?;
+        .map_err(|e| Error::invalid(format!("{at}.dst: {dst:?}: {e}")))?;
     let gw = match o.str("gw")? {
         None | Some("") => None,
         Some(text) => {
             let gw: IpAddr = text
                 .parse()
-                .map_err(|_| Failure::config(format!("{at}.gw: {text:?} is not an IP address")))?;
+                .map_err(|_| Error::invalid(format!("{at}.gw: {text:?} is not an IP address")))?;
             if gw.is_ipv4() != dst.is_ipv4() {
-                return Err(Failure::config(format!(
+                return Err(Error::invalid(format!(
                     "{at}: gw {gw} and dst {dst} differ in family"
                 )));
             }
@@ -169,9 +169,9 @@ fn parse_route(at: &str, v: &Value) -> CniResult<RouteSpec> {
     Ok(RouteSpec { dst, gw })
 }
 
-fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
+fn parse_ipam(o: Obj<'_>) -> Result<Ipam> {
     let kind = match o.str("type")? {
-        None | Some("") => return Err(Failure::config("ipam.type is required")),
+        None | Some("") => return Err(Error::invalid("ipam.type is required")),
         Some(t) => t,
     };
     let mut routes = Vec::new();
@@ -182,7 +182,7 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
     }
     if kind != "host-local" {
         if kind.contains('/') || kind == "." || kind == ".." {
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "ipam.type {kind:?} is not a plugin name"
             )));
         }
@@ -200,12 +200,12 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
     if let Some(list) = o.array("ranges")? {
         for (i, set) in list.iter().enumerate() {
             let Value::Array(items) = set else {
-                return Err(Failure::decode(format!(
+                return Err(Error::decode(format!(
                     "ipam.ranges[{i}]: expected a list of ranges, got {set}"
                 )));
             };
             if items.is_empty() {
-                return Err(Failure::config(format!("ipam.ranges[{i}] is empty")));
+                return Err(Error::invalid(format!("ipam.ranges[{i}] is empty")));
             }
             let mut ranges = Vec::new();
             for (j, r) in items.iter().enumerate() {
@@ -216,7 +216,7 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
         }
     }
     if sets.is_empty() {
-        return Err(Failure::config(
+        return Err(Error::invalid(
             "ipam: host-local needs \"ranges\" or \"subnet\"",
         ));
     }
@@ -226,7 +226,7 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
         let first = &set.ranges[0];
         for (j, r) in set.ranges.iter().enumerate().skip(1) {
             if r.subnet != first.subnet || r.gateway != first.gateway {
-                return Err(Failure::unsupported(format!(
+                return Err(Error::unsupported(format!(
                     "ipam.ranges[{i}][{j}]: subnet {} differs from {}: hostnet needs one subnet and gateway per range set",
                     r.subnet, first.subnet
                 )));
@@ -235,7 +235,7 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
                 .iter()
                 .any(|o| o.contains(r.start) || o.contains(r.end) || r.contains(o.start))
             {
-                return Err(Failure::config(format!(
+                return Err(Error::invalid(format!(
                     "ipam.ranges[{i}][{j}]: overlaps another range of the set"
                 )));
             }
@@ -246,7 +246,7 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
             &mut seen_v6
         };
         if *seen {
-            return Err(Failure::unsupported(format!(
+            return Err(Error::unsupported(format!(
                 "ipam.ranges[{i}] ({}): hostnet supports one IPv4 and one IPv6 range set",
                 set.subnet()
             )));
@@ -255,7 +255,7 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
     }
     for (i, r) in routes.iter().enumerate() {
         if !sets.iter().any(|s| s.is_v4() == r.dst.is_ipv4()) {
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "ipam.routes[{i}]: {} has no range of its family",
                 r.dst
             )));
@@ -279,20 +279,20 @@ fn parse_ipam(o: Obj<'_>) -> CniResult<Ipam> {
     })
 }
 
-fn parse_ip_list(at: &str, v: &Value) -> CniResult<Vec<IpAddr>> {
+fn parse_ip_list(at: &str, v: &Value) -> Result<Vec<IpAddr>> {
     strings(at, v)?
         .iter()
         .map(|s| {
-            super::env::parse_ip_maybe_prefix(s).map_err(|m| Failure::config(format!("{at}: {m}")))
+            super::env::parse_ip_maybe_prefix(s).map_err(|m| Error::invalid(format!("{at}: {m}")))
         })
         .collect()
 }
 
 /// Reject keys of the reference bridge that hostnet does not implement,
 /// naming key and value (the spec's code 2).
-fn check_unsupported(o: Obj<'_>) -> CniResult<()> {
+fn check_unsupported(o: Obj<'_>) -> Result<()> {
     let refuse =
-        |key: &str, v: &Value, why: &str| Err(Failure::unsupported(format!("{key}={v}: {why}")));
+        |key: &str, v: &Value, why: &str| Err(Error::unsupported(format!("{key}={v}: {why}")));
     if let Some(v) = o.get("vlan")
         && v.as_u64() != Some(0)
     {
@@ -347,26 +347,26 @@ fn check_unsupported(o: Obj<'_>) -> CniResult<()> {
     Ok(())
 }
 
-fn parse_tuning(o: Obj<'_>) -> CniResult<Tuning> {
+fn parse_tuning(o: Obj<'_>) -> Result<Tuning> {
     let mut t = Tuning::default();
     if let Some(map) = o.object("sysctl")? {
         for (name, value) in map {
             let Value::String(value) = value else {
-                return Err(Failure::decode(format!(
+                return Err(Error::decode(format!(
                     "sysctl.{name}: expected a string, got {value}"
                 )));
             };
             if !name.starts_with("net.") {
-                return Err(Failure::config(format!(
+                return Err(Error::invalid(format!(
                     "sysctl {name}: only net.* sysctls can be set (they belong to the container's namespace)"
                 )));
             }
             if value.is_empty() || value.contains('\n') {
-                return Err(Failure::config(format!(
+                return Err(Error::invalid(format!(
                     "sysctl {name}: value {value:?} is not allowed"
                 )));
             }
-            let key = sysctl::parse_dotted(name).map_err(|e| Failure::config(e.msg))?;
+            let key = sysctl::parse_dotted(name).map_err(|e| Error::invalid(e.msg))?;
             t.sysctl.push((name.clone(), key, value.clone()));
         }
     }
@@ -376,9 +376,8 @@ fn parse_tuning(o: Obj<'_>) -> CniResult<Tuning> {
     t.promisc = o.bool("promisc")?;
     t.allmulti = o.bool("allmulti")?;
     if let Some(q) = o.u64("txQLen")? {
-        t.txqlen = Some(
-            u32::try_from(q).map_err(|_| Failure::config(format!("txQLen {q} is too large")))?,
-        );
+        t.txqlen =
+            Some(u32::try_from(q).map_err(|_| Error::invalid(format!("txQLen {q} is too large")))?);
     }
     Ok(t)
 }
@@ -391,18 +390,18 @@ fn env_or(key: &str, default: &str) -> PathBuf {
 }
 
 /// Everything but the pieces only VERSION needs. `mac_arg`: CNI_ARGS MAC.
-pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
+pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> Result<NetConf> {
     let value = parse_json(bytes)?;
     let o = Obj::new("", &value)?;
     let version = Version::parse(o.str("cniVersion")?)?;
     let name = match o.str("name")? {
         Some(n) => n.to_string(),
-        None => return Err(Failure::config("network name (\"name\") is required")),
+        None => return Err(Error::invalid("network name (\"name\") is required")),
     };
-    validate_network_name(&name).map_err(|e| Failure::config(e.msg))?;
+    validate_network_name(&name).map_err(|e| Error::invalid(e.msg))?;
     let plugin_type = match o.str("type")? {
         Some(t) if !t.is_empty() => t,
-        _ => return Err(Failure::config("plugin \"type\" is required")),
+        _ => return Err(Error::invalid("plugin \"type\" is required")),
     };
     let mode = if plugin_type == "bridge" {
         Mode::Bridge
@@ -416,18 +415,18 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
         .filter(|b| !b.is_empty())
         .unwrap_or(DEFAULT_BRIDGE)
         .to_string();
-    validate_bridge_name("bridge", &bridge).map_err(|e| Failure::config(e.msg))?;
+    validate_bridge_name("bridge", &bridge).map_err(|e| Error::invalid(e.msg))?;
     let mtu = match o.u64("mtu")? {
         None | Some(0) => None,
         Some(m) if (68..=65535).contains(&m) => Some(m as u32),
         Some(m) => {
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "mtu {m}: must be between 68 and 65535"
             )));
         }
     };
     let Some(ipam_value) = o.get("ipam") else {
-        return Err(Failure::config(
+        return Err(Error::invalid(
             "ipam is required: hostnet assigns addresses (host-local or a delegated IPAM plugin)",
         ));
     };
@@ -498,7 +497,7 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
     };
     let dns = match o.get("dns") {
         Some(v) => {
-            serde_json::from_value(v.clone()).map_err(|e| Failure::decode(format!("dns: {e}")))?
+            serde_json::from_value(v.clone()).map_err(|e| Error::decode(format!("dns: {e}")))?
         }
         None => Dns::default(),
     };
@@ -510,7 +509,7 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
                 let at = format!("cni.dev/valid-attachments[{i}]");
                 let a = Obj::new(&at, item)?;
                 let (Some(id), Some(ifname)) = (a.str("containerID")?, a.str("ifname")?) else {
-                    return Err(Failure::config(format!(
+                    return Err(Error::invalid(format!(
                         "{at}: containerID and ifname are required"
                     )));
                 };
@@ -524,7 +523,7 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
     let promisc_mode = o.bool("promiscMode")?.unwrap_or(false);
     let hairpin_given = o.bool("hairpinMode")?;
     if promisc_mode && hairpin_given == Some(true) {
-        return Err(Failure::config(
+        return Err(Error::invalid(
             "hairpinMode and promiscMode cannot both be set",
         ));
     }
@@ -555,9 +554,10 @@ pub fn parse(bytes: &[u8], mac_arg: Option<&str>) -> CniResult<NetConf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cni::error::CniCode;
     use serde_json::json;
 
-    fn conf(v: Value) -> CniResult<NetConf> {
+    fn conf(v: Value) -> Result<NetConf> {
         parse(&serde_json::to_vec(&v).unwrap(), None)
     }
 
@@ -596,34 +596,47 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert_eq!(parse(b"{", None).unwrap_err().code, 6);
-        assert_eq!(parse(b"", None).unwrap_err().code, 6);
+        assert_eq!(parse(b"{", None).unwrap_err().cni_code(), 6);
+        assert_eq!(parse(b"", None).unwrap_err().cni_code(), 6);
         assert_eq!(
             conf(with(base(), "cniVersion", json!("9.9.9")))
                 .unwrap_err()
-                .code,
+                .cni_code(),
             1
         );
         let mut v = base();
         v.as_object_mut().unwrap().remove("name");
-        assert_eq!(conf(v).unwrap_err().code, 7);
+        assert_eq!(conf(v).unwrap_err().cni_code(), 7);
         assert_eq!(
-            conf(with(base(), "name", json!("../x"))).unwrap_err().code,
+            conf(with(base(), "name", json!("../x")))
+                .unwrap_err()
+                .cni_code(),
             7
         );
-        assert_eq!(conf(with(base(), "mtu", json!("big"))).unwrap_err().code, 6);
-        assert_eq!(conf(with(base(), "mtu", json!(20))).unwrap_err().code, 7);
-        assert_eq!(conf(with(base(), "vlan", json!(5))).unwrap_err().code, 2);
+        assert_eq!(
+            conf(with(base(), "mtu", json!("big")))
+                .unwrap_err()
+                .cni_code(),
+            6
+        );
+        assert_eq!(
+            conf(with(base(), "mtu", json!(20))).unwrap_err().cni_code(),
+            7
+        );
+        assert_eq!(
+            conf(with(base(), "vlan", json!(5))).unwrap_err().cni_code(),
+            2
+        );
         let both = with(
             with(base(), "hairpinMode", json!(true)),
             "promiscMode",
             json!(true),
         );
-        assert_eq!(conf(both).unwrap_err().code, 7);
+        assert_eq!(conf(both).unwrap_err().cni_code(), 7);
         assert_eq!(
             conf(with(base(), "ingressPolicy", json!("open")))
                 .unwrap_err()
-                .code,
+                .cni_code(),
             2
         );
         assert!(conf(with(base(), "ingressPolicy", json!("same-bridge"))).is_ok());
@@ -635,30 +648,40 @@ mod tests {
         let promisc = conf(with(base(), "promiscMode", json!(true))).unwrap();
         assert!(promisc.promisc_mode && !promisc.hairpin);
         assert_eq!(
-            conf(with(base(), "ipMasq", json!(false))).unwrap_err().code,
+            conf(with(base(), "ipMasq", json!(false)))
+                .unwrap_err()
+                .cni_code(),
             2
         );
         assert_eq!(
             conf(with(base(), "bridge", json!("a-name-that-is-too-long")))
                 .unwrap_err()
-                .code,
+                .cni_code(),
             7
         );
         assert_eq!(
             conf(with(base(), "sysctl", json!({"kernel.panic": "1"})))
                 .unwrap_err()
-                .code,
+                .cni_code(),
             7
         );
-        assert_eq!(conf(with(base(), "mac", json!("zz"))).unwrap_err().code, 7);
+        assert_eq!(
+            conf(with(base(), "mac", json!("zz")))
+                .unwrap_err()
+                .cni_code(),
+            7
+        );
         assert_eq!(
             conf(with(base(), "ipam", json!({"type": "host-local"})))
                 .unwrap_err()
-                .code,
+                .cni_code(),
             7
         );
         let two_v4 = json!({"type": "host-local", "ranges": [[{"subnet": "10.4.0.0/24"}], [{"subnet": "10.5.0.0/24"}]]});
-        assert_eq!(conf(with(base(), "ipam", two_v4)).unwrap_err().code, 2);
+        assert_eq!(
+            conf(with(base(), "ipam", two_v4)).unwrap_err().cni_code(),
+            2
+        );
     }
 
     #[test]

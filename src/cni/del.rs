@@ -14,20 +14,19 @@ use super::container;
 use super::env::Env;
 use super::ipam::delegate;
 use super::result::AddResult;
-use crate::core::failure::{CniContext, CniResult};
 use crate::core::ipam::hostlocal::HostLocal;
 use crate::core::lock::HostLock;
 use crate::core::ports;
 use crate::core::record::{self, Attachment};
 use crate::core::recover;
 use crate::core::state::Loaded;
-use crate::error::Kind;
+use crate::error::{Context, Error, Kind, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
 use crate::kernel::nft;
 use crate::kernel::sysctl;
 
-pub fn del(env: &Env, conf: &NetConf) -> CniResult<()> {
+pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
     let c = Ctx::from_env(env, conf)?;
     let data_dir = match &conf.ipam.kind {
         IpamKind::HostLocal { data_dir, .. } => Some(data_dir.clone()),
@@ -82,12 +81,12 @@ pub fn del(env: &Env, conf: &NetConf) -> CniResult<()> {
 }
 
 /// Remove the host veth if it is still there and still a veth.
-fn delete_host_veth(name: &str) -> CniResult<()> {
+fn delete_host_veth(name: &str) -> Result<()> {
     let nl = Netlink::open()?;
     if let Some(link) = nl.link(name)?
         && link.kind.as_deref() == Some("veth")
     {
-        delete_link_quietly(link.index).cctx(format!("deleting {name}"))?;
+        delete_link_quietly(link.index).ctx(format!("deleting {name}"))?;
     }
     Ok(())
 }
@@ -99,7 +98,7 @@ fn delete_host_veth(name: &str) -> CniResult<()> {
 /// pid), so `check` and `gc` leave it alone while the veth goes; the record
 /// itself is removed last, once the veth is gone: a crash at any point
 /// leaves a record that the next DEL or `gc` finishes.
-pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()> {
+pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> Result<()> {
     restore_container_sysctls(c, a);
     if delegated_del && let IpamKind::Delegated(kind) = &c.conf.ipam.kind {
         delegate::exec(&c.env.path, kind, "DEL", &c.conf.raw)?;
@@ -114,12 +113,9 @@ pub fn release(c: &Ctx<'_>, a: &Attachment, delegated_del: bool) -> CniResult<()
         let veth = s.spawn(|| delete_host_veth(&a.host_veth));
         let rest = release_state(c, a);
         drop(lock);
-        let veth = veth.join().unwrap_or_else(|_| {
-            Err(crate::core::failure::Failure::new(
-                crate::core::failure::INTERNAL,
-                "deleting the veth panicked",
-            ))
-        });
+        let veth = veth
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(Kind::Internal, "deleting the veth panicked")));
         // Only now close the nf_tables socket that deleted the elements: its
         // release flushes nf_tables' destroy work under the commit mutex, and
         // a device removal needs that mutex, so closing it earlier would make
@@ -162,7 +158,7 @@ fn restore_container_sysctls(c: &Ctx<'_>, a: &Attachment) {
 }
 
 /// Claims, elements and address files; the caller holds the host lock.
-fn release_state(c: &Ctx<'_>, a: &Attachment) -> CniResult<()> {
+fn release_state(c: &Ctx<'_>, a: &Attachment) -> Result<()> {
     // the elements as they were claimed (same-port runs as one interval);
     // recomputed from the record when the claims are already gone
     let mut elements = Vec::new();
@@ -178,7 +174,7 @@ fn release_state(c: &Ctx<'_>, a: &Attachment) -> CniResult<()> {
         Ok(()) => {}
         // no table: no elements to remove
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e).cctx("deleting port mappings and anti-spoofing elements"),
+        Err(e) => return Err(e).ctx("deleting port mappings and anti-spoofing elements"),
     }
     if let Some(dir) = &a.ipam.data_dir {
         let hl = HostLocal::new(dir, &a.network);
@@ -192,7 +188,7 @@ fn release_state(c: &Ctx<'_>, a: &Attachment) -> CniResult<()> {
 
 /// No record: an ADD that never got far, or an attachment made by another
 /// plugin. Clean up what prevResult names, then the delegated IPAM.
-fn without_record(c: &Ctx<'_>) -> CniResult<()> {
+fn without_record(c: &Ctx<'_>) -> Result<()> {
     let prev = match &c.conf.prev_result {
         Some(v) => AddResult::from_json(v).ok(),
         None => None,

@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::core::failure::{CniResult, Failure};
 use crate::core::network::validate_ifname;
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -18,7 +18,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn parse(text: &str) -> CniResult<Command> {
+    pub fn parse(text: &str) -> Result<Command> {
         Ok(match text {
             "ADD" => Command::Add,
             "DEL" => Command::Del,
@@ -27,7 +27,7 @@ impl Command {
             "GC" => Command::Gc,
             "STATUS" => Command::Status,
             other => {
-                return Err(Failure::env(format!(
+                return Err(Error::env(format!(
                     "CNI_COMMAND {other:?} is not one of ADD, DEL, CHECK, VERSION, GC, STATUS"
                 )));
             }
@@ -54,18 +54,18 @@ pub struct CniArgs {
 }
 
 impl CniArgs {
-    pub fn parse(text: &str) -> CniResult<CniArgs> {
+    pub fn parse(text: &str) -> Result<CniArgs> {
         let mut out = CniArgs::default();
         for pair in text.split(';').filter(|p| !p.is_empty()) {
             let Some((key, value)) = pair.split_once('=') else {
-                return Err(Failure::env(format!("CNI_ARGS: {pair:?} is not KEY=VALUE")));
+                return Err(Error::env(format!("CNI_ARGS: {pair:?} is not KEY=VALUE")));
             };
             match key {
                 "IP" => {
                     for one in value.split(',').filter(|v| !v.is_empty()) {
                         out.ips.push(
                             parse_ip_maybe_prefix(one)
-                                .map_err(|m| Failure::env(format!("CNI_ARGS IP: {m}")))?,
+                                .map_err(|m| Error::env(format!("CNI_ARGS IP: {m}")))?,
                         );
                     }
                 }
@@ -103,11 +103,11 @@ pub struct Env {
 pub const MAX_NAME: usize = 255;
 
 /// Can `<cid>-<ifname>.json` (and its temp file) be a file name?
-pub fn validate_file_name(id: &str, ifname: &str) -> CniResult<()> {
+pub fn validate_file_name(id: &str, ifname: &str) -> Result<()> {
     let record = id.len() + 1 + ifname.len() + ".json".len();
     let temp = record + ".4194304.".len() + 16;
     if temp > MAX_NAME {
-        return Err(Failure::env(format!(
+        return Err(Error::env(format!(
             "CNI_CONTAINERID ({} bytes) and CNI_IFNAME ({} bytes) are too long to name the attachment's files (at most {} bytes together)",
             id.len(),
             ifname.len(),
@@ -118,12 +118,12 @@ pub fn validate_file_name(id: &str, ifname: &str) -> CniResult<()> {
 }
 
 /// CNI_CONTAINERID: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`, at most 255 bytes.
-pub fn validate_container_id(id: &str) -> CniResult<()> {
+pub fn validate_container_id(id: &str) -> Result<()> {
     let mut chars = id.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !first_ok || !rest_ok || id.len() > 255 {
-        return Err(Failure::env(format!(
+        return Err(Error::env(format!(
             "CNI_CONTAINERID {id:?}: must start with a letter or digit and contain only letters, digits, '_', '.', '-' (at most 255)"
         )));
     }
@@ -132,10 +132,10 @@ pub fn validate_container_id(id: &str) -> CniResult<()> {
 
 impl Env {
     /// Read the environment through `get` (std::env::var in production).
-    pub fn read(get: impl Fn(&str) -> Option<String>) -> CniResult<Env> {
+    pub fn read(get: impl Fn(&str) -> Option<String>) -> Result<Env> {
         let command = match get("CNI_COMMAND") {
             Some(c) => Command::parse(&c)?,
-            None => return Err(Failure::env("CNI_COMMAND is not set")),
+            None => return Err(Error::env("CNI_COMMAND is not set")),
         };
         let non_empty = |k: &str| get(k).filter(|v| !v.is_empty());
         let container_id = non_empty("CNI_CONTAINERID");
@@ -175,34 +175,35 @@ impl Env {
         })
     }
 
-    pub fn container_id(&self) -> CniResult<&str> {
+    pub fn container_id(&self) -> Result<&str> {
         if let Some(why) = &self.bad_name {
-            return Err(Failure::env(why.clone()));
+            return Err(Error::env(why.clone()));
         }
         self.container_id
             .as_deref()
-            .ok_or_else(|| Failure::env("CNI_CONTAINERID is not set"))
+            .ok_or_else(|| Error::env("CNI_CONTAINERID is not set"))
     }
-    pub fn ifname(&self) -> CniResult<&str> {
+    pub fn ifname(&self) -> Result<&str> {
         if let Some(why) = &self.bad_name {
-            return Err(Failure::env(why.clone()));
+            return Err(Error::env(why.clone()));
         }
         self.ifname
             .as_deref()
-            .ok_or_else(|| Failure::env("CNI_IFNAME is not set"))
+            .ok_or_else(|| Error::env("CNI_IFNAME is not set"))
     }
-    pub fn netns(&self) -> CniResult<&str> {
+    pub fn netns(&self) -> Result<&str> {
         self.netns
             .as_deref()
-            .ok_or_else(|| Failure::env("CNI_NETNS is not set"))
+            .ok_or_else(|| Error::env("CNI_NETNS is not set"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cni::error::CniCode;
 
-    fn env(vars: &[(&str, &str)]) -> CniResult<Env> {
+    fn env(vars: &[(&str, &str)]) -> Result<Env> {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -232,14 +233,14 @@ mod tests {
         .unwrap();
         assert_eq!(e.command, Command::Del);
         assert_eq!(e.netns, None);
-        assert_eq!(env(&[("CNI_COMMAND", "FOO")]).unwrap_err().code, 4);
-        assert_eq!(env(&[]).unwrap_err().code, 4);
+        assert_eq!(env(&[("CNI_COMMAND", "FOO")]).unwrap_err().cni_code(), 4);
+        assert_eq!(env(&[]).unwrap_err().cni_code(), 4);
         // a name that cannot name an attachment: ADD refuses it (code 4),
         // DEL has nothing to do (the dispatcher reads bad_name)
         let e = env(&[("CNI_COMMAND", "ADD"), ("CNI_IFNAME", "a-very-long-ifname")]).unwrap();
-        assert_eq!(e.ifname().unwrap_err().code, 4);
+        assert_eq!(e.ifname().unwrap_err().cni_code(), 4);
         let e = env(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "../../x")]).unwrap();
-        assert_eq!(e.container_id().unwrap_err().code, 4);
+        assert_eq!(e.container_id().unwrap_err().cni_code(), 4);
         let e = env(&[
             ("CNI_COMMAND", "DEL"),
             ("CNI_CONTAINERID", &"a".repeat(230)),

@@ -13,17 +13,17 @@ use super::config::{IpamKind, NetConf};
 use super::del;
 use super::env::Env;
 use super::ipam::delegate;
-use crate::core::failure::{CniResult, Failure, INTERNAL};
 use crate::core::ipam::hostlocal::HostLocal;
 use crate::core::lock::HostLock;
 use crate::core::ports::{self, STATIC_OWNER};
 use crate::core::record;
 use crate::core::state::Store;
+use crate::error::{Error, Kind, Result};
 use crate::kernel::nft;
 
-pub fn gc(env: &Env, conf: &NetConf) -> CniResult<()> {
+pub fn gc(env: &Env, conf: &NetConf) -> Result<()> {
     let Some(valid) = &conf.valid_attachments else {
-        return Err(Failure::config(
+        return Err(Error::invalid(
             "GC needs cni.dev/valid-attachments (an empty list releases everything)",
         ));
     };
@@ -131,6 +131,9 @@ pub fn gc(env: &Env, conf: &NetConf) -> CniResult<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(Failure::new(INTERNAL, format!("GC: {}", errors.join("; "))))
+        Err(Error::new(
+            Kind::Internal,
+            format!("GC: {}", errors.join("; ")),
+        ))
     }
 }

@@ -12,7 +12,7 @@
 //! - `ipam/`: delegated IPAM plugins (the host-local store is `core::ipam`);
 //! - `container`: the container side, run inside its netns;
 //! - `netns_guard`: CNI_NETNS must not be the plugin's own namespace;
-//! - `result`: the output; errors are `core::failure::Failure` (error JSON).
+//! - `result`: the output; `error`: an error's CNI code and error JSON.
 
 pub mod add;
 pub mod check;
@@ -20,6 +20,7 @@ pub mod config;
 pub mod container;
 pub mod del;
 pub mod env;
+pub mod error;
 pub mod gc;
 pub mod ipam;
 pub mod netns_guard;
@@ -34,7 +35,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::core::failure::{self, CniResult, Failure, INCOMPATIBLE_VERSION};
+use crate::error::{Error, Kind, Result};
 use env::{Command, Env};
 
 /// The banner printed (to stderr) when the binary runs without CNI_COMMAND
@@ -69,15 +70,15 @@ pub fn run() -> ExitCode {
                         .map(|s| s.to_string())
                         .or_else(|| p.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown".into());
-                    Err(Failure::new(
-                        failure::INTERNAL,
+                    Err(Error::new(
+                        Kind::Internal,
                         format!("hostnet panicked: {what} (what it did was rolled back)"),
                     ))
                 }
             }
         }
-        Err(e) => Err(Failure::new(
-            failure::IO_FAILURE,
+        Err(e) => Err(Error::new(
+            Kind::Io,
             format!("reading the network configuration from stdin: {e}"),
         )),
     };
@@ -91,15 +92,15 @@ pub fn run() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(f) => {
-            eprintln!("hostnet: {f}");
-            let _ = writeln!(stdout, "{}", f.to_json(&out_version));
+            eprintln!("hostnet: {}", error::to_log(&f));
+            let _ = writeln!(stdout, "{}", error::to_json(&f, &out_version));
             let _ = stdout.flush();
             ExitCode::from(1)
         }
     }
 }
 
-fn dispatch(env: &Env, stdin: &[u8]) -> CniResult<Option<Value>> {
+fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>> {
     if env.command == Command::Version {
         // VERSION answers whatever else the input holds
         let asked = config::peek_version(stdin).unwrap_or_else(|| version::LATEST.to_string());
@@ -117,15 +118,15 @@ fn dispatch(env: &Env, stdin: &[u8]) -> CniResult<Option<Value>> {
     if let Some(why) = &env.bad_name
         && matches!(env.command, Command::Add | Command::Check)
     {
-        return Err(Failure::env(why.clone()));
+        return Err(Error::env(why.clone()));
     }
     let conf = config::parse(stdin, env.args.mac.as_deref())?;
-    let needs = |ok: bool, since: &str| -> CniResult<()> {
+    let needs = |ok: bool, since: &str| -> Result<()> {
         if ok {
             Ok(())
         } else {
-            Err(Failure::new(
-                INCOMPATIBLE_VERSION,
+            Err(Error::new(
+                Kind::IncompatibleVersion,
                 format!(
                     "{} needs cniVersion {since} or later (the config says {})",
                     env.command.name(),

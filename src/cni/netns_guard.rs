@@ -9,22 +9,22 @@
 
 use std::fs::File;
 
-use crate::core::failure::{CniResult, Failure, INVALID_ENV};
+use crate::error::{Error, Kind, Result};
 use crate::kernel::netns::{self, Identity};
 
 /// Refuse a CNI_NETNS that is the plugin's own network namespace, or no
 /// namespace at all, before anything changes.
-pub fn refuse_own(path: &str, file: &File) -> CniResult<()> {
+pub fn refuse_own(path: &str, file: &File) -> Result<()> {
     match netns::identify(file)? {
         Identity::Other => Ok(()),
-        Identity::Own => Err(Failure::new(
-            INVALID_ENV,
+        Identity::Own => Err(Error::new(
+            Kind::InvalidEnv,
             format!(
                 "CNI_NETNS {path} is the plugin's own network namespace (the host's), not a container's; refusing to configure it"
             ),
         )),
-        Identity::NotANamespace => Err(Failure::new(
-            INVALID_ENV,
+        Identity::NotANamespace => Err(Error::new(
+            Kind::InvalidEnv,
             format!("CNI_NETNS {path} is not a network namespace"),
         )),
     }

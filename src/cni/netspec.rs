@@ -7,16 +7,13 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 use super::config::{IpamKind, NetConf, RouteSpec};
-use crate::core::failure::{CniResult, Failure};
 use crate::core::ipam::range::RangeSet;
 use crate::core::network::{self, Network};
+use crate::error::{Error, Result};
 
 /// The Network hostnet manages for this config: subnets and gateways from
 /// the range sets (or from the delegated IPAM's addresses).
-pub fn network(
-    conf: &NetConf,
-    delegated_ips: &[(IpNetwork, Option<IpAddr>)],
-) -> CniResult<Network> {
+pub fn network(conf: &NetConf, delegated_ips: &[(IpNetwork, Option<IpAddr>)]) -> Result<Network> {
     let mut subnets = Vec::new();
     let mut gateways = Vec::new();
     match &conf.ipam.kind {
@@ -29,7 +26,7 @@ pub fn network(
         IpamKind::Delegated(kind) => {
             for (addr, gw) in delegated_ips {
                 let subnet = IpNetwork::new(addr.network(), addr.prefix())
-                    .map_err(|e| Failure::config(format!("{kind} returned {addr}: {e}")))?;
+                    .map_err(|e| Error::invalid(format!("{kind} returned {addr}: {e}")))?;
                 if subnets.contains(&subnet.to_string()) {
                     continue;
                 }
@@ -39,7 +36,7 @@ pub fn network(
                 }
             }
             if subnets.is_empty() {
-                return Err(Failure::config(format!(
+                return Err(Error::invalid(format!(
                     "IPAM plugin {kind} returned no address"
                 )));
             }
@@ -53,7 +50,7 @@ pub fn network(
         conf.mtu,
         String::new(),
     )
-    .map_err(|e| Failure::config(e.msg))?;
+    .map_err(|e| Error::invalid(e.msg))?;
     if conf.port_isolation {
         net.isolation = network::Isolation::Isolated;
     }
@@ -66,7 +63,7 @@ pub fn requested_per_set(
     sets: &[RangeSet],
     conf_ips: &[IpAddr],
     arg_ips: &[IpAddr],
-) -> CniResult<Vec<Option<IpAddr>>> {
+) -> Result<Vec<Option<IpAddr>>> {
     let ips = if conf_ips.is_empty() {
         arg_ips
     } else {
@@ -76,13 +73,13 @@ pub fn requested_per_set(
     for ip in ips {
         let Some(i) = sets.iter().position(|s| s.range_for(*ip).is_some()) else {
             let all: Vec<String> = sets.iter().map(RangeSet::describe).collect();
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "requested address {ip} is in no range of this network ({})",
                 all.join(", ")
             )));
         };
         if let Some(other) = out[i] {
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "requested addresses {other} and {ip} are in the same range set"
             )));
         }
@@ -97,14 +94,14 @@ pub fn routes(
     conf: &NetConf,
     routes: &[RouteSpec],
     ips: &[(IpNetwork, Option<IpAddr>)],
-) -> CniResult<Vec<RouteSpec>> {
+) -> Result<Vec<RouteSpec>> {
     let mut out: Vec<RouteSpec> = routes.to_vec();
     if conf.is_default_gateway {
         for (addr, gw) in ips {
             let default = if addr.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
             let dst: IpNetwork = default
                 .parse()
-                .map_err(|_| Failure::config("default route"))?;
+                .map_err(|_| Error::invalid("default route"))?;
             if !out.iter().any(|r| r.dst == dst) {
                 out.push(RouteSpec { dst, gw: *gw });
             }
@@ -112,7 +109,7 @@ pub fn routes(
     }
     for r in &out {
         if !ips.iter().any(|(a, _)| a.is_ipv4() == r.dst.is_ipv4()) {
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "route {}: the container gets no address of that family",
                 r.dst
             )));
@@ -125,7 +122,7 @@ pub fn routes(
 pub fn next_hops(
     routes: &[RouteSpec],
     ips: &[(IpNetwork, Option<IpAddr>)],
-) -> CniResult<Vec<(IpNetwork, IpAddr)>> {
+) -> Result<Vec<(IpNetwork, IpAddr)>> {
     routes
         .iter()
         .map(|r| {
@@ -136,7 +133,7 @@ pub fn next_hops(
             });
             match gw {
                 Some(g) => Ok((r.dst, g)),
-                None => Err(Failure::config(format!(
+                None => Err(Error::invalid(format!(
                     "route {}: no gateway to route it through",
                     r.dst
                 ))),

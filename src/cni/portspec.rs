@@ -6,9 +6,9 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::core::failure::{CniResult, Failure};
 use crate::core::json::Obj;
 use crate::core::ports::{PortMapping, parse_proto};
+use crate::error::{Error, Result};
 use crate::kernel::nft::L4Proto;
 
 /// Which host addresses a mapping listens on.
@@ -31,39 +31,39 @@ pub struct PortSpec {
     pub container_port: u16,
 }
 
-fn port(o: &Obj<'_>, key: &str, at: &str) -> CniResult<u16> {
+fn port(o: &Obj<'_>, key: &str, at: &str) -> Result<u16> {
     let Some((name, v)) = o.get_nocase(key) else {
-        return Err(Failure::config(format!("{at}: {key} is required")));
+        return Err(Error::invalid(format!("{at}: {key} is required")));
     };
     let n = match v {
         Value::Number(n) => n
             .as_i64()
-            .ok_or_else(|| Failure::config(format!("{at}.{name}: {n} is not a port number")))?,
+            .ok_or_else(|| Error::invalid(format!("{at}.{name}: {n} is not a port number")))?,
         other => {
-            return Err(Failure::decode(format!(
+            return Err(Error::decode(format!(
                 "{at}.{name}: expected a number, got {other}"
             )));
         }
     };
     if !(1..=65535).contains(&n) {
-        return Err(Failure::config(format!(
+        return Err(Error::invalid(format!(
             "{at}.{name}: {n} is not a port (1-65535)"
         )));
     }
     Ok(n as u16)
 }
 
-pub fn parse_one(at: &str, v: &Value) -> CniResult<PortSpec> {
+pub fn parse_one(at: &str, v: &Value) -> Result<PortSpec> {
     let o = Obj::new(at, v)?;
     let host_port = port(&o, "hostPort", at)?;
     let container_port = port(&o, "containerPort", at)?;
     let proto = match o.get_nocase("protocol") {
         None => L4Proto::Tcp,
         Some((name, Value::String(p))) => {
-            parse_proto(p).map_err(|e| Failure::config(format!("{at}.{name}: {}", e.msg)))?
+            parse_proto(p).map_err(|e| Error::invalid(format!("{at}.{name}: {}", e.msg)))?
         }
         Some((name, other)) => {
-            return Err(Failure::decode(format!(
+            return Err(Error::decode(format!(
                 "{at}.{name}: expected a string, got {other}"
             )));
         }
@@ -74,17 +74,17 @@ pub fn parse_one(at: &str, v: &Value) -> CniResult<PortSpec> {
         Some((name, Value::String(s))) => {
             let ip: IpAddr = s
                 .parse()
-                .map_err(|_| Failure::config(format!("{at}.{name}: {s:?} is not an IP address")))?;
+                .map_err(|_| Error::invalid(format!("{at}.{name}: {s:?} is not an IP address")))?;
             if ip.is_unspecified() {
                 HostSel::AnyOf { v4: ip.is_ipv4() }
             } else {
                 crate::core::ports::validate_host_ip(ip)
-                    .map_err(|e| Failure::config(format!("{at}.{name}: {}", e.msg)))?;
+                    .map_err(|e| Error::invalid(format!("{at}.{name}: {}", e.msg)))?;
                 HostSel::Ip(ip)
             }
         }
         Some((name, other)) => {
-            return Err(Failure::decode(format!(
+            return Err(Error::decode(format!(
                 "{at}.{name}: expected a string, got {other}"
             )));
         }
@@ -97,9 +97,9 @@ pub fn parse_one(at: &str, v: &Value) -> CniResult<PortSpec> {
     })
 }
 
-pub fn parse_list(v: &Value) -> CniResult<Vec<PortSpec>> {
+pub fn parse_list(v: &Value) -> Result<Vec<PortSpec>> {
     let Value::Array(items) = v else {
-        return Err(Failure::decode(format!(
+        return Err(Error::decode(format!(
             "runtimeConfig.portMappings: expected a list, got {v}"
         )));
     };
@@ -116,7 +116,7 @@ pub fn parse_list(v: &Value) -> CniResult<Vec<PortSpec>> {
 }
 
 /// One PortMapping per container address the spec applies to.
-pub fn expand(specs: &[PortSpec], container_ips: &[IpAddr]) -> CniResult<Vec<PortMapping>> {
+pub fn expand(specs: &[PortSpec], container_ips: &[IpAddr]) -> Result<Vec<PortMapping>> {
     let mut out = Vec::new();
     for s in specs {
         let mut matched = false;
@@ -137,7 +137,7 @@ pub fn expand(specs: &[PortSpec], container_ips: &[IpAddr]) -> CniResult<Vec<Por
             });
         }
         if !matched && let HostSel::Ip(h) = s.host {
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "port mapping {h}:{}/{}: the container has no address of that family",
                 s.host_port,
                 s.proto.name()
@@ -150,6 +150,7 @@ pub fn expand(specs: &[PortSpec], container_ips: &[IpAddr]) -> CniResult<Vec<Por
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cni::error::CniCode;
     use serde_json::json;
 
     #[test]
@@ -174,7 +175,7 @@ mod tests {
 
     #[test]
     fn bad_mappings() {
-        let code = |v: Value| parse_list(&json!([v])).unwrap_err().code;
+        let code = |v: Value| parse_list(&json!([v])).unwrap_err().cni_code();
         assert_eq!(code(json!({"hostPort": 0, "containerPort": 80})), 7);
         assert_eq!(code(json!({"hostPort": 70000, "containerPort": 80})), 7);
         assert_eq!(

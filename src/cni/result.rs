@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::version::Version;
-use crate::core::failure::{CniResult, Failure};
 use crate::core::json::{Obj, strings};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dns {
@@ -158,24 +158,24 @@ impl AddResult {
     }
 
     /// Read a result of any version (an IPAM plugin's answer or a prevResult).
-    pub fn from_json(v: &Value) -> CniResult<AddResult> {
+    pub fn from_json(v: &Value) -> Result<AddResult> {
         let o = Obj::new("result", v)?;
         let mut out = AddResult::default();
-        let cidr = |at: &str, text: &str| -> CniResult<IpNetwork> {
+        let cidr = |at: &str, text: &str| -> Result<IpNetwork> {
             text.parse().map_err(|_| {
-                Failure::decode(format!("{at}: {text:?} is not an address in CIDR form"))
+                Error::decode(format!("{at}: {text:?} is not an address in CIDR form"))
             })
         };
-        let ip = |at: &str, text: &str| -> CniResult<IpAddr> {
+        let ip = |at: &str, text: &str| -> Result<IpAddr> {
             text.parse()
-                .map_err(|_| Failure::decode(format!("{at}: {text:?} is not an IP address")))
+                .map_err(|_| Error::decode(format!("{at}: {text:?} is not an IP address")))
         };
-        let routes = |at: &str, list: &Vec<Value>, out: &mut Vec<Route>| -> CniResult<()> {
+        let routes = |at: &str, list: &Vec<Value>, out: &mut Vec<Route>| -> Result<()> {
             for (i, r) in list.iter().enumerate() {
                 let at = format!("{at}[{i}]");
                 let ro = Obj::new(&at, r)?;
                 let Some(dst) = ro.str("dst")? else {
-                    return Err(Failure::decode(format!("{at}: no dst")));
+                    return Err(Error::decode(format!("{at}: no dst")));
                 };
                 let gw = match ro.str("gw")? {
                     Some(g) if !g.is_empty() => Some(ip(&format!("{at}.gw"), g)?),
@@ -208,7 +208,7 @@ impl AddResult {
                 let at = format!("result.ips[{i}]");
                 let io = Obj::new(&at, item)?;
                 let Some(addr) = io.str("address")? else {
-                    return Err(Failure::decode(format!("{at}: no address")));
+                    return Err(Error::decode(format!("{at}: no address")));
                 };
                 let gateway = match io.str("gateway")? {
                     Some(g) if !g.is_empty() => Some(ip(&format!("{at}.gateway"), g)?),
@@ -230,7 +230,7 @@ impl AddResult {
             let at = format!("result.{key}");
             let io = Obj::new(&at, v)?;
             let Some(addr) = io.str("ip")? else {
-                return Err(Failure::decode(format!("{at}: no ip")));
+                return Err(Error::decode(format!("{at}: no ip")));
             };
             let gateway = match io.str("gateway")? {
                 Some(g) if !g.is_empty() => Some(ip(&format!("{at}.gateway"), g)?),

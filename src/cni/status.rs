@@ -6,22 +6,22 @@
 use super::config::{IpamKind, NetConf};
 use super::env::Env;
 use super::ipam::delegate;
-use crate::core::failure::{CniResult, Failure, NOT_AVAILABLE, NOT_AVAILABLE_LIMITED};
 use crate::core::ipam::hostlocal::HostLocal;
 use crate::core::record;
 use crate::core::state::Store;
+use crate::error::{Error, Kind, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
 
-pub fn status(env: &Env, conf: &NetConf) -> CniResult<()> {
+pub fn status(env: &Env, conf: &NetConf) -> Result<()> {
     let store = Store::new(&conf.state_dir, &conf.run_dir);
     let nl = Netlink::open()?;
     let bridge = nl.link(&conf.bridge)?;
     if let Some(l) = &bridge
         && l.kind.as_deref() != Some("bridge")
     {
-        return Err(Failure::new(
-            NOT_AVAILABLE,
+        return Err(Error::new(
+            Kind::NotAvailable { limited: false },
             format!(
                 "{} exists and is not a bridge (kind {}): no ADD can succeed",
                 conf.bridge,
@@ -40,8 +40,8 @@ pub fn status(env: &Env, conf: &NetConf) -> CniResult<()> {
             Some(_) => None,
         };
         if let Some(p) = problem {
-            return Err(Failure::new(
-                NOT_AVAILABLE_LIMITED,
+            return Err(Error::new(
+                Kind::NotAvailable { limited: true },
                 format!(
                     "{p}: {attached} attached container(s) have limited connectivity (an ADD or `hostnet init` repairs it)"
                 ),
@@ -62,8 +62,8 @@ pub fn status(env: &Env, conf: &NetConf) -> CniResult<()> {
                     .filter(|(ip, _, _)| set.range_for(*ip).is_some_and(|r| !r.reserved(*ip)))
                     .count() as u128;
                 if taken >= capacity {
-                    return Err(Failure::new(
-                        NOT_AVAILABLE,
+                    return Err(Error::new(
+                        Kind::NotAvailable { limited: false },
                         format!(
                             "no free address left in {} ({taken} of {capacity} in use)",
                             set.describe()

@@ -1,6 +1,6 @@
 //! CNI spec versions: which we speak, and what differs between them.
 
-use crate::core::failure::{CniResult, Failure, INCOMPATIBLE_VERSION};
+use crate::error::{Error, Kind, Result};
 
 pub const SUPPORTED: [&str; 7] = crate::core::CNI_VERSIONS;
 pub const LATEST: &str = "1.1.0";
@@ -11,12 +11,12 @@ pub struct Version(pub u8, pub u8, pub u8);
 
 impl Version {
     /// The config's `cniVersion`; an absent one means 0.1.0 (as libcni reads it).
-    pub fn parse(text: Option<&str>) -> CniResult<Version> {
+    pub fn parse(text: Option<&str>) -> Result<Version> {
         let text = text.unwrap_or("0.1.0");
         let text = if text.is_empty() { "0.1.0" } else { text };
         if !SUPPORTED.contains(&text) {
-            return Err(Failure::new(
-                INCOMPATIBLE_VERSION,
+            return Err(Error::new(
+                Kind::IncompatibleVersion,
                 format!(
                     "incompatible CNI version {text:?}: hostnet supports {}",
                     SUPPORTED.join(", ")
@@ -26,8 +26,8 @@ impl Version {
         let mut parts = text.split('.').map(|p| p.parse::<u8>());
         match (parts.next(), parts.next(), parts.next()) {
             (Some(Ok(a)), Some(Ok(b)), Some(Ok(c))) => Ok(Version(a, b, c)),
-            _ => Err(Failure::new(
-                INCOMPATIBLE_VERSION,
+            _ => Err(Error::new(
+                Kind::IncompatibleVersion,
                 format!("CNI version {text:?} is malformed"),
             )),
         }
@@ -63,13 +63,14 @@ impl std::fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cni::error::CniCode;
 
     #[test]
     fn versions() {
         assert_eq!(Version::parse(None).unwrap(), Version(0, 1, 0));
         assert_eq!(Version::parse(Some("1.1.0")).unwrap().to_string(), "1.1.0");
-        assert_eq!(Version::parse(Some("0.5.0")).unwrap_err().code, 1);
-        assert_eq!(Version::parse(Some("1.0")).unwrap_err().code, 1);
+        assert_eq!(Version::parse(Some("0.5.0")).unwrap_err().cni_code(), 1);
+        assert_eq!(Version::parse(Some("1.0")).unwrap_err().cni_code(), 1);
         assert!(Version::parse(Some("0.2.0")).unwrap().legacy_result());
         assert!(Version::parse(Some("0.4.0")).unwrap().ip_version_field());
         assert!(!Version::parse(Some("1.0.0")).unwrap().ip_version_field());

@@ -5,13 +5,12 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::failure::CniResult;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
 use super::recover;
 use super::state::Store;
 use crate::core::ports;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
 
@@ -21,7 +20,7 @@ pub fn host_differences(
     nl: &Netlink,
     a: &Attachment,
     kernel_elements: Option<&BTreeSet<String>>,
-) -> CniResult<Vec<String>> {
+) -> Result<Vec<String>> {
     let mut diffs = Vec::new();
     if !a.complete {
         diffs.push("its ADD did not finish (DEL or GC it)".to_string());
@@ -97,7 +96,7 @@ pub fn element_key(e: &nft::PortElement) -> String {
     )
 }
 
-pub fn kernel_elements() -> CniResult<BTreeSet<String>> {
+pub fn kernel_elements() -> Result<BTreeSet<String>> {
     Ok(nft::read_ports()?.iter().map(element_key).collect())
 }
 
@@ -110,10 +109,7 @@ pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::
     if let Some(dir) = &a.ipam.data_dir {
         let hl = HostLocal::new(dir, &a.network);
         for ip in &a.ips {
-            if hl
-                .holds(ip.address.ip(), &a.container_id, &a.ifname)
-                .map_err(Error::from)?
-            {
+            if hl.holds(ip.address.ip(), &a.container_id, &a.ifname)? {
                 files.push(hl.ip_path(ip.address.ip()));
             }
         }
@@ -138,13 +134,13 @@ pub fn attachments(store: &Store) -> Result<Vec<Attachment>> {
 pub fn attachment_differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
     let all = attachments(store)?;
     let elements = if all.iter().any(|a| !a.port_mappings.is_empty()) {
-        Some(kernel_elements().map_err(Error::from)?)
+        Some(kernel_elements()?)
     } else {
         None
     };
     let mut out = Vec::new();
     for a in all.iter().filter(|a| !recover::in_progress(a)) {
-        for d in host_differences(nl, a, elements.as_ref()).map_err(Error::from)? {
+        for d in host_differences(nl, a, elements.as_ref())? {
             out.push(format!("attachment {}: {d}", a.key()));
         }
         if !a.netns.is_empty()

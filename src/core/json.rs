@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::failure::{CniResult, Failure};
+use crate::error::{Error, Result};
 
 #[derive(Clone, Copy)]
 pub struct Obj<'a> {
@@ -12,20 +12,20 @@ pub struct Obj<'a> {
     pub map: &'a Map<String, Value>,
 }
 
-fn type_error(at: &str, key: &str, want: &str, got: &Value) -> Failure {
+fn type_error(at: &str, key: &str, want: &str, got: &Value) -> Error {
     let key = if at.is_empty() {
         key.to_string()
     } else {
         format!("{at}.{key}")
     };
-    Failure::decode(format!("{key}: expected {want}, got {got}"))
+    Error::decode(format!("{key}: expected {want}, got {got}"))
 }
 
 impl<'a> Obj<'a> {
-    pub fn new(at: &'a str, value: &'a Value) -> CniResult<Obj<'a>> {
+    pub fn new(at: &'a str, value: &'a Value) -> Result<Obj<'a>> {
         match value {
             Value::Object(map) => Ok(Obj { at, map }),
-            other => Err(Failure::decode(format!(
+            other => Err(Error::decode(format!(
                 "{}: expected a JSON object, got {other}",
                 if at.is_empty() { "configuration" } else { at }
             ))),
@@ -45,7 +45,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn str(&self, key: &str) -> CniResult<Option<&'a str>> {
+    pub fn str(&self, key: &str) -> Result<Option<&'a str>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -53,7 +53,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn bool(&self, key: &str) -> CniResult<Option<bool>> {
+    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -62,7 +62,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A non-negative integer.
-    pub fn u64(&self, key: &str) -> CniResult<Option<u64>> {
+    pub fn u64(&self, key: &str) -> Result<Option<u64>> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -72,7 +72,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn array(&self, key: &str) -> CniResult<Option<&'a Vec<Value>>> {
+    pub fn array(&self, key: &str) -> Result<Option<&'a Vec<Value>>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
@@ -80,7 +80,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn object(&self, key: &str) -> CniResult<Option<&'a Map<String, Value>>> {
+    pub fn object(&self, key: &str) -> Result<Option<&'a Map<String, Value>>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -98,18 +98,18 @@ impl<'a> Obj<'a> {
 }
 
 /// A list of strings.
-pub fn strings(at: &str, v: &Value) -> CniResult<Vec<String>> {
+pub fn strings(at: &str, v: &Value) -> Result<Vec<String>> {
     match v {
         Value::Array(items) => items
             .iter()
             .map(|i| match i {
                 Value::String(s) => Ok(s.clone()),
-                other => Err(Failure::decode(format!(
+                other => Err(Error::decode(format!(
                     "{at}: expected strings, got {other}"
                 ))),
             })
             .collect(),
-        other => Err(Failure::decode(format!(
+        other => Err(Error::decode(format!(
             "{at}: expected a list of strings, got {other}"
         ))),
     }

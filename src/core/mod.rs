@@ -10,13 +10,12 @@
 //!   error and on panic), and a network's host side made true (`ensure`);
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachments, their records, address reservations and leftovers;
-//! - `failure`, `json`: the CNI-coded error and typed JSON access the
-//!   attachment code and IPAM share with the plugin.
+//! - `json`: typed JSON access the attachment code and IPAM share with the
+//!   plugin.
 
 pub mod attachments;
 pub mod conflist;
 pub mod desired;
-pub mod failure;
 pub mod host;
 pub mod ipam;
 pub mod json;

@@ -15,7 +15,7 @@ use super::record::{self, Attachment};
 use super::recover;
 use crate::core::ports::{self, PortMapping, STATIC_OWNER};
 use crate::core::state::{self, Store};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Kind, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft::{self, PortElement};
 
@@ -139,7 +139,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
         }
         for dir in dirs {
             let hl = HostLocal::new(&dir, &net.name);
-            for (ip, id, ifname) in hl.entries().map_err(Error::from)? {
+            for (ip, id, ifname) in hl.entries()? {
                 let key = (net.name.clone(), id.clone(), ifname.clone());
                 if ifname.is_empty()
                     || live_keys.contains(&key)
@@ -273,8 +273,8 @@ pub fn release(store: &Store, nl: &Netlink, orphans: &[Orphan]) -> Vec<String> {
                 ifname,
             } => (|| {
                 let hl = HostLocal::new(data_dir, network);
-                let _dl = hl.lock().map_err(Error::from)?;
-                hl.release(*ip, id, ifname).map_err(Error::from)?;
+                let _dl = hl.lock()?;
+                hl.release(*ip, id, ifname)?;
                 Ok(())
             })(),
             Orphan::Claim { owner, mapping } => (|| {

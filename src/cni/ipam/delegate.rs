@@ -8,9 +8,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::core::failure::{CniResult, DELEGATE, Failure};
+use crate::cni::error::kind_of_code;
+use crate::error::{Error, Kind, Result};
 
-pub fn find(cni_path: &[PathBuf], kind: &str) -> CniResult<PathBuf> {
+pub fn find(cni_path: &[PathBuf], kind: &str) -> Result<PathBuf> {
     for dir in cni_path {
         let p = dir.join(kind);
         if is_executable(&p) {
@@ -18,8 +19,8 @@ pub fn find(cni_path: &[PathBuf], kind: &str) -> CniResult<PathBuf> {
         }
     }
     let dirs: Vec<String> = cni_path.iter().map(|d| d.display().to_string()).collect();
-    Err(Failure::new(
-        DELEGATE,
+    Err(Error::new(
+        Kind::Delegate,
         format!(
             "plugin {kind:?} not found in CNI_PATH ({})",
             if dirs.is_empty() {
@@ -42,7 +43,7 @@ pub fn exec(
     kind: &str,
     command: &str,
     stdin: &[u8],
-) -> CniResult<Option<Value>> {
+) -> Result<Option<Value>> {
     let bin = find(cni_path, kind)?;
     let mut child = Command::new(&bin)
         .env("CNI_COMMAND", command)
@@ -50,14 +51,17 @@ pub fn exec(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| Failure::new(DELEGATE, format!("running {}: {e}", bin.display())))?;
+        .map_err(|e| Error::new(Kind::Delegate, format!("running {}: {e}", bin.display())))?;
     if let Some(mut input) = child.stdin.take() {
         // a plugin that exits without reading gives EPIPE: its answer decides
         let _ = input.write_all(stdin);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Failure::new(DELEGATE, format!("waiting for {}: {e}", bin.display())))?;
+    let out = child.wait_with_output().map_err(|e| {
+        Error::new(
+            Kind::Delegate,
+            format!("waiting for {}: {e}", bin.display()),
+        )
+    })?;
     let text = String::from_utf8_lossy(&out.stdout);
     let parsed: Option<Value> = serde_json::from_str(text.trim()).ok();
     if !out.status.success() {
@@ -67,11 +71,12 @@ pub fn exec(
             let msg = v.get("msg").and_then(Value::as_str).unwrap_or("");
             let details = v.get("details").and_then(Value::as_str).unwrap_or("");
             return Err(
-                Failure::new(code as u32, format!("{kind} {command}: {msg}")).with_details(details),
+                Error::new(kind_of_code(code), format!("{kind} {command}: {msg}"))
+                    .with_details(details),
             );
         }
-        return Err(Failure::new(
-            DELEGATE,
+        return Err(Error::new(
+            Kind::Delegate,
             format!("{kind} {command} failed ({}): {}", out.status, text.trim()),
         ));
     }
@@ -80,8 +85,8 @@ pub fn exec(
     }
     match parsed {
         Some(v) => Ok(Some(v)),
-        None => Err(Failure::new(
-            DELEGATE,
+        None => Err(Error::new(
+            Kind::Delegate,
             format!("{kind} {command}: answer is not JSON: {}", text.trim()),
         )),
     }

@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use ipnetwork::IpNetwork;
 
 use super::range::{RangeSet, from_u128, to_u128};
-use crate::core::failure::{CONFLICT, CniResult, EXHAUSTED, Failure, INVALID_CONFIG};
-use crate::error::{Context, Error};
+use crate::error::{Context, Error, Kind, Result};
 
 const LAST_RESERVED: &str = "last_reserved_ip.";
 
@@ -59,15 +58,15 @@ impl HostLocal {
     }
 
     /// host-local's lock: an exclusive flock on `<dir>/lock` (0600).
-    pub fn lock(&self) -> CniResult<HostLock> {
-        Ok(HostLock::at(&self.dir.join("lock"), 0o600)?)
+    pub fn lock(&self) -> Result<HostLock> {
+        HostLock::at(&self.dir.join("lock"), 0o600)
     }
 
     /// Create the file for `ip` if nobody has it. Ok(false): taken. The
     /// content is written to a temp file first and linked into place (link
     /// fails if the name exists, like O_EXCL), so a crash never leaves an
     /// empty reservation that names nobody.
-    fn try_reserve(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
+    fn try_reserve(&self, ip: IpAddr, container_id: &str, ifname: &str) -> Result<bool> {
         let path = self.ip_path(ip);
         let tmp_dir = self.dir.join(crate::core::state::TMP_DIR);
         std::fs::create_dir_all(&tmp_dir)
@@ -92,7 +91,7 @@ impl HostLocal {
         match linked {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(Error::io(format!("reserving {}", path.display()), e).into()),
+            Err(e) => Err(Error::io(format!("reserving {}", path.display()), e)),
         }
     }
 
@@ -116,15 +115,15 @@ impl HostLocal {
         requested: Option<IpAddr>,
         preferred: &[IpAddr],
         reclaimable: &dyn Fn(&str, &str) -> bool,
-    ) -> CniResult<(Reservation, LastReserved)> {
+    ) -> Result<(Reservation, LastReserved)> {
         let last_path = self.last_path(set_index);
         let before = read_bytes_opt(&last_path)?;
-        let reserve = |ip: IpAddr| -> CniResult<Option<Reservation>> {
+        let reserve = |ip: IpAddr| -> Result<Option<Reservation>> {
             if !self.try_reserve(ip, container_id, ifname)? {
                 return Ok(None);
             }
             let address = IpNetwork::new(ip, set.subnet().prefix())
-                .map_err(|e| Failure::new(INVALID_CONFIG, format!("address {ip}: {e}")))?;
+                .map_err(|e| Error::new(Kind::Invalid, format!("address {ip}: {e}")))?;
             Ok(Some(Reservation {
                 address,
                 gateway: set.gateway(),
@@ -134,13 +133,13 @@ impl HostLocal {
         let chosen = match requested {
             Some(ip) => {
                 let Some(range) = set.range_for(ip) else {
-                    return Err(Failure::config(format!(
+                    return Err(Error::invalid(format!(
                         "requested address {ip} is outside the range set {}",
                         set.describe()
                     )));
                 };
                 if range.reserved(ip) {
-                    return Err(Failure::config(format!(
+                    return Err(Error::invalid(format!(
                         "requested address {ip} is the gateway, network or broadcast address of {}",
                         range.subnet
                     )));
@@ -148,8 +147,8 @@ impl HostLocal {
                 match reserve(ip)? {
                     Some(r) => r,
                     None => {
-                        return Err(Failure::new(
-                            CONFLICT,
+                        return Err(Error::new(
+                            Kind::Conflict,
                             format!("requested address {ip} is already in use"),
                         ));
                     }
@@ -167,7 +166,7 @@ impl HostLocal {
                     if self.holds(*ip, container_id, ifname)? {
                         again = Some(Reservation {
                             address: IpNetwork::new(*ip, set.subnet().prefix()).map_err(|e| {
-                                Failure::new(INVALID_CONFIG, format!("address {ip}: {e}"))
+                                Error::new(Kind::Invalid, format!("address {ip}: {e}"))
                             })?,
                             gateway: set.gateway(),
                             file: self.ip_path(*ip),
@@ -182,7 +181,7 @@ impl HostLocal {
                 match again {
                     Some(r) => r,
                     None => match self.next_free(set, &before, &reserve) {
-                        Err(f) if f.code == EXHAUSTED => self
+                        Err(f) if f.kind == Kind::Exhausted => self
                             .reclaim(set, container_id, reclaimable, &reserve)?
                             .ok_or(f)?,
                         r => r?,
@@ -198,7 +197,7 @@ impl HostLocal {
             crate::core::state::Durability::Volatile,
         ) {
             let _ = std::fs::remove_file(&chosen.file);
-            return Err(e.into());
+            return Err(e);
         }
         Ok((
             chosen,
@@ -213,8 +212,8 @@ impl HostLocal {
         &self,
         set: &RangeSet,
         last: &Option<Vec<u8>>,
-        reserve: &dyn Fn(IpAddr) -> CniResult<Option<Reservation>>,
-    ) -> CniResult<Reservation> {
+        reserve: &dyn Fn(IpAddr) -> Result<Option<Reservation>>,
+    ) -> Result<Reservation> {
         let v4 = set.is_v4();
         let n = set.ranges.len();
         let bounds: Vec<(u128, u128)> = set
@@ -254,8 +253,8 @@ impl HostLocal {
             pos = step(pos);
             tried += 1;
         }
-        Err(Failure::new(
-            EXHAUSTED,
+        Err(Error::new(
+            Kind::Exhausted,
             format!("no free address left in range set {}", set.describe()),
         ))
     }
@@ -267,8 +266,8 @@ impl HostLocal {
         set: &RangeSet,
         container_id: &str,
         reclaimable: &dyn Fn(&str, &str) -> bool,
-        reserve: &dyn Fn(IpAddr) -> CniResult<Option<Reservation>>,
-    ) -> CniResult<Option<Reservation>> {
+        reserve: &dyn Fn(IpAddr) -> Result<Option<Reservation>>,
+    ) -> Result<Option<Reservation>> {
         for (ip, id, ifname) in self.entries()? {
             let Some(range) = set.range_for(ip) else {
                 continue;
@@ -290,7 +289,7 @@ impl HostLocal {
 
     /// Remove `ip`'s file if it names this attachment (or only this container,
     /// as old host-local wrote). Ok(false) when it is absent or someone else's.
-    pub fn release(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
+    pub fn release(&self, ip: IpAddr, container_id: &str, ifname: &str) -> Result<bool> {
         let path = self.ip_path(ip);
         let Some(bytes) = read_bytes_opt(&path)? else {
             return Ok(false);
@@ -304,7 +303,7 @@ impl HostLocal {
     }
 
     /// Does `ip`'s file name this attachment?
-    pub fn holds(&self, ip: IpAddr, container_id: &str, ifname: &str) -> CniResult<bool> {
+    pub fn holds(&self, ip: IpAddr, container_id: &str, ifname: &str) -> Result<bool> {
         let Some(bytes) = read_bytes_opt(&self.ip_path(ip))? else {
             return Ok(false);
         };
@@ -314,11 +313,11 @@ impl HostLocal {
 
     /// Every reservation in the directory: (ip, container id, ifname). A
     /// listing: for GC and STATUS only, never on ADD or DEL.
-    pub fn entries(&self) -> CniResult<Vec<(IpAddr, String, String)>> {
+    pub fn entries(&self) -> Result<Vec<(IpAddr, String, String)>> {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("listing {}", self.dir.display()), e).into()),
+            Err(e) => return Err(Error::io(format!("listing {}", self.dir.display()), e)),
         };
         let mut out = Vec::new();
         for entry in rd {
@@ -342,7 +341,7 @@ impl HostLocal {
     }
 
     /// Put `last_reserved_ip.N` back as it was (rollback of a failed ADD).
-    pub fn restore_last(last: &LastReserved) -> CniResult<()> {
+    pub fn restore_last(last: &LastReserved) -> Result<()> {
         match &last.before {
             Some(b) => crate::core::state::write_atomic(
                 &last.path,
@@ -412,7 +411,7 @@ mod tests {
         let e = hl
             .allocate(&s, 0, "c9", "eth0", None, &[], &|_, _| false)
             .unwrap_err();
-        assert_eq!(e.code, EXHAUSTED);
+        assert_eq!(e.kind, Kind::Exhausted);
         let e = hl
             .allocate(
                 &s,
@@ -424,7 +423,7 @@ mod tests {
                 &|_, _| false,
             )
             .unwrap_err();
-        assert_eq!(e.code, INVALID_CONFIG);
+        assert_eq!(e.kind, Kind::Invalid);
         let e = hl
             .allocate(
                 &s,
@@ -436,7 +435,7 @@ mod tests {
                 &|_, _| false,
             )
             .unwrap_err();
-        assert_eq!(e.code, CONFLICT);
+        assert_eq!(e.kind, Kind::Conflict);
         assert_eq!(hl.entries().unwrap().len(), 5);
         let _ = std::fs::remove_dir_all(&dir);
     }

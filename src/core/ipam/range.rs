@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 
-use crate::core::failure::{CniResult, Failure};
 use crate::core::json::Obj;
 use crate::core::network::{gateway_for, nth_host, parse_subnet};
+use crate::error::{Error, Result};
 
 pub fn to_u128(ip: IpAddr) -> u128 {
     match ip {
@@ -50,29 +50,29 @@ pub struct Range {
 
 impl Range {
     /// One `{subnet, rangeStart, rangeEnd, gateway}` object.
-    pub fn parse(o: Obj<'_>) -> CniResult<Range> {
+    pub fn parse(o: Obj<'_>) -> Result<Range> {
         let Some(text) = o.str("subnet")? else {
-            return Err(Failure::config(format!("{}: subnet is required", o.at)));
+            return Err(Error::invalid(format!("{}: subnet is required", o.at)));
         };
         let subnet = parse_subnet(text)
-            .map_err(|e| Failure::config(format!("{}: {}", o.path("subnet"), e.msg)))?;
+            .map_err(|e| Error::invalid(format!("{}: {}", o.path("subnet"), e.msg)))?;
         let gateway = gateway_for(subnet, o.str("gateway")?)
-            .map_err(|e| Failure::config(format!("{}: {}", o.path("gateway"), e.msg)))?;
+            .map_err(|e| Error::invalid(format!("{}: {}", o.path("gateway"), e.msg)))?;
         let first = nth_host(subnet, 1)
-            .ok_or_else(|| Failure::config(format!("{}: subnet {subnet} has no hosts", o.at)))?;
+            .ok_or_else(|| Error::invalid(format!("{}: subnet {subnet} has no hosts", o.at)))?;
         let last = match subnet {
             IpNetwork::V4(_) => from_u128(to_u128(last_addr(subnet)) - 1, true),
             IpNetwork::V6(_) => last_addr(subnet),
         };
-        let bound = |key: &str, default: IpAddr| -> CniResult<IpAddr> {
+        let bound = |key: &str, default: IpAddr| -> Result<IpAddr> {
             let Some(text) = o.str(key)? else {
                 return Ok(default);
             };
             let ip: IpAddr = text.parse().map_err(|_| {
-                Failure::config(format!("{}: {text:?} is not an IP address", o.path(key)))
+                Error::invalid(format!("{}: {text:?} is not an IP address", o.path(key)))
             })?;
             if ip.is_ipv4() != subnet.is_ipv4() || !subnet.contains(ip) {
-                return Err(Failure::config(format!(
+                return Err(Error::invalid(format!(
                     "{}: {ip} is outside the subnet {subnet}",
                     o.path(key)
                 )));
@@ -82,7 +82,7 @@ impl Range {
         let start = bound("rangeStart", first)?;
         let end = bound("rangeEnd", last)?;
         if to_u128(start) > to_u128(end) {
-            return Err(Failure::config(format!(
+            return Err(Error::invalid(format!(
                 "{}: rangeStart {start} is after rangeEnd {end}",
                 o.at
             )));
@@ -157,9 +157,10 @@ impl RangeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Kind;
     use serde_json::json;
 
-    fn range(v: serde_json::Value) -> CniResult<Range> {
+    fn range(v: serde_json::Value) -> Result<Range> {
         Range::parse(Obj::new("r", &v)?)
     }
 
@@ -175,20 +176,26 @@ mod tests {
         assert_eq!(
             range(json!({"subnet": "10.4.0.0/24", "rangeStart": "10.5.0.1"}))
                 .unwrap_err()
-                .code,
-            7
+                .kind,
+            Kind::Invalid
         );
         assert_eq!(
             range(
                 json!({"subnet": "10.4.0.0/24", "rangeStart": "10.4.0.9", "rangeEnd": "10.4.0.3"})
             )
             .unwrap_err()
-            .code,
-            7
+            .kind,
+            Kind::Invalid
         );
-        assert_eq!(range(json!({"subnet": "10.4.0.1/24"})).unwrap_err().code, 7);
-        assert_eq!(range(json!({"subnet": "10.4.0.0/31"})).unwrap_err().code, 7);
-        assert_eq!(range(json!({"subnet": 5})).unwrap_err().code, 6);
+        assert_eq!(
+            range(json!({"subnet": "10.4.0.1/24"})).unwrap_err().kind,
+            Kind::Invalid
+        );
+        assert_eq!(
+            range(json!({"subnet": "10.4.0.0/31"})).unwrap_err().kind,
+            Kind::Invalid
+        );
+        assert_eq!(range(json!({"subnet": 5})).unwrap_err().kind, Kind::Decode);
         let r = range(
             json!({"subnet": "10.4.0.0/24", "rangeStart": "10.4.0.10", "rangeEnd": "10.4.0.12"}),
         )

@@ -798,7 +798,7 @@ pub(super) fn objects(spec: &TableSpec) -> Result<Tables> {
     let at = |name: &str| -> Result<usize> {
         defs.iter()
             .position(|d| d.name == name)
-            .ok_or_else(|| Error::invalid(format!("internal: no set {name} in table inet {TABLE}")))
+            .ok_or_else(|| Error::internal(format!("no set {name} in table inet {TABLE}")))
     };
     for b in &bridge_names(spec) {
         elems[at(BRIDGES)?].push(ifname_elem(b)?);
