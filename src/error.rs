@@ -34,6 +34,8 @@ pub enum Kind {
     /// A delegated plugin (a CNI IPAM plugin) could not be run, failed or
     /// answered garbage.
     Delegate,
+    /// A delegated plugin's own error, passed on with the code it gave.
+    PluginError(u32),
     /// The network cannot serve containers now (CNI STATUS); `limited`:
     /// only because its address pool is full.
     NotAvailable { limited: bool },
@@ -82,6 +84,7 @@ impl Kind {
             | Kind::TryAgain
             | Kind::Differences
             | Kind::Delegate
+            | Kind::PluginError(_)
             | Kind::NotAvailable { .. }
             | Kind::Internal => EXIT_FAILED,
         }
@@ -103,6 +106,7 @@ impl Kind {
             Kind::TryAgain => "try_again",
             Kind::Differences => "differences",
             Kind::Delegate => "delegate",
+            Kind::PluginError(_) => "plugin_error",
             Kind::NotAvailable { .. } => "not_available",
             Kind::Internal => "internal",
         }

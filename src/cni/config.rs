@@ -12,31 +12,18 @@ use serde_json::Value;
 use super::portspec::{self, PortSpec};
 use super::result::Dns;
 use super::version::Version;
+pub use crate::core::attach::spec::{Mode, RouteSpec, Tuning};
 use crate::core::ipam::range::{Range, RangeSet};
 use crate::core::json::{Obj, strings};
 use crate::core::network::{validate_bridge_name, validate_network_name};
 use crate::error::{Error, Result};
-use crate::kernel::sysctl::{self, Key};
+use crate::kernel::sysctl;
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
 pub const DEFAULT_RUN_DIR: &str = "/run/hostnet";
 pub use crate::core::ipam::DEFAULT_DATA_DIR as DEFAULT_IPAM_DATA_DIR;
 /// The reference bridge plugin's default bridge name.
 pub const DEFAULT_BRIDGE: &str = "cni0";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `type: hostnet`: bridge + IPAM + port mappings + firewall + tuning in one.
-    Integrated,
-    /// `type: bridge`: the reference bridge's job only; portmap etc. follow.
-    Bridge,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteSpec {
-    pub dst: IpNetwork,
-    pub gw: Option<IpAddr>,
-}
 
 #[derive(Debug, Clone)]
 pub enum IpamKind {
@@ -54,22 +41,6 @@ pub enum IpamKind {
 pub struct Ipam {
     pub kind: IpamKind,
     pub routes: Vec<RouteSpec>,
-}
-
-/// The tuning plugin's keys, applied to the container interface/netns.
-#[derive(Debug, Clone, Default)]
-pub struct Tuning {
-    pub sysctl: Vec<(String, Key, String)>,
-    pub mac: Option<[u8; 6]>,
-    pub promisc: Option<bool>,
-    pub allmulti: Option<bool>,
-    pub txqlen: Option<u32>,
-}
-
-impl Tuning {
-    pub fn link_flags(&self) -> bool {
-        self.promisc.is_some() || self.allmulti.is_some() || self.txqlen.is_some()
-    }
 }
 
 #[derive(Debug, Clone)]

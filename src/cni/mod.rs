@@ -6,18 +6,20 @@
 //!
 //! Only the result (or the error JSON) goes to stdout; logs go to stderr.
 //!
-//! A front end over `core` (it never imports the CLI, `cmd`):
-//! - `env`, `config`, `portspec`, `netspec`, `version`: input, validated whole;
-//! - `add`, `del`, `check`, `gc`, `status`: one module per command;
+//! A front end over `core` (it never imports the CLI, `cmd`): it parses the
+//! request, calls the core, and shapes the answer.
+//! - `env`, `config`, `portspec`, `netspec`, `version`: input, validated
+//!   whole; `netspec` builds the core's ADD request;
+//! - `add`, `del`, `check`, `gc`, `status`: one module per command, each a
+//!   call into `core::{attach, detach, verify, collect, readiness}`;
 //! - `ipam/`: delegated IPAM plugins (the host-local store is `core::ipam`);
-//! - `container`: the container side, run inside its netns;
 //! - `netns_guard`: CNI_NETNS must not be the plugin's own namespace;
-//! - `result`: the output; `error`: an error's CNI code and error JSON.
+//! - `result`: the ADD result per spec version; `error`: an error's CNI code
+//!   and error JSON.
 
 pub mod add;
 pub mod check;
 pub mod config;
-pub mod container;
 pub mod del;
 pub mod env;
 pub mod error;

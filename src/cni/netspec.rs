@@ -1,15 +1,114 @@
-//! What an attachment is made of, derived from the config (and a delegated
-//! IPAM answer): the hostnet Network for `ensure`, the routes with their next
-//! hops, the requested addresses per range set.
+//! The core's ADD request, derived from the config, the environment and a
+//! delegated IPAM answer: the hostnet Network for `ensure`, the routes with
+//! their next hops, the requested addresses per range set.
 
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 
+use std::fs::File;
+
 use super::config::{IpamKind, NetConf, RouteSpec};
+use super::env::Env;
+use super::result::Dns;
+use crate::core::attach::spec::{Addresses, Container, LinkOptions, Request};
 use crate::core::ipam::range::RangeSet;
 use crate::core::network::{self, Network};
+use crate::core::state::Store;
 use crate::error::{Error, Result};
+
+/// What a delegated IPAM plugin answered.
+pub struct Delegated {
+    pub kind: String,
+    pub ips: Vec<(IpNetwork, Option<IpAddr>)>,
+    pub routes: Vec<RouteSpec>,
+    pub dns: Dns,
+}
+
+/// The ADD request for the core, validated whole: names, routes, next hops,
+/// requested addresses, the network.
+pub fn request(
+    env: &Env,
+    conf: &NetConf,
+    netns_path: &str,
+    netns_file: File,
+    delegated: Option<Delegated>,
+) -> Result<Request> {
+    let container = Container {
+        id: env.container_id()?.to_string(),
+        ifname: env.ifname()?.to_string(),
+        netns: netns_path.to_string(),
+        netns_file,
+    };
+    let (addresses, families, route_specs, given_ips) = match (&conf.ipam.kind, delegated) {
+        (_, Some(d)) => {
+            let families = d.ips.clone();
+            let given = d.ips.clone();
+            (
+                Addresses::Given {
+                    by: d.kind,
+                    ips: d.ips,
+                    dns: d.dns,
+                },
+                families,
+                d.routes,
+                given,
+            )
+        }
+        (
+            IpamKind::HostLocal {
+                range_sets,
+                data_dir,
+                resolv_conf,
+            },
+            None,
+        ) => {
+            let requested = requested_per_set(range_sets, &conf.requested_ips, &env.args.ips)?;
+            let families = range_sets
+                .iter()
+                .map(|s| (s.subnet(), Some(s.gateway())))
+                .collect();
+            (
+                Addresses::HostLocal {
+                    range_sets: range_sets.clone(),
+                    data_dir: data_dir.clone(),
+                    resolv_conf: resolv_conf.clone(),
+                    requested,
+                },
+                families,
+                conf.ipam.routes.clone(),
+                Vec::new(),
+            )
+        }
+        (IpamKind::Delegated(kind), None) => {
+            return Err(Error::internal(format!(
+                "IPAM plugin {kind} was not run before the request was built"
+            )));
+        }
+    };
+    let routes = routes(conf, &route_specs, &families)?;
+    let hops = next_hops(&routes, &families)?;
+    Ok(Request {
+        store: Store::new(&conf.state_dir, &conf.run_dir),
+        network: network(conf, &given_ips)?,
+        mode: conf.mode,
+        container,
+        addresses,
+        routes,
+        hops,
+        ports: conf.port_mappings.clone(),
+        link: LinkOptions {
+            mtu: conf.mtu,
+            mac: conf.mac,
+            hairpin: conf.hairpin,
+            promisc: conf.promisc_mode,
+            isolated: conf.port_isolation,
+        },
+        tuning: conf.tuning.clone(),
+        dns: conf.dns.clone(),
+        spec_version: conf.version.to_string(),
+    })
+}
 
 /// The Network hostnet manages for this config: subnets and gateways from
 /// the range sets (or from the delegated IPAM's addresses).

@@ -6,30 +6,11 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+pub use crate::core::attach::publish::{HostSel, PortSpec, expand};
 use crate::core::json::Obj;
-use crate::core::ports::{PortMapping, parse_proto};
+use crate::core::ports::parse_proto;
 use crate::error::{Error, Result};
 use crate::kernel::nft::L4Proto;
-
-/// Which host addresses a mapping listens on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostSel {
-    /// No hostIP: every address of every family the container has.
-    Any,
-    /// 0.0.0.0 or :: : every address of one family.
-    AnyOf {
-        v4: bool,
-    },
-    Ip(IpAddr),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortSpec {
-    pub host: HostSel,
-    pub proto: L4Proto,
-    pub host_port: u16,
-    pub container_port: u16,
-}
 
 fn port(o: &Obj<'_>, key: &str, at: &str) -> Result<u16> {
     let Some((name, v)) = o.get_nocase(key) else {
@@ -111,38 +92,6 @@ pub fn parse_list(v: &Value) -> Result<Vec<PortSpec>> {
             continue; // the same mapping twice is one mapping
         }
         out.push(spec);
-    }
-    Ok(out)
-}
-
-/// One PortMapping per container address the spec applies to.
-pub fn expand(specs: &[PortSpec], container_ips: &[IpAddr]) -> Result<Vec<PortMapping>> {
-    let mut out = Vec::new();
-    for s in specs {
-        let mut matched = false;
-        for ip in container_ips {
-            let host_ip = match s.host {
-                HostSel::Any => None,
-                HostSel::AnyOf { v4 } if v4 == ip.is_ipv4() => None,
-                HostSel::Ip(h) if h.is_ipv4() == ip.is_ipv4() => Some(h),
-                _ => continue,
-            };
-            matched = true;
-            out.push(PortMapping {
-                host_ip,
-                proto: s.proto,
-                host_port: s.host_port,
-                dest_ip: *ip,
-                dest_port: s.container_port,
-            });
-        }
-        if !matched && let HostSel::Ip(h) = s.host {
-            return Err(Error::invalid(format!(
-                "port mapping {h}:{}/{}: the container has no address of that family",
-                s.host_port,
-                s.proto.name()
-            )));
-        }
     }
     Ok(out)
 }

@@ -6,16 +6,21 @@
 //!   port mappings and their clash rules);
 //! - `state`, `lock`: what is on disk, and the host lock around changes;
 //! - `desired`, `plan`, `txn`, `host`: the nftables spec the records imply,
-//!   changes as actions with undo run in one `Transaction` (rolled back on
+//!   changes as steps with undo run in one `Transaction` (rolled back on
 //!   error and on panic), and a network's host side made true (`ensure`);
+//! - `attach/` (ADD: request, phases, result), `detach` (DEL), `verify`
+//!   (CHECK), `collect` (GC by a list of valid attachments), `readiness`
+//!   (STATUS): the attachment operations the front ends call;
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
-//!   attachments, their records, address reservations and leftovers;
-//! - `json`: typed JSON access the attachment code and IPAM share with the
-//!   plugin.
+//!   attachment records, address reservations, leftovers and crash recovery;
+//! - `json`: typed JSON access the front ends and IPAM share.
 
+pub mod attach;
 pub mod attachments;
+pub mod collect;
 pub mod conflist;
 pub mod desired;
+pub mod detach;
 pub mod host;
 pub mod ipam;
 pub mod json;
@@ -24,10 +29,12 @@ pub mod network;
 pub mod orphans;
 pub mod plan;
 pub mod ports;
+pub mod readiness;
 pub mod record;
 pub mod recover;
 pub mod state;
 pub mod txn;
+pub mod verify;
 pub mod vethname;
 
 /// The CNI spec versions this program speaks (oldest first).

@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::cni::error::kind_of_code;
 use crate::error::{Error, Kind, Result};
 
 pub fn find(cni_path: &[PathBuf], kind: &str) -> Result<PathBuf> {
@@ -70,10 +69,11 @@ pub fn exec(
         {
             let msg = v.get("msg").and_then(Value::as_str).unwrap_or("");
             let details = v.get("details").and_then(Value::as_str).unwrap_or("");
-            return Err(
-                Error::new(kind_of_code(code), format!("{kind} {command}: {msg}"))
-                    .with_details(details),
-            );
+            return Err(Error::new(
+                Kind::PluginError(u32::try_from(code).unwrap_or(u32::MAX)),
+                format!("{kind} {command}: {msg}"),
+            )
+            .with_details(details));
         }
         return Err(Error::new(
             Kind::Delegate,

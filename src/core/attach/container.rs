@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 
-use super::config::Tuning;
+use super::spec::Tuning;
 use crate::error::{Context, Error, Kind, Result};
 use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::sysctl::{self, Key};
