@@ -24,7 +24,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
-.PHONY: demo test lint deps build man bench bench-quick chaos boot-test clean install uninstall deb completions
+.PHONY: demo test lint deps build man bench bench-quick chaos boot-test clean install uninstall deb completions syscalls
 
 deps:
 	@bash scripts/install-deps.sh
@@ -73,6 +73,11 @@ bench: deps
 bench-quick: deps
 	@bash scripts/install-bench-deps.sh
 	$(CARGO) bench --locked --bench peers -- --quick
+
+# System calls of one CNI ADD and DEL (sockets by family, threads, netlink
+# sends, strace -c), in a throwaway network namespace.
+syscalls: build
+	@bash scripts/syscalls.sh $(BIN)
 
 # Shell completions generated from the clap definitions, for install and deb.
 completions: $(install_deps)

@@ -59,3 +59,47 @@ pub fn expand(specs: &[PortSpec], container_ips: &[IpAddr]) -> Result<Vec<PortMa
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(host: HostSel) -> PortSpec {
+        PortSpec {
+            host,
+            proto: L4Proto::Tcp,
+            host_port: 8080,
+            container_port: 80,
+        }
+    }
+
+    #[test]
+    fn expands_per_family_of_the_host_selection() {
+        let ips: Vec<IpAddr> = vec!["10.4.0.2".parse().unwrap(), "fd00::2".parse().unwrap()];
+        let any = expand(&[spec(HostSel::Any)], &ips).unwrap();
+        assert_eq!(any.len(), 2);
+        assert!(any.iter().all(|m| m.host_ip.is_none()));
+        let v6 = expand(&[spec(HostSel::AnyOf { v4: false })], &ips).unwrap();
+        assert_eq!(v6.len(), 1);
+        assert_eq!(v6[0].dest_ip, ips[1]);
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let one = expand(&[spec(HostSel::Ip(lo))], &ips).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!((one[0].host_ip, one[0].dest_ip), (Some(lo), ips[0]));
+        assert_eq!(one[0].dest_port, 80);
+    }
+
+    #[test]
+    fn a_host_address_of_a_family_the_container_lacks_is_refused() {
+        let v4only: Vec<IpAddr> = vec!["10.4.0.2".parse().unwrap()];
+        let e = expand(&[spec(HostSel::Ip("::1".parse().unwrap()))], &v4only).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Invalid);
+        assert!(e.msg.contains("no address of that family"), "{e}");
+        // a wildcard of the missing family maps nothing, silently
+        assert!(
+            expand(&[spec(HostSel::AnyOf { v4: false })], &v4only)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
