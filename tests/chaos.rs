@@ -83,14 +83,8 @@ fn run_killed(
             &format!("inject={SYSCALLS}:signal=KILL:when={k}"),
         ]);
     }
-    cmd.args(argv).env_clear();
-    cmd.env(
-        "PATH",
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
-    );
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.args(argv);
+    common::plugin_env(&mut cmd, env);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

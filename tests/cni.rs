@@ -148,13 +148,7 @@ fn integrated(version: &str) {
             .unwrap_or_else(|e| panic!("CHECK: {}", e.stdout));
     }
     // the host side is what `hostnet init` makes: check is clean with attachments
-    let check = w.host.hostnet(&["check"]);
-    assert!(
-        check.status.success(),
-        "{}{}",
-        common::stdout(&check),
-        common::stderr(&check)
-    );
+    w.host.assert_check_clean("after the ADDs");
 
     w.rt.del(&list, &a1)
         .unwrap_or_else(|e| panic!("DEL c1: {}", e.stdout));

@@ -629,13 +629,8 @@ fn a_container_speaks_only_with_its_own_addresses() {
             "{v} . {ip} not restored:\n{bridge_table}"
         );
     }
-    let check = w.host.hostnet(&["check"]);
-    assert!(
-        check.status.success(),
-        "{}{}",
-        stdout(&check),
-        stderr(&check)
-    );
+    w.host
+        .assert_check_clean("after init restored the anti-spoofing elements");
 
     // CHECK sees the elements; DEL takes them away with the attachment
     w.rt.check(&list, &a1)
@@ -724,13 +719,7 @@ fn a_container_on_two_networks_owns_both_addresses() {
             "{v} . {ip}:\n{table}"
         );
     }
-    let check = w.host.hostnet(&["check"]);
-    assert!(
-        check.status.success(),
-        "{}{}",
-        stdout(&check),
-        stderr(&check)
-    );
+    w.host.assert_check_clean("check");
     w.rt.check(&bridge, &eth0)
         .unwrap_or_else(|e| panic!("CHECK: {}\n{}", e.stdout, e.stderr));
     w.rt.del(&mh, &eth1)
@@ -745,13 +734,7 @@ fn a_container_on_two_networks_owns_both_addresses() {
         !table.contains(&veth1),
         "{veth1} left after its DEL:\n{table}"
     );
-    let check = w.host.hostnet(&["check"]);
-    assert!(
-        check.status.success(),
-        "{}{}",
-        stdout(&check),
-        stderr(&check)
-    );
+    w.host.assert_check_clean("check");
     w.rt.del(&bridge, &eth0)
         .unwrap_or_else(|e| panic!("DEL: {}\n{}", e.stdout, e.stderr));
     let table = w.host.ns.ok(&["nft", "list", "table", "bridge", "hostnet"]);

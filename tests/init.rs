@@ -76,13 +76,7 @@ fn init_builds_the_host_side() {
     assert_eq!(state["bridge"], "nerdctl0");
     assert_eq!(state["owns_bridge"], true);
 
-    let check = h.hostnet(&["check"]);
-    assert!(
-        check.status.success(),
-        "check after init: {}{}",
-        stdout(&check),
-        stderr(&check)
-    );
+    h.assert_check_clean("check after init");
 }
 
 #[test]
@@ -127,15 +121,7 @@ fn check_finds_drift_and_init_repairs_it() {
 
     // a removed rule, a removed element, a downed bridge, forwarding off
     h.ns.ok(&["nft", "flush", "chain", "inet", "hostnet", "forward"]);
-    h.ns.ok(&[
-        "nft",
-        "delete",
-        "element",
-        "inet",
-        "hostnet",
-        "subnets4",
-        "{ 10.4.0.0/24 }",
-    ]);
+    h.ns.nft_element("delete", "subnets4", "{ 10.4.0.0/24 }");
     h.ns.ok(&["ip", "link", "set", "nerdctl0", "down"]);
     h.ns.ok(&["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
     let check = h.hostnet(&["check"]);

@@ -502,15 +502,9 @@ fn gc_releases_leftovers_that_check_reports() {
             "off",
         ]);
     }
-    w.host.ns.ok(&[
-        "nft",
-        "delete",
-        "element",
-        "inet",
-        "hostnet",
-        "hostports4_any",
-        "{ udp . 8082 }",
-    ]);
+    w.host
+        .ns
+        .nft_element("delete", "hostports4_any", "{ udp . 8082 }");
     assert!(
         !w.host.hostnet(&["check"]).status.success(),
         "check sees drift"

@@ -426,37 +426,13 @@ fn snapshot_matches_desired_and_detects_drift() {
     // repaired, then an element removed by nft
     within(&ns, || nft::apply_table(&s)).unwrap();
     assert_eq!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
-    ns.ok(&[
-        "nft",
-        "delete",
-        "element",
-        "inet",
-        "hostnet",
-        "hostports4_any",
-        "{ tcp . 8080 }",
-    ]);
+    ns.nft_element("delete", "hostports4_any", "{ tcp . 8080 }");
     assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
     within(&ns, || nft::apply_table(&s)).unwrap();
-    ns.ok(&[
-        "nft",
-        "delete",
-        "element",
-        "inet",
-        "hostnet",
-        "subnets4",
-        "{ 10.4.1.0/24 }",
-    ]);
+    ns.nft_element("delete", "subnets4", "{ 10.4.1.0/24 }");
     assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
     within(&ns, || nft::apply_table(&s)).unwrap();
-    ns.ok(&[
-        "nft",
-        "delete",
-        "element",
-        "inet",
-        "hostnet",
-        "bridge_self",
-        "{ \"nerdctl0\" . \"nerdctl0\" }",
-    ]);
+    ns.nft_element("delete", "bridge_self", "{ \"nerdctl0\" . \"nerdctl0\" }");
     assert_ne!(within(&ns, nft::read_table).unwrap().unwrap(), desired);
 
     // gone
@@ -872,29 +848,13 @@ fn same_bridge_traffic_passes_with_br_netfilter() {
 
     // the same ping fails without br-a's bridge_self element: the bug
     let elem = "{ \"br-a\" . \"br-a\" }";
-    host.ok(&[
-        "nft",
-        "delete",
-        "element",
-        "inet",
-        "hostnet",
-        "bridge_self",
-        elem,
-    ]);
+    host.nft_element("delete", "bridge_self", elem);
     assert!(
         !pings(&a1, "10.9.1.3"),
         "without the bridge_self element the same-bridge ping should be dropped \
          (is bridge-nf-call-iptables really in effect?)"
     );
-    host.ok(&[
-        "nft",
-        "add",
-        "element",
-        "inet",
-        "hostnet",
-        "bridge_self",
-        elem,
-    ]);
+    host.nft_element("add", "bridge_self", elem);
     assert!(pings(&a1, "10.9.1.3"), "element back: passes again");
 
     // and without the table the two bridges do reach each other: the

@@ -72,7 +72,7 @@ fn range(s: &Subnet) -> Value {
         if start == s.subnet.network() {
             start = network::nth_host(s.subnet, 1).unwrap_or(start);
         }
-        let mut end = network::last_addr(ip_range).unwrap_or(start);
+        let mut end = network::last_addr(ip_range);
         if let (IpNetwork::V4(v4), IpAddr::V4(e)) = (s.subnet, end)
             && e == v4.broadcast()
         {

@@ -217,9 +217,9 @@ pub fn set_ip_range(subnets: &mut [Subnet], text: &str) -> Result<()> {
 }
 
 /// The last address of a network (the broadcast address for IPv4).
-pub fn last_addr(net: IpNetwork) -> Option<IpAddr> {
+pub fn last_addr(net: IpNetwork) -> IpAddr {
     match net {
-        IpNetwork::V4(v4) => Some(IpAddr::V4(v4.broadcast())),
+        IpNetwork::V4(v4) => IpAddr::V4(v4.broadcast()),
         IpNetwork::V6(v6) => {
             let bits = 128 - v6.prefix() as u32;
             let mask = if bits >= 128 {
@@ -227,7 +227,7 @@ pub fn last_addr(net: IpNetwork) -> Option<IpAddr> {
             } else {
                 (1u128 << bits) - 1
             };
-            Some(IpAddr::V6((u128::from(v6.network()) | mask).into()))
+            IpAddr::V6((u128::from(v6.network()) | mask).into())
         }
     }
 }

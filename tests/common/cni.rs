@@ -148,14 +148,8 @@ impl Runtime {
     /// Run a plugin binary with exactly `env` (plus PATH) in the host netns.
     pub fn exec_env(&self, bin: &Path, env: &[(&str, String)], stdin: &[u8]) -> PluginRun {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.host]).arg(bin).env_clear();
-        cmd.env(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
-        );
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        cmd.args(["netns", "exec", &self.host]).arg(bin);
+        crate::common::plugin_env(&mut cmd, env);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -62,6 +62,12 @@ impl NetNs {
         run_ok(&mut self.command(argv))
     }
 
+    /// `nft add|delete element inet hostnet SET ELEMENT` inside the
+    /// namespace, required to succeed (drift made by hand).
+    pub fn nft_element(&self, verb: &str, set: &str, element: &str) -> String {
+        self.ok(&["nft", verb, "element", "inet", "hostnet", set, element])
+    }
+
     /// `sh -c` inside the namespace, required to succeed.
     pub fn sh(&self, script: &str) -> String {
         self.ok(&["sh", "-c", script])
@@ -189,6 +195,17 @@ impl Host {
 
     pub fn hostnet_ok(&self, args: &[&str]) -> String {
         run_ok(&mut self.command(args))
+    }
+
+    /// `hostnet check` must pass; its output is the failure message.
+    pub fn assert_check_clean(&self, context: &str) {
+        let check = self.hostnet(&["check"]);
+        assert!(
+            check.status.success(),
+            "{context}: hostnet check failed: {}{}",
+            stdout(&check),
+            stderr(&check)
+        );
     }
 
     /// Everything a hostnet command could change, as text: the ruleset, links
@@ -396,4 +413,16 @@ pub fn udp_echo_peer_server(ns: &NetNs, port: u16) {
     });
     up.recv_timeout(std::time::Duration::from_secs(5))
         .expect("udp echo server is up");
+}
+
+/// A plugin's environment: exactly `env`, plus the caller's PATH (or a
+/// default one), as a runtime runs a CNI plugin.
+pub fn plugin_env(cmd: &mut Command, env: &[(&str, String)]) {
+    cmd.env_clear().env(
+        "PATH",
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
 }

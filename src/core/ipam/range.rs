@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnetwork::IpNetwork;
 
 use crate::core::json::Obj;
-use crate::core::network::{gateway_for, nth_host, parse_subnet};
+use crate::core::network::{gateway_for, last_addr, nth_host, parse_subnet};
 use crate::error::{Error, Result};
 
 pub fn to_u128(ip: IpAddr) -> u128 {
@@ -21,22 +21,6 @@ pub fn from_u128(n: u128, v4: bool) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(n as u32))
     } else {
         IpAddr::V6(Ipv6Addr::from(n))
-    }
-}
-
-/// The last address of a subnet (the broadcast address for IPv4).
-pub fn last_addr(subnet: IpNetwork) -> IpAddr {
-    match subnet {
-        IpNetwork::V4(v4) => IpAddr::V4(v4.broadcast()),
-        IpNetwork::V6(v6) => {
-            let bits = 128 - v6.prefix() as u32;
-            let mask = if bits >= 128 {
-                u128::MAX
-            } else {
-                (1u128 << bits) - 1
-            };
-            IpAddr::V6(Ipv6Addr::from(u128::from(v6.network()) | mask))
-        }
     }
 }
 

@@ -549,9 +549,10 @@ fn guard_ops(
     Ok(keep)
 }
 
-/// Port elements (inet table) and anti-spoofing elements (bridge table) in
-/// one transaction.
-pub(super) fn update(
+/// `update_ports` plus the anti-spoofing elements of attachments
+/// (`table bridge hostnet`), all in ONE transaction. With `ignore_missing`,
+/// guard elements the kernel does not hold are skipped (one GET each).
+pub fn update(
     add: &[PortElement],
     del: &[PortElement],
     guard_add: &[PortGuard],

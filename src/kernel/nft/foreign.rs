@@ -305,18 +305,12 @@ fn apply(add: &[AcceptRule], del: &[(AcceptRule, u64)]) -> Result<()> {
     }
     let mut sock = Socket::session()?;
     let res = sock.run_batch(b.finish())?;
-    match res.errors.first() {
+    match res.first_failure(&what, "the transaction") {
         None => Ok(()),
-        Some(&(seq, errno)) => {
-            let object = what
-                .iter()
-                .find(|(s, _)| *s == seq)
-                .map_or("the transaction", |(_, w)| w.as_str());
-            Err(Error::kernel(
-                errno,
-                format!("{object}: {}", sys::strerror(errno)),
-            ))
-        }
+        Some((errno, object)) => Err(Error::kernel(
+            errno,
+            format!("{object}: {}", sys::strerror(errno)),
+        )),
     }
 }
 

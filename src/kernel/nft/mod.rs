@@ -153,18 +153,7 @@ pub fn update_ports(add: &[PortElement], del: &[PortElement], ignore_missing: bo
     elements::update_ports(add, del, ignore_missing)
 }
 
-/// `update_ports` plus the anti-spoofing elements of attachments
-/// (`table bridge hostnet`), all in ONE transaction. With `ignore_missing`,
-/// guard elements the kernel does not hold are skipped (one GET each).
-pub fn update(
-    add: &[PortElement],
-    del: &[PortElement],
-    guard_add: &[PortGuard],
-    guard_del: &[PortGuard],
-    ignore_missing: bool,
-) -> Result<()> {
-    elements::update(add, del, guard_add, guard_del, ignore_missing)
-}
+pub use elements::update;
 
 /// The anti-spoofing elements in the kernel, per port (empty when the
 /// bridge table does not exist).

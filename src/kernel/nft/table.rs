@@ -895,21 +895,15 @@ pub(super) fn apply(spec: &TableSpec) -> Result<()> {
     }
     let mut sock = Socket::session()?;
     let res = sock.run_batch(b.finish())?;
-    match res.errors.first() {
+    match res.first_failure(&what, "") {
         None => Ok(()),
-        Some(&(seq, errno)) => {
-            let object = what
-                .iter()
-                .find(|(s, _)| *s == seq)
-                .map_or("", |(_, w)| w.as_str());
-            Err(Error::kernel(
-                errno,
-                format!(
-                    "programming table inet {TABLE}: {object}: {}",
-                    sys::strerror(errno)
-                ),
-            ))
-        }
+        Some((errno, object)) => Err(Error::kernel(
+            errno,
+            format!(
+                "programming table inet {TABLE}: {object}: {}",
+                sys::strerror(errno)
+            ),
+        )),
     }
 }
 

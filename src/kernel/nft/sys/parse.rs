@@ -123,7 +123,8 @@ pub(in crate::kernel::nft) fn parse_chain(msg: &NlMsg<'_>) -> Result<ChainInfo> 
     }
 }
 
-pub(in crate::kernel::nft) fn parse_rule(msg: &NlMsg<'_>) -> Result<RuleInfo> {
+/// A rule message parsed into a libnftnl rule object.
+fn nl_rule(msg: &NlMsg<'_>) -> Result<NlRule> {
     let r = NlRule::new();
     // SAFETY: as in parse_chain.
     let rc = with_nlh(msg, |nlh| unsafe {
@@ -132,9 +133,17 @@ pub(in crate::kernel::nft) fn parse_rule(msg: &NlMsg<'_>) -> Result<RuleInfo> {
     if rc < 0 {
         return Err(parse_err("rule"));
     }
-    let mut exprs = Vec::new();
-    // SAFETY: r is live; the iterator borrows it and is destroyed before r;
-    // each expression stays owned by the rule.
+    Ok(r)
+}
+
+/// Calls `each` with every expression of `r`, in order.
+///
+/// # Safety
+/// `each` gets a pointer owned by `r`, valid only during that call: it must
+/// copy out what it keeps.
+unsafe fn each_expr(r: &NlRule, mut each: impl FnMut(*mut sys::nftnl_expr)) {
+    // SAFETY: r is live for the whole walk; the iterator borrows it and is
+    // destroyed before we return; each expression stays owned by the rule.
     unsafe {
         let it = sys::nftnl_expr_iter_create(r.ptr());
         if it.is_null() {
@@ -145,9 +154,19 @@ pub(in crate::kernel::nft) fn parse_rule(msg: &NlMsg<'_>) -> Result<RuleInfo> {
             if e.is_null() {
                 break;
             }
-            exprs.push(render_expr(e));
+            each(e);
         }
         sys::nftnl_expr_iter_destroy(it);
+    }
+}
+
+pub(in crate::kernel::nft) fn parse_rule(msg: &NlMsg<'_>) -> Result<RuleInfo> {
+    let r = nl_rule(msg)?;
+    let mut exprs = Vec::new();
+    // SAFETY: render_expr copies everything it reads out of the expression;
+    // the strings read from r are copied before r is dropped.
+    unsafe {
+        each_expr(&r, |e| exprs.push(render_expr(e)));
         Ok(RuleInfo {
             table: cstr_lossy(sys::nftnl_rule_get_str(
                 r.ptr(),
@@ -184,27 +203,13 @@ pub(super) fn top_attr(bytes: &[u8], kind: u16) -> Option<&[u8]> {
 }
 
 pub(in crate::kernel::nft) fn parse_foreign_rule(msg: &NlMsg<'_>) -> Result<ForeignRuleInfo> {
-    let r = NlRule::new();
-    // SAFETY: as in parse_chain.
-    let rc = with_nlh(msg, |nlh| unsafe {
-        sys::nftnl_rule_nlmsg_parse(nlh, r.ptr())
-    });
-    if rc < 0 {
-        return Err(parse_err("rule"));
-    }
+    let r = nl_rule(msg)?;
     let mut exprs = Vec::new();
     let mut data = Vec::new();
-    // SAFETY: as in parse_rule; data is copied out before the next call.
+    // SAFETY: every byte and string is copied out of the expression inside
+    // the callback; the handle is read while r is live.
     unsafe {
-        let it = sys::nftnl_expr_iter_create(r.ptr());
-        if it.is_null() {
-            std::process::abort();
-        }
-        loop {
-            let e = sys::nftnl_expr_iter_next(it);
-            if e.is_null() {
-                break;
-            }
+        each_expr(&r, |e| {
             let name = cstr_lossy(sys::nftnl_expr_get_str(e, sys::NFTNL_EXPR_NAME as u16));
             let attr = match name.as_str() {
                 "cmp" => Some(sys::NFTNL_EXPR_CMP_DATA),
@@ -223,8 +228,7 @@ pub(in crate::kernel::nft) fn parse_foreign_rule(msg: &NlMsg<'_>) -> Result<Fore
             }
             exprs.push(render_expr(e));
             data.push(bytes);
-        }
-        sys::nftnl_expr_iter_destroy(it);
+        });
         Ok(ForeignRuleInfo {
             handle: sys::nftnl_rule_get_u64(r.ptr(), sys::NFTNL_RULE_HANDLE as u16),
             exprs,

@@ -21,6 +21,25 @@ pub(in crate::kernel::nft) struct BatchResult {
     pub errors: Vec<(u32, i32)>,
 }
 
+impl BatchResult {
+    /// The first failed message: its errno and what `what` (sequence number,
+    /// description of the object, as the batch was built) says it was;
+    /// `fallback` for a sequence number not in `what`.
+    pub fn first_failure<'a>(
+        &self,
+        what: &'a [(u32, String)],
+        fallback: &'a str,
+    ) -> Option<(i32, &'a str)> {
+        self.errors.first().map(|&(seq, errno)| {
+            let object = what
+                .iter()
+                .find(|(s, _)| *s == seq)
+                .map_or(fallback, |(_, w)| w.as_str());
+            (errno, object)
+        })
+    }
+}
+
 /// The answer to one GET: a message, or an errno.
 pub(in crate::kernel::nft) enum Reply {
     /// The message, 4-byte aligned, and its length in bytes.
