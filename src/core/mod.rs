@@ -13,6 +13,7 @@
 //!   (STATUS): the attachment operations the front ends call;
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachment records, address reservations, leftovers and crash recovery;
+//! - `netns_guard`: a container's namespace opened, the plugin's own refused;
 //! - `json`: typed JSON access the front ends and IPAM share.
 
 pub mod attach;
@@ -25,6 +26,7 @@ pub mod host;
 pub mod ipam;
 pub mod json;
 pub mod lock;
+pub mod netns_guard;
 pub mod network;
 pub mod orphans;
 pub mod plan;

@@ -26,7 +26,7 @@ use crate::core::state::{
     Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json,
 };
 use crate::error::{Error, Result};
-use crate::kernel::nft::{L4Proto, PortElement};
+pub use crate::kernel::nft::{L4Proto, PortElement};
 
 pub const STATIC_OWNER: &str = "static";
 
