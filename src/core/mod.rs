@@ -13,6 +13,7 @@
 //!   (STATUS): the attachment operations the front ends call;
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachment records, address reservations, leftovers and crash recovery;
+//! - `features`: what the running kernel offers (`hostnet version`);
 //! - `netns_guard`: a container's namespace opened, the plugin's own refused;
 //! - `json`: typed JSON access the front ends and IPAM share.
 
@@ -22,6 +23,7 @@ pub mod collect;
 pub mod conflist;
 pub mod desired;
 pub mod detach;
+pub mod features;
 pub mod host;
 pub mod ipam;
 pub mod json;
