@@ -6,7 +6,6 @@ pub mod check;
 pub mod completions;
 pub mod gc;
 pub mod init;
-pub mod leftovers;
 pub mod network;
 pub mod output;
 pub mod portmap;

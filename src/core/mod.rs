@@ -13,6 +13,8 @@
 //!   (STATUS): the attachment operations the front ends call;
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachment records, address reservations, leftovers and crash recovery;
+//! - `teardown` (and `leftovers`, the bookkeeping swept after it): everything
+//!   hostnet made, removed;
 //! - `features`: what the running kernel offers (`hostnet version`);
 //! - `netns_guard`: a container's namespace opened, the plugin's own refused;
 //! - `json`: typed JSON access the front ends and IPAM share.
@@ -27,6 +29,7 @@ pub mod features;
 pub mod host;
 pub mod ipam;
 pub mod json;
+pub mod leftovers;
 pub mod lock;
 pub mod netns_guard;
 pub mod network;
@@ -37,6 +40,7 @@ pub mod readiness;
 pub mod record;
 pub mod recover;
 pub mod state;
+pub mod teardown;
 pub mod txn;
 pub mod verify;
 pub mod vethname;
