@@ -15,6 +15,8 @@
 //!   attachment records, address reservations, leftovers and crash recovery;
 //! - `teardown` (and `leftovers`, the bookkeeping swept after it): everything
 //!   hostnet made, removed;
+//! - `setup`: `init`, the networks asked for made true, and host-wide rules;
+//! - `networks`: networks found, created and removed (`network create|rm|prune`);
 //! - `features`: what the running kernel offers (`hostnet version`);
 //! - `netns_guard`: a container's namespace opened, the plugin's own refused;
 //! - `json`: typed JSON access the front ends and IPAM share.
@@ -33,12 +35,14 @@ pub mod leftovers;
 pub mod lock;
 pub mod netns_guard;
 pub mod network;
+pub mod networks;
 pub mod orphans;
 pub mod plan;
 pub mod ports;
 pub mod readiness;
 pub mod record;
 pub mod recover;
+pub mod setup;
 pub mod state;
 pub mod teardown;
 pub mod txn;
