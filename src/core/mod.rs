@@ -15,6 +15,7 @@
 //!   attachment records, address reservations, leftovers and crash recovery;
 //! - `teardown` (and `leftovers`, the bookkeeping swept after it): everything
 //!   hostnet made, removed;
+//! - `portmaps`: static port mappings added and removed (`portmap add|del`);
 //! - `setup`: `init`, the networks asked for made true, and host-wide rules;
 //! - `networks`: networks found, created and removed (`network create|rm|prune`);
 //! - `features`: what the running kernel offers (`hostnet version`);
@@ -38,6 +39,7 @@ pub mod network;
 pub mod networks;
 pub mod orphans;
 pub mod plan;
+pub mod portmaps;
 pub mod ports;
 pub mod readiness;
 pub mod record;

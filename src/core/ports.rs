@@ -23,7 +23,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::core::state::{
-    Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json,
+    Durability, Loaded, Store, list_json, load, read_bytes_opt, remove_file_if_exists,
+    write_atomic, write_json,
 };
 use crate::error::{Error, Result};
 pub use crate::kernel::nft::{L4Proto, PortElement};
@@ -555,6 +556,33 @@ pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<V
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// The claim files `unclaim(owner, mappings)` would change, with their
+/// bytes now, so an undo puts them back exactly (`restore_claims`).
+pub fn claims_before(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut out: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
+    for (path, _) in find_claims(store, owner, mappings)? {
+        if out.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        if let Some(bytes) = read_bytes_opt(&path)? {
+            out.push((path, bytes));
+        }
+    }
+    Ok(out)
+}
+
+/// Put back claim files as `claims_before` read them.
+pub fn restore_claims(owner: &str, before: &[(std::path::PathBuf, Vec<u8>)]) -> Result<()> {
+    for (path, bytes) in before {
+        write_atomic(path, bytes, 0o600, durability(owner))?;
+    }
+    Ok(())
 }
 
 /// The mappings on host ports start..=end of one protocol, with owners:
