@@ -18,18 +18,23 @@
 //! - `portmaps`: static port mappings added and removed (`portmap add|del`);
 //! - `setup`: `init`, the networks asked for made true, and host-wide rules;
 //! - `networks`: networks found, created and removed (`network create|rm|prune`);
+//! - `drift` (and `advice`, its warnings): what `check` finds;
+//! - `inspect`: what `status` shows, read once;
 //! - `features`: what the running kernel offers (`hostnet version`);
 //! - `netns_guard`: a container's namespace opened, the plugin's own refused;
 //! - `json`: typed JSON access the front ends and IPAM share.
 
+pub mod advice;
 pub mod attach;
 pub mod attachments;
 pub mod collect;
 pub mod conflist;
 pub mod desired;
 pub mod detach;
+pub mod drift;
 pub mod features;
 pub mod host;
+pub mod inspect;
 pub mod ipam;
 pub mod json;
 pub mod leftovers;
