@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::cli::Global;
 use crate::core::CNI_VERSIONS as SUPPORTED;
-use crate::error::Result;
 use crate::core::features;
+use crate::error::Result;
 
 /// The text after "hostnet " in `hostnet --version` and `hostnet version`.
 pub fn text() -> String {

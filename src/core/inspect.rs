@@ -9,10 +9,10 @@ use crate::core::network::overlaps;
 use crate::core::record::Attachment;
 use crate::core::state::{NetworkRecord, Store};
 use crate::error::Result;
-pub use crate::kernel::link::{LinkInfo, RouteInfo};
 use crate::kernel::link::Netlink;
-pub use crate::kernel::nft::{PortElement, TABLE};
+pub use crate::kernel::link::{LinkInfo, RouteInfo};
 use crate::kernel::nft;
+pub use crate::kernel::nft::{PortElement, TABLE};
 use crate::kernel::sysctl;
 
 pub struct Bridge {
@@ -98,7 +98,11 @@ pub fn status(store: &Store) -> Result<Status> {
     let ipv6_forwarding = sysctl::read(&sysctl::ipv6_forward()).unwrap_or_else(|e| e.msg);
     let attachments = attachments::attachments(store)?;
     let table = nft::read_table()?.is_some();
-    let ports = if table { nft::read_ports()? } else { Vec::new() };
+    let ports = if table {
+        nft::read_ports()?
+    } else {
+        Vec::new()
+    };
     Ok(Status {
         networks,
         bridges,

@@ -37,8 +37,7 @@ pub fn teardown(store: &Store, opts: &Options, dry_run: bool) -> Result<Vec<Stri
     };
     let nl = Netlink::open()?;
     let networks = store.networks()?;
-    let mut ipam_dirs: Vec<PathBuf> =
-        leftovers::conflist_ipam_dirs(&networks, opts.default_state);
+    let mut ipam_dirs: Vec<PathBuf> = leftovers::conflist_ipam_dirs(&networks, opts.default_state);
     let mut actions = Vec::new();
     // the address directories ADD noted per network (state/ipam/<net>.json)
     for rec in &networks {

@@ -80,7 +80,11 @@ fn remove_one(store: &Store, nl: &Netlink, rec: &NetworkRecord) -> Result<()> {
 /// Remove the networks `keys` name (names or ID prefixes, each checked
 /// before anything is removed) under the host lock, one by one; `removed`
 /// hears of each as it is gone. Returns their names.
-pub fn remove(store: &Store, keys: &[String], mut removed: impl FnMut(&str)) -> Result<Vec<String>> {
+pub fn remove(
+    store: &Store,
+    keys: &[String],
+    mut removed: impl FnMut(&str),
+) -> Result<Vec<String>> {
     let _lock = HostLock::acquire(&store.run)?;
     // every name checked before anything is removed
     let mut records: Vec<NetworkRecord> = Vec::new();

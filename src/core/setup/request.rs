@@ -114,10 +114,7 @@ fn refuse_change(store: &Store, old: &Network, new: &Network) -> Result<()> {
     let users = if attached.is_empty() {
         String::new()
     } else {
-        format!(
-            "; attached: {}",
-            networks::describe_attached(&attached)
-        )
+        format!("; attached: {}", networks::describe_attached(&attached))
     };
     if old.bridge != new.bridge {
         return Err(Error::conflict(format!(
