@@ -2,7 +2,7 @@
 //! not hostnet's state but stop container traffic, each with what to do.
 //! Warnings do not change check's exit status.
 
-use crate::core::network::overlaps;
+use crate::core::host::foreign_routes;
 use crate::core::state::{NetworkRecord, Store};
 use crate::error::Result;
 use crate::kernel::link::Netlink;
@@ -121,34 +121,19 @@ fn overlapping_routes(nl: &Netlink, networks: &[NetworkRecord]) -> Result<Vec<St
     let routes = nl.routes()?;
     for rec in networks {
         let bridge_index = nl.link(&rec.network.bridge)?.map(|l| l.index);
-        for r in &routes {
-            if r.destination.prefix() == 0 || (r.oif.is_some() && r.oif == bridge_index) {
-                continue;
-            }
-            for s in &rec.network.subnets {
-                if !overlaps(r.destination, s.subnet) {
-                    continue;
-                }
-                let dev = match r.oif {
-                    Some(i) => nl
-                        .link_by_index(i)?
-                        .map(|l| l.name)
-                        .unwrap_or_else(|| format!("ifindex {i}")),
-                    None => "no device".into(),
-                };
-                let wins = if r.destination.prefix() >= s.subnet.prefix() {
-                    "it is as or more specific, so traffic to (some) containers leaves there"
-                } else {
-                    "the bridge's route is more specific, but the overlap breaks whatever \
-                     that route serves inside the subnet"
-                };
-                out.push(format!(
-                    "route {} on {dev} overlaps subnet {} of network {} on {}: {wins} \
-                     (fix: remove that route, or move the network: hostnet teardown, then \
-                     hostnet init --subnet OTHER)",
-                    r.destination, s.subnet, rec.network.name, rec.network.bridge
-                ));
-            }
+        for (route, subnet, dev) in foreign_routes(nl, &routes, &rec.network, bridge_index)? {
+            let wins = if route.prefix() >= subnet.prefix() {
+                "it is as or more specific, so traffic to (some) containers leaves there"
+            } else {
+                "the bridge's route is more specific, but the overlap breaks whatever \
+                 that route serves inside the subnet"
+            };
+            out.push(format!(
+                "route {route} on {dev} overlaps subnet {subnet} of network {} on {}: {wins} \
+                 (fix: remove that route, or move the network: hostnet teardown, then \
+                 hostnet init --subnet OTHER)",
+                rec.network.name, rec.network.bridge
+            ));
         }
     }
     Ok(out)

@@ -9,6 +9,7 @@ use crate::core::attachments;
 use crate::core::desired;
 use crate::core::leftovers;
 use crate::core::lock::HostLock;
+use crate::core::networks;
 use crate::core::plan::{self, Action};
 use crate::core::ports;
 use crate::core::recover;
@@ -80,21 +81,7 @@ pub fn teardown(store: &Store, opts: &Options, dry_run: bool) -> Result<Vec<Stri
     }
     for rec in &networks {
         let net = &rec.network;
-        if let Some(link) = nl.link(&net.bridge)? {
-            if rec.owns_bridge {
-                actions.push(Action::DeleteLink {
-                    name: net.bridge.clone(),
-                });
-            } else {
-                let have = nl.addresses(link.index)?;
-                for addr in rec.added_addresses.iter().filter(|a| have.contains(a)) {
-                    actions.push(Action::DelAddress {
-                        link: net.bridge.clone(),
-                        addr: *addr,
-                    });
-                }
-            }
-        }
+        actions.extend(networks::bridge_actions(&nl, rec)?);
         if let Some(path) = &rec.conflist
             && path.exists()
         {

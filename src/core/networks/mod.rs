@@ -6,7 +6,7 @@ mod create;
 mod remove;
 
 pub use create::{NewNetwork, create};
-pub use remove::{prune, remove};
+pub use remove::{bridge_actions, prune, remove};
 
 use crate::core::record::Attachment;
 use crate::core::state::{NetworkRecord, Store};

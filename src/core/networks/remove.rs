@@ -54,6 +54,15 @@ fn actions(store: &Store, nl: &Netlink, rec: &NetworkRecord) -> Result<Vec<Actio
         path: store.network_path(&net.name),
     });
     // the link last: its deletion has no undo, and nothing fails after it
+    out.extend(bridge_actions(nl, rec)?);
+    Ok(out)
+}
+
+/// What takes a network's bridge away: the bridge when hostnet created it,
+/// else the addresses hostnet added to it that it still has.
+pub fn bridge_actions(nl: &Netlink, rec: &NetworkRecord) -> Result<Vec<Action>> {
+    let net = &rec.network;
+    let mut out = Vec::new();
     if let Some(link) = nl.link(&net.bridge)? {
         if rec.owns_bridge {
             out.push(Action::DeleteLink {
