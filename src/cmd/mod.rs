@@ -1,5 +1,6 @@
-//! One module per CLI command. Each takes the parsed arguments and returns a
-//! Result; `main` turns errors into a message and an exit code.
+//! One module per CLI command. Each takes the parsed arguments, calls the
+//! core (which owns every read and change of the host) and renders what it
+//! answers; `main` turns errors into a message and an exit code.
 
 pub mod advice;
 pub mod check;

@@ -13,14 +13,11 @@
 //!   (STATUS): the attachment operations the front ends call;
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachment records, address reservations, leftovers and crash recovery;
-//! - `teardown` (and `leftovers`, the bookkeeping swept after it): everything
-//!   hostnet made, removed;
-//! - `portmaps`: static port mappings added and removed (`portmap add|del`);
-//! - `setup`: `init`, the networks asked for made true, and host-wide rules;
-//! - `networks`: networks found, created and removed (`network create|rm|prune`);
-//! - `drift` (and `advice`, its warnings): what `check` finds;
-//! - `inspect`: what `status` shows, read once;
-//! - `features`: what the running kernel offers (`hostnet version`);
+//! - what the CLI's commands do, each a call the CLI renders: `setup`
+//!   (init), `networks/` (network create, rm, prune), `portmaps` (portmap
+//!   add, del), `teardown` (and `leftovers`, the bookkeeping swept after
+//!   it), `inspect` (status), `drift` and `advice` (check: differences and
+//!   warnings), `orphans::gc` (gc), `features` (version);
 //! - `netns_guard`: a container's namespace opened, the plugin's own refused;
 //! - `json`: typed JSON access the front ends and IPAM share.
 

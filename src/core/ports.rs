@@ -682,6 +682,35 @@ mod tests {
     }
 
     #[test]
+    fn restored_claims_are_the_claims_before_unclaim() {
+        let d = TestDir::new("ports-restore");
+        let s = d.store();
+        let range: Vec<PortMapping> = (8000..=8002)
+            .map(|p| tcp(None, p, "10.88.0.2", p))
+            .collect();
+        let one = [tcp(Some("192.0.2.10"), 9000, "10.88.0.3", 80)];
+        claim_grouped(&s, STATIC_OWNER, &range).unwrap();
+        claim_grouped(&s, STATIC_OWNER, &one).unwrap();
+        let before_range = on_ports(&s, L4Proto::Tcp, 8000, 8002).unwrap();
+        let mine: Vec<PortMapping> = range.iter().chain(&one).cloned().collect();
+        let snapshot = claims_before(&s, STATIC_OWNER, &mine).unwrap();
+        assert_eq!(snapshot.len(), 4, "one file per claimed port");
+        let elements = claimed_elements(&s, STATIC_OWNER, &mine).unwrap();
+        unclaim(&s, STATIC_OWNER, &mine).unwrap();
+        assert!(on_ports(&s, L4Proto::Tcp, 8000, 9000).unwrap().is_empty());
+        restore_claims(STATIC_OWNER, &snapshot).unwrap();
+        assert_eq!(
+            on_ports(&s, L4Proto::Tcp, 8000, 8002).unwrap(),
+            before_range
+        );
+        assert_eq!(
+            claimed_elements(&s, STATIC_OWNER, &mine).unwrap(),
+            elements,
+            "the range is one element again, the single mapping its own"
+        );
+    }
+
+    #[test]
     fn any_address_clashes_with_a_bound_mapping_of_the_same_port() {
         let d = TestDir::new("ports-any");
         let s = d.store();
