@@ -1,7 +1,9 @@
 //! The layering rule, checked on the sources (no root needed): the CLI
-//! (`src/cmd/`) and the CNI plugin (`src/cni/`) are two front ends over
-//! `src/core/` and never import each other; the core imports neither; the
-//! kernel layer imports none of the three; `main.rs` only dispatches.
+//! (`src/cmd/`) and the CNI plugin (`src/cni/`) are two thin front ends over
+//! `src/core/`: they never import each other, nor the kernel layer (every
+//! read and change of the host goes through the core); the core imports
+//! neither; the kernel layer imports none of the three; `main.rs` only
+//! dispatches.
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +87,14 @@ fn the_cli_does_not_import_the_cni_front_end() {
 #[test]
 fn the_cni_front_end_does_not_import_the_cli() {
     forbid("cni", &["cmd", "cli", "output"]);
+}
+
+/// No exceptions: what a command reads or changes in the kernel, the core
+/// reads or changes for it.
+#[test]
+fn the_front_ends_do_not_import_the_kernel_layer() {
+    forbid("cmd", &["kernel"]);
+    forbid("cni", &["kernel"]);
 }
 
 #[test]

@@ -5,22 +5,12 @@
 use serde_json::json;
 
 use crate::cli::{GcArgs, Global};
-use crate::core::lock::HostLock;
 use crate::core::orphans;
 use crate::error::{Error, Kind, Result};
-use crate::kernel::link::Netlink;
 
 pub fn run(g: &Global, args: &GcArgs) -> Result<()> {
     let store = super::store(g);
-    let _lock = HostLock::acquire(&g.run_dir)?;
-    let nl = Netlink::open()?;
-    let found = orphans::find(&store, &nl)?;
-    let problems = if args.dry_run {
-        Vec::new()
-    } else {
-        orphans::release(&store, &nl, &found)
-    };
-    let lines: Vec<String> = found.iter().map(|o| o.to_string()).collect();
+    let (lines, problems) = orphans::gc(&store, args.dry_run)?;
     if g.json {
         println!(
             "{}",

@@ -1,12 +1,12 @@
-//! One module per CLI command. Each takes the parsed arguments and returns a
-//! Result; `main` turns errors into a message and an exit code.
+//! One module per CLI command. Each takes the parsed arguments, calls the
+//! core (which owns every read and change of the host) and renders what it
+//! answers; `main` turns errors into a message and an exit code.
 
 pub mod advice;
 pub mod check;
 pub mod completions;
 pub mod gc;
 pub mod init;
-pub mod leftovers;
 pub mod network;
 pub mod output;
 pub mod portmap;

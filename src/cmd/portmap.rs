@@ -1,19 +1,14 @@
-//! `hostnet portmap add|del|ls`: static port mappings. They share the code
-//! path of container mappings (`ports::claim` + one nft transaction) and are
-//! persisted, so `init` (and the boot unit) restores them.
+//! `hostnet portmap add|del|ls`: static port mappings, parsed here, made
+//! and removed by `core::portmaps` (claims + one nft transaction, with undo).
 
 use std::net::IpAddr;
 
 use serde_json::json;
 
 use crate::cli::{Global, PortmapAddArgs, PortmapDelArgs};
-use crate::core::lock::HostLock;
+use crate::core::portmaps::{self, Added};
 use crate::core::ports::{self, PortMapping, STATIC_OWNER, parse_proto};
-use crate::core::state::Store;
-use crate::core::txn::Transaction;
 use crate::error::{Error, Result};
-use crate::kernel::link::Netlink;
-use crate::kernel::nft;
 
 /// "8080" or "8000-8099" -> (start, end), validated.
 pub fn parse_port_range(text: &str) -> Result<(u16, u16)> {
@@ -123,30 +118,6 @@ pub fn expand(
         .collect())
 }
 
-fn require_managed_dest(store: &Store, ip: IpAddr) -> Result<()> {
-    let nets = store.networks()?;
-    if nets
-        .iter()
-        .any(|r| r.network.subnets.iter().any(|s| s.subnet.contains(ip)))
-    {
-        return Ok(());
-    }
-    Err(Error::invalid(format!(
-        "destination {ip} is outside every managed subnet (use --allow-any-dest to map it anyway)"
-    )))
-}
-
-fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
-    for link in nl.links()? {
-        if nl.addresses(link.index)?.iter().any(|a| a.ip() == ip) {
-            return Ok(());
-        }
-    }
-    Err(Error::invalid(format!(
-        "host ip {ip} is not an address of this host"
-    )))
-}
-
 pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
     let store = super::store(g);
     let mut host_ip = parse_host_ip(a.host_ip.as_deref(), true)?;
@@ -183,84 +154,20 @@ pub fn add(g: &Global, a: &PortmapAddArgs) -> Result<()> {
             parse_dest(&a.dest)?,
         )?
     };
-    let dest_ip = mappings
-        .first()
-        .map(|m| m.dest_ip)
-        .ok_or_else(|| Error::invalid("no ports"))?;
-    if !a.allow_any_dest {
-        require_managed_dest(&store, dest_ip)?;
-    }
-    // an internal network takes no port mappings, --allow-any-dest or not
-    if let Some(r) = store.networks()?.iter().find(|r| {
-        r.network.internal && r.network.subnets.iter().any(|s| s.subnet.contains(dest_ip))
-    }) {
-        return Err(Error::invalid(format!(
-            "destination {dest_ip} is on the internal network {}: it takes no port mappings",
-            r.network.name
-        )));
-    }
-    let _lock = HostLock::acquire(&g.run_dir)?;
-    if let Some(ip) = host_ip {
-        require_local(&Netlink::open()?, ip)?;
-    }
-    // the same request again is nothing to do (`hostnet init` repairs the
-    // kernel's copy); a failure below must not drop what was held before
+    let (verb, added) = match portmaps::add(&store, &mappings, host_ip, a.allow_any_dest)? {
+        Added::Already => ("already mapped", 0),
+        Added::New(n) => ("mapped", n),
+    };
+    // not empty: `portmaps::add` refuses no ports
     let (first, last) = (&mappings[0], &mappings[mappings.len() - 1]);
-    let held: Vec<PortMapping> =
-        ports::on_ports(&store, first.proto, first.host_port, last.host_port)?
-            .into_iter()
-            .filter(|(owner, m)| owner == STATIC_OWNER && mappings.contains(m))
-            .map(|(_, m)| m)
-            .collect();
-    if held.len() == mappings.len() {
-        // the claim is there; its element may not be (a crash between the
-        // claim and the commit): put it back, replacing it if it is there
-        let elements = ports::claimed_elements(&store, STATIC_OWNER, &mappings)?;
-        nft::update_ports(&elements, &elements, true)
-            .map_err(|e| e.context("adding port mapping"))?;
-        if g.json {
-            println!(
-                "{}",
-                json!({ "added": 0, "mappings": rows_json(&rows(static_rows(&mappings))) })
-            );
-        } else {
-            println!(
-                "already mapped {} {} -> {}",
-                first.proto.name(),
-                host_side(
-                    host_ip,
-                    first.dest_ip,
-                    &span_of(first.host_port, last.host_port)
-                ),
-                dest_side(first.dest_ip, &span_of(first.dest_port, last.dest_port)),
-            );
-        }
-        return Ok(());
-    }
-    let elements = ports::claim_grouped(&store, STATIC_OWNER, &mappings)?;
-    let new: Vec<PortMapping> = mappings
-        .iter()
-        .filter(|m| !held.contains(m))
-        .cloned()
-        .collect();
-    let mut tx = Transaction::new();
-    tx.done("releasing the host ports", || {
-        ports::unclaim(&store, STATIC_OWNER, &new).map(|_| ())
-    });
-    // replace our own identical elements if there (a retry after a crash
-    // between the commit and the exit): delete + add in one transaction
-    if let Err(e) = nft::update_ports(&elements, &elements, true) {
-        return Err(tx.fail(e.context("adding port mapping")));
-    }
-    tx.commit();
     if g.json {
         println!(
             "{}",
-            json!({ "added": elements.len(), "mappings": rows_json(&rows(static_rows(&mappings))) })
+            json!({ "added": added, "mappings": rows_json(&rows(static_rows(&mappings))) })
         );
     } else {
         println!(
-            "mapped {} {} -> {}",
+            "{verb} {} {} -> {}",
             first.proto.name(),
             host_side(
                 host_ip,
@@ -278,33 +185,17 @@ pub fn del(g: &Global, a: &PortmapDelArgs) -> Result<()> {
     let host_ip = parse_host_ip(a.host_ip.as_deref(), false)?;
     let proto = parse_proto(&a.proto)?;
     let (start, end) = parse_port_range(&a.host_ports)?;
-    let _lock = HostLock::acquire(&g.run_dir)?;
-    let mine: Vec<PortMapping> = ports::on_ports(&store, proto, start, end)?
-        .into_iter()
-        .filter(|(owner, m)| owner == STATIC_OWNER && m.host_ip == host_ip)
-        .map(|(_, m)| m)
-        .collect();
-    if mine.is_empty() {
+    let Some((mine, removed)) = portmaps::del(&store, proto, (start, end), host_ip)? else {
         return Err(Error::not_found(format!(
             "no static mapping on {}/{}",
             proto.name(),
             a.host_ports
         )));
-    }
-    // the element first, then the claim: a crash in between leaves a claim
-    // that `ls` shows and `del` removes, never a live element nobody lists
-    let elements = ports::claimed_elements(&store, STATIC_OWNER, &mine)?;
-    match nft::update_ports(&[], &elements, true) {
-        Ok(()) => {}
-        // no table (a flushed ruleset): no element to remove
-        Err(e) if e.errno() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e.context("removing port mapping")),
-    }
-    ports::unclaim(&store, STATIC_OWNER, &mine)?;
+    };
     if g.json {
         println!(
             "{}",
-            json!({ "removed": elements.len(), "mappings": rows_json(&rows(static_rows(&mine))) })
+            json!({ "removed": removed, "mappings": rows_json(&rows(static_rows(&mine))) })
         );
     } else {
         let ip = mine[0].dest_ip;

@@ -7,19 +7,8 @@ use ipnetwork::IpNetwork;
 use serde_json::{Value, json};
 
 use crate::cli::Global;
-use crate::core::network::overlaps;
+use crate::core::inspect::{self, LinkInfo, PortElement, Route, RouteInfo, Status, TABLE};
 use crate::error::Result;
-use crate::kernel::link::{LinkInfo, Netlink, RouteInfo};
-use crate::kernel::nft;
-use crate::kernel::sysctl;
-
-struct BridgeView {
-    network: String,
-    name: String,
-    link: Option<LinkInfo>,
-    ports: Vec<String>,
-    gateway_mode: &'static str,
-}
 
 fn bridge_id(link: &LinkInfo) -> String {
     match link.mac {
@@ -55,58 +44,16 @@ fn route_flags(r: &RouteInfo) -> String {
 
 pub fn run(g: &Global) -> Result<()> {
     let store = super::store(g);
-    let nl = Netlink::open()?;
-    let networks = store.networks()?;
-    let all_links = nl.links()?;
-    let name_of = |index: Option<u32>| -> String {
-        index
-            .and_then(|i| all_links.iter().find(|l| l.index == i))
-            .map(|l| l.name.clone())
-            .unwrap_or_else(|| "-".into())
-    };
-
-    let mut bridges = Vec::new();
-    for rec in &networks {
-        let link = all_links
-            .iter()
-            .find(|l| l.name == rec.network.bridge)
-            .cloned();
-        let mut ports: Vec<String> = match &link {
-            Some(b) => all_links
-                .iter()
-                .filter(|l| l.master == Some(b.index))
-                .map(|l| l.name.clone())
-                .collect(),
-            None => Vec::new(),
-        };
-        ports.sort();
-        bridges.push(BridgeView {
-            network: rec.network.name.clone(),
-            name: rec.network.bridge.clone(),
-            link,
-            ports,
-            gateway_mode: rec.network.gateway_mode.as_str(),
-        });
-    }
-    let subnets: Vec<IpNetwork> = networks
-        .iter()
-        .flat_map(|r| r.network.subnets.iter().map(|s| s.subnet))
-        .collect();
-    let routes: Vec<RouteInfo> = nl
-        .routes()?
-        .into_iter()
-        .filter(|r| {
-            r.destination.prefix() > 0 && subnets.iter().any(|s| overlaps(*s, r.destination))
-        })
-        .collect();
-    let forward = sysctl::read(&sysctl::ipv4_forward()).unwrap_or_else(|e| e.msg);
-    let forward6 = sysctl::read(&sysctl::ipv6_forward()).unwrap_or_else(|e| e.msg);
-    let attachments = crate::core::attachments::attachments(&store)?;
-    let table = nft::read_table()?;
-    let ports = match &table {
-        Some(_) => nft::read_ports()?,
-        None => Vec::new(),
-    };
+    let Status {
+        networks,
+        bridges,
+        routes,
+        ip_forward: forward,
+        ipv6_forwarding: forward6,
+        table,
+        ports,
+        attachments,
+    } = inspect::status(&store)?;
 
     if g.json {
         let bj: Vec<Value> = bridges
@@ -126,7 +73,7 @@ pub fn run(g: &Global) -> Result<()> {
             .collect();
         let rj: Vec<Value> = routes
             .iter()
-            .map(|r| json!({ "destination": r.destination.to_string(), "gateway": r.gateway.map(|g| g.to_string()), "iface": name_of(r.oif) }))
+            .map(|Route { route: r, iface }| json!({ "destination": r.destination.to_string(), "gateway": r.gateway.map(|g| g.to_string()), "iface": iface }))
             .collect();
         println!(
             "{}",
@@ -135,7 +82,7 @@ pub fn run(g: &Global) -> Result<()> {
                 "routes": rj,
                 "ip_forward": number(&forward),
                 "ipv6_forwarding": number(&forward6),
-                "table": table.is_some(),
+                "table": table,
                 "port_mappings": ports.iter().map(port_json).collect::<Vec<_>>(),
                 "attachments": attachments.iter().map(attachment_json).collect::<Vec<_>>(),
             })
@@ -176,7 +123,7 @@ pub fn run(g: &Global) -> Result<()> {
         "{:<40}{:<16}{:<16}{:<6}Iface",
         "Destination", "Gateway", "Genmask", "Flags"
     );
-    for r in &routes {
+    for Route { route: r, iface } in &routes {
         let gw = r
             .gateway
             .map(|g| g.to_string())
@@ -190,7 +137,7 @@ pub fn run(g: &Global) -> Result<()> {
             gw,
             genmask(&r.destination),
             route_flags(r),
-            name_of(r.oif)
+            iface
         );
     }
     println!();
@@ -198,12 +145,12 @@ pub fn run(g: &Global) -> Result<()> {
     if networks.iter().any(|r| r.network.has_v6()) {
         println!("net.ipv6.conf.all.forwarding = {forward6}");
     }
-    let state = if table.is_some() {
+    let state = if table {
         "present"
     } else {
         "MISSING (run hostnet init)"
     };
-    println!("nftables table inet {}: {state}", nft::TABLE);
+    println!("nftables table inet {TABLE}: {state}");
     for b in &bridges {
         let what = if b.gateway_mode == "routed" {
             "the LAN reaches containers directly"
@@ -278,7 +225,7 @@ fn number(text: &str) -> Value {
         .unwrap_or_else(|_| Value::from(text))
 }
 
-fn port_json(e: &crate::kernel::nft::PortElement) -> Value {
+fn port_json(e: &PortElement) -> Value {
     json!({
         "host_ip": e.host_ip.map(|i| i.to_string()),
         "proto": e.proto.name(),

@@ -1,157 +1,39 @@
-//! `hostnet teardown`: remove exactly what hostnet created: its table, the
-//! bridges it created (addresses it added to adopted ones), the conflists it
-//! wrote and its state. Forwarding sysctls stay unless --restore-sysctl.
+//! `hostnet teardown`: remove exactly what hostnet created (`core::teardown`);
+//! `--dry-run` prints what it would do.
 
 use crate::cli::{Global, TeardownArgs};
-use crate::core::desired;
-use crate::core::lock::HostLock;
-use crate::core::plan::{self, Action};
+use crate::core::teardown::{self, Options};
 use crate::error::Result;
-use crate::kernel::link::Netlink;
-use crate::kernel::nft;
-use crate::kernel::sysctl;
 
 pub fn run(g: &Global, args: &TeardownArgs) -> Result<()> {
     let store = super::store(g);
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(HostLock::acquire(&g.run_dir)?)
+    let opts = Options {
+        restore_sysctl: args.restore_sysctl,
+        default_state: g.state_dir == std::path::Path::new(crate::cli::DEFAULT_STATE_DIR),
     };
-    let nl = Netlink::open()?;
-    let networks = store.networks()?;
-    let mut ipam_dirs = super::leftovers::conflist_ipam_dirs(
-        &networks,
-        g.state_dir == std::path::Path::new(crate::cli::DEFAULT_STATE_DIR),
-    );
-    let mut actions = Vec::new();
-    // the address directories ADD noted per network (state/ipam/<net>.json)
-    for rec in &networks {
-        for d in crate::core::recover::noted_data_dirs(&store, &rec.network.name)? {
-            ipam_dirs.push(d.join(&rec.network.name));
-        }
-    }
-
-    // containers first: their host veths (the container ends go with them),
-    // address reservations and records; then every claimed host port
-    let attachments = crate::core::attachments::attachments(&store)?;
-    for a in &attachments {
-        if nl
-            .link(&a.host_veth)?
-            .is_some_and(|l| l.kind.as_deref() == Some("veth"))
-        {
-            actions.push(Action::DeleteLink {
-                name: a.host_veth.clone(),
-            });
-        }
-        for path in crate::core::attachments::attachment_files(&store, a)? {
-            actions.push(Action::RemoveFile { path });
-        }
-    }
-    for path in crate::core::ports::claim_files(&store)? {
-        actions.push(Action::RemoveFile { path });
-    }
-    // hostnet's accept rules in Docker's filter FORWARD chains, and nothing else there
-    if let Some(action) = Action::forward_accepts(Vec::new())? {
-        actions.push(action);
-    }
-    if store.settings_path().exists() {
-        actions.push(Action::RemoveFile {
-            path: store.settings_path(),
-        });
-    }
-    if nft::read_table()?.is_some() {
-        let previous = Some(desired::table_spec(&store, &networks)?);
-        actions.push(Action::DeleteTable { previous });
-    }
-    for rec in &networks {
-        let net = &rec.network;
-        if let Some(link) = nl.link(&net.bridge)? {
-            if rec.owns_bridge {
-                actions.push(Action::DeleteLink {
-                    name: net.bridge.clone(),
-                });
-            } else {
-                let have = nl.addresses(link.index)?;
-                for addr in rec.added_addresses.iter().filter(|a| have.contains(a)) {
-                    actions.push(Action::DelAddress {
-                        link: net.bridge.clone(),
-                        addr: *addr,
-                    });
-                }
-            }
-        }
-        if let Some(path) = &rec.conflist
-            && path.exists()
-        {
-            actions.push(Action::RemoveFile { path: path.clone() });
-        }
-        actions.push(Action::RemoveFile {
-            path: store.network_path(&net.name),
-        });
-        let noted = crate::core::recover::noted_data_dirs_path(&store, &net.name);
-        if noted.exists() {
-            actions.push(Action::RemoveFile { path: noted });
-        }
-    }
-    let boot_id = crate::core::recover::boot_file(&store);
-    if boot_id.exists() {
-        actions.push(Action::RemoveFile { path: boot_id });
-    }
-    if args.restore_sysctl {
-        for (name, value) in store.sysctl_before()? {
-            let key = if name == sysctl::ipv4_forward().to_string() {
-                sysctl::ipv4_forward()
-            } else if name == sysctl::ipv6_forward().to_string() {
-                sysctl::ipv6_forward()
-            } else {
-                continue;
-            };
-            if sysctl::read(&key)? != value {
-                actions.push(Action::Sysctl { key, value });
-            }
-        }
-        // the record of what forwarding was before hostnet goes with the restore;
-        // while forwarding stays as hostnet set it, the record stays too
-        actions.push(Action::RemoveFile {
-            path: store.sysctl_before_path(),
-        });
-    }
-
+    let lines = teardown::teardown(&store, &opts, args.dry_run)?;
     if args.dry_run {
         if g.json {
-            let lines: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
             println!(
                 "{}",
                 serde_json::json!({ "dry_run": true, "actions": lines })
             );
-        } else if actions.is_empty() {
+        } else if lines.is_empty() {
             println!("# nothing to remove");
         }
         if !g.json {
-            for a in &actions {
+            for a in &lines {
                 println!("would {a}");
             }
         }
         return Ok(());
     }
-    let mut done = Vec::new();
-    plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
-    // no file hostnet created stays: bookkeeping, the lock, empty directories
-    // (reported only next to a teardown that removed something)
-    ipam_dirs.extend(super::leftovers::ipam_dirs(&attachments));
-    ipam_dirs.sort();
-    ipam_dirs.dedup();
-    let swept = super::leftovers::sweep(&g.state_dir, &g.run_dir, &ipam_dirs)?;
-    if !done.is_empty() {
-        done.extend(swept);
-    }
     if g.json {
-        println!("{}", serde_json::json!({ "actions": done }));
-    } else if done.is_empty() {
+        println!("{}", serde_json::json!({ "actions": lines }));
+    } else if lines.is_empty() {
         println!("nothing to remove");
     } else {
-        for line in &done {
+        for line in &lines {
             println!("{line}");
         }
     }

@@ -5,12 +5,13 @@ use serde_json::json;
 
 use crate::cli::Global;
 use crate::core::CNI_VERSIONS as SUPPORTED;
+use crate::core::features;
 use crate::error::Result;
-use crate::kernel::probe;
 
 /// The text after "hostnet " in `hostnet --version` and `hostnet version`.
 pub fn text() -> String {
-    let nft = match probe::nf_tables() {
+    let f = features::probe();
+    let nft = match &f.nf_tables {
         Ok(()) => "yes".to_string(),
         Err(e) => format!("no ({e})"),
     };
@@ -19,25 +20,25 @@ pub fn text() -> String {
         "{}\nCNI versions: {}\nkernel: {}\nnf_tables: {nft}\nipv6: {}\nbr_netfilter: {}",
         env!("CARGO_PKG_VERSION"),
         SUPPORTED.join(", "),
-        probe::kernel_release().unwrap_or_else(|| "unknown".into()),
-        yes_no(probe::ipv6()),
-        yes_no(probe::br_netfilter()),
+        f.kernel.unwrap_or_else(|| "unknown".into()),
+        yes_no(f.ipv6),
+        yes_no(f.br_netfilter),
     )
 }
 
 pub fn run(g: &Global) -> Result<()> {
     if g.json {
-        let nft = probe::nf_tables();
+        let f = features::probe();
         println!(
             "{}",
             json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "cni_versions": SUPPORTED,
-                "kernel": probe::kernel_release(),
-                "nf_tables": nft.is_ok(),
-                "nf_tables_error": nft.err(),
-                "ipv6": probe::ipv6(),
-                "br_netfilter": probe::br_netfilter(),
+                "kernel": f.kernel,
+                "nf_tables": f.nf_tables.is_ok(),
+                "nf_tables_error": f.nf_tables.err(),
+                "ipv6": f.ipv6,
+                "br_netfilter": f.br_netfilter,
             })
         );
     } else {

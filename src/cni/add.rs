@@ -3,8 +3,6 @@
 //! (`netspec::request`), attach (`core::attach`), render the result in the
 //! config's spec version. The whole attach and its rollback live in the core.
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use super::config::{IpamKind, NetConf, RouteSpec};
@@ -13,15 +11,15 @@ use super::ipam::delegate;
 use super::netspec::{self, Delegated};
 use super::result::AddResult;
 use crate::core::attach;
+use crate::core::netns_guard;
 use crate::core::txn::Transaction;
 use crate::error::{Context, Error, Kind, Result};
-use crate::kernel::netns;
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<Value> {
     let netns_path = env.netns()?;
-    let netns_file = netns::open(Path::new(netns_path))
+    let netns_file = netns_guard::open(netns_path)
         .map_err(|e| Error::new(Kind::NotFound, format!("CNI_NETNS: {}", e.msg)))?;
-    super::netns_guard::refuse_own(netns_path, &netns_file)?;
+    netns_guard::refuse_own(netns_path, &netns_file)?;
     let mut tx = Transaction::new();
     let outcome = (|| {
         let delegated = match &conf.ipam.kind {

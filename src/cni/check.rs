@@ -8,10 +8,10 @@ use super::config::{IpamKind, NetConf};
 use super::env::Env;
 use super::ipam::delegate;
 use super::result::AddResult;
+use crate::core::netns_guard;
 use crate::core::state::Store;
 use crate::core::verify;
 use crate::error::{Error, Result};
-use crate::kernel::netns;
 
 pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
     let cid = env.container_id()?;
@@ -22,8 +22,8 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<()> {
             "CNI_NETNS {netns_path} does not exist"
         )));
     }
-    let netns_file = netns::open(Path::new(netns_path))?;
-    super::netns_guard::refuse_own(netns_path, &netns_file)?;
+    let netns_file = netns_guard::open(netns_path)?;
+    netns_guard::refuse_own(netns_path, &netns_file)?;
     let prev = conf
         .prev_result
         .as_ref()

@@ -17,7 +17,6 @@ use crate::core::ipam::range::{Range, RangeSet};
 use crate::core::json::{Obj, strings};
 use crate::core::network::{validate_bridge_name, validate_network_name};
 use crate::error::{Error, Result};
-use crate::kernel::sysctl;
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/hostnet";
 pub const DEFAULT_RUN_DIR: &str = "/run/hostnet";
@@ -337,7 +336,7 @@ fn parse_tuning(o: Obj<'_>) -> Result<Tuning> {
                     "sysctl {name}: value {value:?} is not allowed"
                 )));
             }
-            let key = sysctl::parse_dotted(name).map_err(|e| Error::invalid(e.msg))?;
+            let key = crate::core::attach::spec::sysctl_key(name)?;
             t.sysctl.push((name.clone(), key, value.clone()));
         }
     }

@@ -31,7 +31,7 @@ pub fn del(env: &Env, conf: &NetConf) -> Result<()> {
     let netns = env
         .netns
         .as_deref()
-        .filter(|ns| Path::new(ns).exists() && !super::netns_guard::is_own(ns));
+        .filter(|ns| Path::new(ns).exists() && !crate::core::netns_guard::is_own(ns));
     let store = Store::new(&conf.state_dir, &conf.run_dir);
     detach::detach(
         &store,

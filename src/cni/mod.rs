@@ -11,9 +11,9 @@
 //! - `env`, `config`, `portspec`, `netspec`, `version`: input, validated
 //!   whole; `netspec` builds the core's ADD request;
 //! - `add`, `del`, `check`, `gc`, `status`: one module per command, each a
-//!   call into `core::{attach, detach, verify, collect, readiness}`;
+//!   call into `core::{attach, detach, verify, collect, readiness}`
+//!   (CNI_NETNS opened and the plugin's own refused by `core::netns_guard`);
 //! - `ipam/`: delegated IPAM plugins (the host-local store is `core::ipam`);
-//! - `netns_guard`: CNI_NETNS must not be the plugin's own namespace;
 //! - `result`: the ADD result per spec version; `error`: an error's CNI code
 //!   and error JSON.
 
@@ -25,7 +25,6 @@ pub mod env;
 pub mod error;
 pub mod gc;
 pub mod ipam;
-pub mod netns_guard;
 pub mod netspec;
 pub mod portspec;
 pub mod result;

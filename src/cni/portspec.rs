@@ -8,9 +8,9 @@ use serde_json::Value;
 
 pub use crate::core::attach::publish::{HostSel, PortSpec, expand};
 use crate::core::json::Obj;
+use crate::core::ports::L4Proto;
 use crate::core::ports::parse_proto;
 use crate::error::{Error, Result};
-use crate::kernel::nft::L4Proto;
 
 fn port(o: &Obj<'_>, key: &str, at: &str) -> Result<u16> {
     let Some((name, v)) = o.get_nocase(key) else {

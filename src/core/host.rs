@@ -8,7 +8,7 @@ use crate::core::network::{self, Isolation, Network, bridge_mac, overlaps};
 use crate::core::plan::{self, Action};
 use crate::core::state::{NetworkRecord, Store};
 use crate::error::{Error, Result};
-use crate::kernel::link::{LinkInfo, Netlink};
+use crate::kernel::link::{LinkInfo, Netlink, RouteInfo};
 use crate::kernel::nft;
 use crate::kernel::sysctl;
 use ipnetwork::IpNetwork;
@@ -54,28 +54,46 @@ fn validate_against_host(
         }
     }
     let bridge_index = bridge.map(|l| l.index);
-    let routes = nl.routes()?;
-    for route in &routes {
+    if let Some((route, subnet, dev)) = foreign_routes(nl, &nl.routes()?, net, bridge_index)?
+        .into_iter()
+        .next()
+    {
+        return Err(Error::conflict(format!(
+            "subnet {subnet} overlaps the route {route} on {dev}"
+        )));
+    }
+    Ok(())
+}
+
+/// The routes (default routes aside) not on the bridge (`bridge_index`)
+/// that overlap a subnet of `net`: (route, subnet, its device's name).
+pub fn foreign_routes(
+    nl: &Netlink,
+    routes: &[RouteInfo],
+    net: &Network,
+    bridge_index: Option<u32>,
+) -> Result<Vec<(IpNetwork, IpNetwork, String)>> {
+    let mut out = Vec::new();
+    for route in routes {
         if route.destination.prefix() == 0 || route.oif.is_some() && route.oif == bridge_index {
             continue;
         }
-        for s in &net.subnets {
-            if overlaps(route.destination, s.subnet) {
-                let dev = match route.oif {
-                    Some(i) => nl
-                        .link_by_index(i)?
-                        .map(|l| l.name)
-                        .unwrap_or_else(|| format!("ifindex {i}")),
-                    None => "no device".to_string(),
-                };
-                return Err(Error::conflict(format!(
-                    "subnet {} overlaps the route {} on {dev}",
-                    s.subnet, route.destination
-                )));
-            }
+        for s in net
+            .subnets
+            .iter()
+            .filter(|s| overlaps(route.destination, s.subnet))
+        {
+            let dev = match route.oif {
+                Some(i) => nl
+                    .link_by_index(i)?
+                    .map(|l| l.name)
+                    .unwrap_or_else(|| format!("ifindex {i}")),
+                None => "no device".to_string(),
+            };
+            out.push((route.destination, s.subnet, dev));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 fn is_link_local(a: &IpNetwork) -> bool {

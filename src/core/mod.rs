@@ -13,26 +13,42 @@
 //!   (STATUS): the attachment operations the front ends call;
 //! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachment records, address reservations, leftovers and crash recovery;
+//! - what the CLI's commands do, each a call the CLI renders: `setup`
+//!   (init), `networks/` (network create, rm, prune), `portmaps` (portmap
+//!   add, del), `teardown` (and `leftovers`, the bookkeeping swept after
+//!   it), `inspect` (status), `drift` and `advice` (check: differences and
+//!   warnings), `orphans::gc` (gc), `features` (version);
+//! - `netns_guard`: a container's namespace opened, the plugin's own refused;
 //! - `json`: typed JSON access the front ends and IPAM share.
 
+pub mod advice;
 pub mod attach;
 pub mod attachments;
 pub mod collect;
 pub mod conflist;
 pub mod desired;
 pub mod detach;
+pub mod drift;
+pub mod features;
 pub mod host;
+pub mod inspect;
 pub mod ipam;
 pub mod json;
+pub mod leftovers;
 pub mod lock;
+pub mod netns_guard;
 pub mod network;
+pub mod networks;
 pub mod orphans;
 pub mod plan;
+pub mod portmaps;
 pub mod ports;
 pub mod readiness;
 pub mod record;
 pub mod recover;
+pub mod setup;
 pub mod state;
+pub mod teardown;
 pub mod txn;
 pub mod verify;
 pub mod vethname;

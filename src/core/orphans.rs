@@ -89,6 +89,20 @@ impl std::fmt::Display for Orphan {
     }
 }
 
+/// `hostnet gc`: under the host lock, the orphans found (one line each)
+/// and, unless `dry_run`, released; with what could not be released.
+pub fn gc(store: &Store, dry_run: bool) -> Result<(Vec<String>, Vec<String>)> {
+    let _lock = super::lock::HostLock::acquire(&store.run)?;
+    let nl = Netlink::open()?;
+    let found = find(store, &nl)?;
+    let problems = if dry_run {
+        Vec::new()
+    } else {
+        release(store, &nl, &found)
+    };
+    Ok((found.iter().map(|o| o.to_string()).collect(), problems))
+}
+
 /// Everything to release, in the order to release it.
 pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
     let mut out = Vec::new();

@@ -23,10 +23,11 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::core::state::{
-    Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json,
+    Durability, Loaded, Store, list_json, load, read_bytes_opt, remove_file_if_exists,
+    write_atomic, write_json,
 };
 use crate::error::{Error, Result};
-use crate::kernel::nft::{L4Proto, PortElement};
+pub use crate::kernel::nft::{L4Proto, PortElement};
 
 pub const STATIC_OWNER: &str = "static";
 
@@ -557,6 +558,33 @@ pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<V
     Ok(out)
 }
 
+/// The claim files `unclaim(owner, mappings)` would change, with their
+/// bytes now, so an undo puts them back exactly (`restore_claims`).
+pub fn claims_before(
+    store: &Store,
+    owner: &str,
+    mappings: &[PortMapping],
+) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut out: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
+    for (path, _) in find_claims(store, owner, mappings)? {
+        if out.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        if let Some(bytes) = read_bytes_opt(&path)? {
+            out.push((path, bytes));
+        }
+    }
+    Ok(out)
+}
+
+/// Put back claim files as `claims_before` read them.
+pub fn restore_claims(owner: &str, before: &[(std::path::PathBuf, Vec<u8>)]) -> Result<()> {
+    for (path, bytes) in before {
+        write_atomic(path, bytes, 0o600, durability(owner))?;
+    }
+    Ok(())
+}
+
 /// The mappings on host ports start..=end of one protocol, with owners:
 /// one file read per port, nothing else.
 pub fn on_ports(
@@ -651,6 +679,35 @@ mod tests {
             dest_ip: dest.parse().expect("dest ip"),
             dest_port,
         }
+    }
+
+    #[test]
+    fn restored_claims_are_the_claims_before_unclaim() {
+        let d = TestDir::new("ports-restore");
+        let s = d.store();
+        let range: Vec<PortMapping> = (8000..=8002)
+            .map(|p| tcp(None, p, "10.88.0.2", p))
+            .collect();
+        let one = [tcp(Some("192.0.2.10"), 9000, "10.88.0.3", 80)];
+        claim_grouped(&s, STATIC_OWNER, &range).unwrap();
+        claim_grouped(&s, STATIC_OWNER, &one).unwrap();
+        let before_range = on_ports(&s, L4Proto::Tcp, 8000, 8002).unwrap();
+        let mine: Vec<PortMapping> = range.iter().chain(&one).cloned().collect();
+        let snapshot = claims_before(&s, STATIC_OWNER, &mine).unwrap();
+        assert_eq!(snapshot.len(), 4, "one file per claimed port");
+        let elements = claimed_elements(&s, STATIC_OWNER, &mine).unwrap();
+        unclaim(&s, STATIC_OWNER, &mine).unwrap();
+        assert!(on_ports(&s, L4Proto::Tcp, 8000, 9000).unwrap().is_empty());
+        restore_claims(STATIC_OWNER, &snapshot).unwrap();
+        assert_eq!(
+            on_ports(&s, L4Proto::Tcp, 8000, 8002).unwrap(),
+            before_range
+        );
+        assert_eq!(
+            claimed_elements(&s, STATIC_OWNER, &mine).unwrap(),
+            elements,
+            "the range is one element again, the single mapping its own"
+        );
     }
 
     #[test]

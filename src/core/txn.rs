@@ -1,8 +1,8 @@
 //! One transaction mechanism for every change: steps done are recorded with
 //! their undo; a failure rolls them back in reverse (`fail`), and so does a
 //! panic unwinding through the holder (the Drop guard). `commit` keeps them.
-//! `plan::execute` (init, network create/rm, teardown) and `portmap add`
-//! run on it.
+//! `plan::execute` (init, network create/rm, teardown), `portmaps` (portmap
+//! add and del) and `attach` (ADD) run on it.
 
 use crate::error::{Error, Result};
 

@@ -14,7 +14,12 @@ use super::result::Dns;
 use crate::core::ipam::range::RangeSet;
 use crate::core::network::Network;
 use crate::core::state::Store;
-use crate::kernel::sysctl::Key;
+pub use crate::kernel::sysctl::Key;
+
+/// A container sysctl's dotted name ("net.ipv4.conf.eth0.forwarding") as its key.
+pub fn sysctl_key(name: &str) -> crate::error::Result<Key> {
+    crate::kernel::sysctl::parse_dotted(name).map_err(|e| crate::error::Error::invalid(e.msg))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -12,6 +12,11 @@ use std::fs::File;
 use crate::error::{Error, Kind, Result};
 use crate::kernel::netns::{self, Identity};
 
+/// Open the network namespace at `path` (CNI_NETNS).
+pub fn open(path: &str) -> Result<File> {
+    netns::open(std::path::Path::new(path))
+}
+
 /// Refuse a CNI_NETNS that is the plugin's own network namespace, or no
 /// namespace at all, before anything changes.
 pub fn refuse_own(path: &str, file: &File) -> Result<()> {
