@@ -254,6 +254,63 @@ fn clash_changes_nothing() {
         .hostnet_ok(&["portmap", "add", "--proto", "udp", "8080", "10.4.0.3:80"]);
 }
 
+/// A `portmap del` that fails after its kernel element is gone (strace
+/// makes the first unlink, the claim file's, fail with EIO) puts the
+/// element and the claim back: the same state as before, the mapping still
+/// answers from outside and `ls` still lists it; the retry then removes it.
+#[test]
+fn failed_del_puts_the_mapping_back() {
+    let w = world("pm-undo");
+    let _t = echo_peer_server(&w.ctr, "tcp", 80);
+    w.host
+        .hostnet_ok(&["portmap", "add", "8080", "10.4.0.2:80"]);
+    let before = w.host.snapshot();
+
+    let del = w.host.command(&["portmap", "del", "8080"]);
+    let mut injected = std::process::Command::new("strace");
+    injected
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=unlink,unlinkat:error=EIO:when=1",
+        ])
+        .arg(del.get_program())
+        .args(del.get_args());
+    let out = run(&mut injected);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ports/tcp-8080.json: Input/output error"),
+        "the failure is the claim file's removal, after the element's: {}",
+        stderr(&out)
+    );
+    assert_same(
+        &before,
+        &w.host.snapshot(),
+        "a failed del changed something",
+    );
+    assert_eq!(
+        ask(&w.outside, "tcp", "198.51.100.1", 8080).as_deref(),
+        Some("198.51.100.2"),
+        "the mapping answers after the failed del"
+    );
+    assert!(
+        w.host
+            .hostnet_ok(&["portmap", "ls"])
+            .contains("10.4.0.2:80")
+    );
+
+    w.host.hostnet_ok(&["portmap", "del", "8080"]);
+    assert_eq!(ask(&w.outside, "tcp", "198.51.100.1", 8080), None);
+    assert!(
+        !w.host
+            .hostnet_ok(&["portmap", "ls"])
+            .contains("10.4.0.2:80")
+    );
+}
+
 #[test]
 fn bad_mappings_change_nothing() {
     let w = world("pm-bad");
