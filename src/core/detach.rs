@@ -122,7 +122,7 @@ pub fn release(store: &Store, a: &Attachment, netns: Option<&str>) -> Result<()>
         // a device removal needs that mutex, so closing it earlier would make
         // the veth delete wait behind the flush. By now the grace period the
         // flush waits for has usually passed (1-1.5 ms instead of 10-14 ms).
-        nft::close_parked_socket();
+        nft::close_session();
         veth.and(rest)?;
         let _lock = HostLock::acquire(&store.run)?;
         record::remove(store, a)?;

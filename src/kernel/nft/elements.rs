@@ -643,7 +643,7 @@ pub fn update(
     // After deletes, closing the socket would wait out an RCU grace period
     // (nf_tables flushes its pending destroy work on release), typically
     // while the caller still holds the host lock: the session keeps it open
-    // until `close_parked_socket` or process exit.
+    // until `close_session` or process exit.
     let res = sock.run_batch(batch.finish())?;
     drop(sock);
     let Some(&(seq, errno)) = res.errors.first() else {

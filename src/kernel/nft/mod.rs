@@ -167,7 +167,7 @@ pub fn read_guards() -> Result<Vec<PortGuard>> {
 /// deleted elements its close waits one RCU grace period: call this once the
 /// host lock is released to pay that wait at a chosen moment (e.g. while a
 /// veth delete runs on another thread); otherwise it is paid at process exit.
-pub fn close_parked_socket() {
+pub fn close_session() {
     sys::close_session()
 }
 
