@@ -30,11 +30,11 @@ cni() {  # $1 command, $2 container, rest: a prefix (strace …)
 }
 cni ADD c1
 report() {  # $1: ADD|DEL
-  local log=$work/$1.trace
+  local log=$work/$1.trace  # a line a call; a thread's call may be split "<unfinished ...>"
   cni "$1" c2 strace -f -qq -o "$log" -e trace=socket,clone,clone3,sendto,sendmsg,recvmsg,recvfrom,execve,openat
   echo "== $1 (steady state: one container already attached)"
-  printf '  netlink route sockets:     %s\n' "$(grep -c 'socket(AF_NETLINK, [^,]*, NETLINK_ROUTE)' "$log" || true)"
-  printf '  netlink netfilter sockets: %s\n' "$(grep -c 'socket(AF_NETLINK, [^,]*, NETLINK_NETFILTER)' "$log" || true)"
+  printf '  netlink route sockets:     %s\n' "$(grep -c 'socket(AF_NETLINK, [^,]*, NETLINK_ROUTE' "$log" || true)"
+  printf '  netlink netfilter sockets: %s\n' "$(grep -c 'socket(AF_NETLINK, [^,]*, NETLINK_NETFILTER' "$log" || true)"
   printf '  other sockets:             %s\n' "$(grep 'socket(' "$log" | grep -vc 'NETLINK_ROUTE\|NETLINK_NETFILTER' || true)"
   printf '  threads started:           %s\n' "$(grep -c '^[0-9]* *clone3\?(' "$log" || true)"
   printf '  netlink sends:             %s\n' "$(grep -c '^[0-9]* *\(sendto\|sendmsg\)(' "$log" || true)"
