@@ -7,6 +7,7 @@
 //! <state-dir>/ports/<proto>-<port>.json   static port claims
 //! <state-dir>/leases/<net>/<container>-<ifname>.json   last addresses (same IP back)
 //! <run-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
+//! <run-dir>/containers/<container>/<net>:<ifname>   their index by container (empty files)
 //! <run-dir>/ports/<proto>-<port>.json     containers' port claims
 //! <state-dir>/boot_id                    the kernel boot of the last init (a reboot is recognised)
 //! ```
@@ -265,7 +266,7 @@ fn tmp_prefix(name: &str) -> String {
 }
 
 /// Is the process that wrote this temp file gone? (`<name>.<pid>.<rand>`)
-fn tmp_owner_dead(file_name: &str) -> bool {
+pub(crate) fn tmp_owner_dead(file_name: &str) -> bool {
     let mut parts = file_name.rsplitn(3, '.');
     let _rand = parts.next();
     let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
