@@ -34,7 +34,8 @@ fn parse_entry(name: &str) -> Option<(String, String)> {
     (!network.is_empty() && !ifname.is_empty()).then(|| (network.to_string(), ifname.to_string()))
 }
 
-fn entry_path(store: &Store, network: &str, cid: &str, ifname: &str) -> PathBuf {
+/// The entry of (network, cid, ifname).
+pub fn entry_path(store: &Store, network: &str, cid: &str, ifname: &str) -> PathBuf {
     root(store).join(cid).join(entry_name(network, ifname))
 }
 
