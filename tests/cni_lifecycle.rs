@@ -168,6 +168,12 @@ fn gc_releases_everything_not_valid() {
         );
     }
     assert_eq!(w.records(NET), vec!["gc-0-eth0.json".to_string()]);
+    // the per-container index: gc-3's entry (its record lost) pruned too
+    let index = w.host.run_dir().join("containers");
+    for gone in ["gc-1", "gc-2", "gc-3"] {
+        assert!(!index.join(gone).exists(), "{gone}'s index entry is gone");
+    }
+    assert!(index.join("gc-0").join(format!("{NET}:eth0")).exists());
     let left = w.ip_files(NET);
     assert_eq!(left.len(), 1, "only gc-0's address is left: {left:?}");
     let elements = w.port_elements();

@@ -114,6 +114,11 @@ fn reboot_story(wipe_run_dir: bool) {
         "dead containers' mappings not restored:\n{elements}"
     );
     assert!(w.records(net).is_empty(), "no record of the previous boot");
+    let index = w.host.run_dir().join("containers");
+    assert!(
+        !index.join("rb-c1").exists() && !index.join("rb-c2").exists(),
+        "nor an index entry"
+    );
     assert!(
         w.ip_files(net).is_empty(),
         "dead containers' addresses released"
@@ -556,6 +561,8 @@ fn gc_releases_leftovers_that_check_reports() {
         "(gc-2)",
         "(container gc-2 eth0: no live attachment)",
         "4194303",
+        // the lost record's entry in the per-container index
+        "index entry",
     ] {
         assert!(text.contains(want), "check reports {want}:\n{text}");
     }
@@ -573,6 +580,12 @@ fn gc_releases_leftovers_that_check_reports() {
         "{v}"
     );
     assert!(!tmp.exists(), "temp file removed");
+    let index = w.host.run_dir().join("containers");
+    assert!(
+        !index.join("gc-2").exists() && !index.join("gc-1").exists(),
+        "the index entries of gc-1 (released) and gc-2 (record lost) went"
+    );
+    assert!(index.join("gc-3").join("hng:eth0").exists(), "gc-3's stays");
     check_clean(&w, "after gc");
     assert_eq!(w.host_veths().len(), 1, "only c3's veth is left");
     w.host.ns.ok(&["ip", "link", "show", "manual0"]);

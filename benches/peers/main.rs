@@ -279,7 +279,7 @@ fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor
                 Ok(())
             })?;
             nft::update_ports(std::slice::from_ref(&e), &[], false).map_err(|e| e.to_string())?;
-            nft::close_parked_socket();
+            nft::close_session();
             Ok((idx, t.elapsed()))
         })?;
         add.push(ta);
@@ -296,7 +296,7 @@ fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor
             // hostnet parks the socket of a delete (its close waits for an
             // RCU grace period) until the process exits: a process pays it,
             // so the floor does too; and no socket may keep the namespace alive
-            nft::close_parked_socket();
+            nft::close_session();
             Ok((tv, t.elapsed()))
         })?;
         veth.push(tv);

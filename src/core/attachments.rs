@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use super::index;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
 use super::recover;
@@ -101,7 +102,8 @@ pub fn kernel_elements() -> Result<BTreeSet<String>> {
 }
 
 /// The files that hold one attachment on disk: its host-local address
-/// reservations (those still naming it) and its record. `hostnet teardown`
+/// reservations (those still naming it), its record and its index entry
+/// (`core::index`), and its lease. `hostnet teardown`
 /// removes them after deleting the host veth. A delegated IPAM plugin's
 /// reservations are that plugin's (teardown cannot call it: no CNI_PATH).
 pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::PathBuf>> {
@@ -115,6 +117,10 @@ pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::
         }
     }
     files.push(record::path(store, &a.network, &a.container_id, &a.ifname));
+    let entry = index::entry_path(store, &a.network, &a.container_id, &a.ifname);
+    if entry.exists() {
+        files.push(entry);
+    }
     let lease = recover::lease_path(store, &a.network, &a.container_id, &a.ifname);
     if lease.exists() {
         files.push(lease);

@@ -1,7 +1,8 @@
 //! GC by a list of the attachments that are still valid (CNI 1.1 GC): every
 //! attachment, address reservation and port mapping of one network whose
 //! (container id, ifname) is not in the list is released, and anti-spoofing
-//! elements of veths no attachment record names. It may list; it keeps going
+//! elements of veths no attachment record names, and index entries whose
+//! record is gone (`core::index`). It may list; it keeps going
 //! past errors and reports them all at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +46,9 @@ pub fn collect(store: &Store, keep: &Keep<'_>) -> Result<()> {
         }
         release_ports(store, keep, &subnets, &mut errors)?;
         release_orphan_guards(store, &mut errors)?;
+        if let Err(e) = crate::core::index::prune(store) {
+            errors.push(format!("pruning the container index: {}", e.msg));
+        }
     }
     if errors.is_empty() {
         Ok(())

@@ -78,7 +78,11 @@ pub fn detach(store: &Store, t: &Target<'_>) -> Result<()> {
                 if found.veth { " and the host veth" } else { "" }
             );
         }
-        Loaded::Absent => without_record(store, t)?,
+        Loaded::Absent => {
+            // a crash may have left its index entry after the record
+            crate::core::index::remove(store, t.network, t.container_id, t.ifname)?;
+            without_record(store, t)?
+        }
     }
     recover::remove_lease(store, t.network, t.container_id, t.ifname)
 }

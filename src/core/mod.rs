@@ -11,7 +11,7 @@
 //! - `attach/` (ADD: request, phases, result), `detach` (DEL), `verify`
 //!   (CHECK), `collect` (GC by a list of valid attachments), `readiness`
 //!   (STATUS): the attachment operations the front ends call;
-//! - `record`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
+//! - `record`, `index`, `recover`, `orphans`, `attachments`, `vethname`, `ipam/`:
 //!   attachment records, address reservations, leftovers and crash recovery;
 //! - what the CLI's commands do, each a call the CLI renders: `setup`
 //!   (init), `networks/` (network create, rm, prune), `portmaps` (portmap
@@ -31,6 +31,7 @@ pub mod detach;
 pub mod drift;
 pub mod features;
 pub mod host;
+pub mod index;
 pub mod inspect;
 pub mod ipam;
 pub mod json;

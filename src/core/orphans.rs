@@ -3,13 +3,15 @@
 //! address files and port claims without a live attachment, elements whose
 //! owner has no record, veths hostnet made on managed bridges that nobody
 //! owns (named after an attachment with address files but no live record;
-//! veths attached by hand are left alone), and temp files of dead processes.
+//! veths attached by hand are left alone), temp files of dead processes and
+//! index entries whose record is gone.
 //! The caller holds the host lock.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use super::index;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
 use super::recover;
@@ -45,6 +47,8 @@ pub enum Orphan {
     Veth(String),
     /// A temp file of a dead process, or a marker of a record set aside.
     File(PathBuf),
+    /// An entry of the per-container index whose record is gone.
+    IndexEntry(PathBuf),
 }
 
 impl std::fmt::Display for Orphan {
@@ -85,6 +89,7 @@ impl std::fmt::Display for Orphan {
                 g.addrs.len()
             ),
             Orphan::File(p) => write!(f, "file {}", p.display()),
+            Orphan::IndexEntry(p) => write!(f, "index entry {} (no record)", p.display()),
         }
     }
 }
@@ -254,6 +259,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
     for d in &dirs {
         out.extend(state::dead_temps(d)?.into_iter().map(Orphan::File));
     }
+    out.extend(index::dangling(store)?.into_iter().map(Orphan::IndexEntry));
     for rec in &networks {
         let lost = store
             .attachments_dir()
@@ -303,6 +309,7 @@ pub fn release(store: &Store, nl: &Netlink, orphans: &[Orphan]) -> Vec<String> {
                 tolerate_no_table(nft::update(&[], &[], &[], std::slice::from_ref(g), true))
             }
             Orphan::File(p) => state::remove_file_if_exists(p),
+            Orphan::IndexEntry(p) => index::remove_path(p),
         };
         note(o, r);
     }

@@ -14,6 +14,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::core::index;
 use crate::core::ports::PortMapping;
 use crate::core::state::{
     Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json,
@@ -117,9 +118,49 @@ pub fn guard_of(host_veth: &str, ips: &[AttachedIp]) -> PortGuard {
 }
 
 /// The other attachments of container `cid` (other networks or interface
-/// names), from the record file names: one directory listing per network,
-/// and a read of the records that match.
+/// names): one listing of its directory in the index (`core::index`) and a
+/// read of each record it names; without an index, a listing per network.
 pub fn siblings(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<Vec<Attachment>> {
+    let mut out = match index::keys(store, cid)? {
+        Some(keys) => siblings_by_index(store, keys, network, cid, ifname)?,
+        None => siblings_by_listing(store, network, cid, ifname)?,
+    };
+    out.sort_by(|a, b| (&a.network, &a.ifname).cmp(&(&b.network, &b.ifname)));
+    Ok(out)
+}
+
+fn siblings_by_index(
+    store: &Store,
+    keys: Vec<(String, String)>,
+    network: &str,
+    cid: &str,
+    ifname: &str,
+) -> Result<Vec<Attachment>> {
+    let mut out = Vec::new();
+    for (net, ifn) in keys {
+        if net == network && ifn == ifname {
+            continue;
+        }
+        // a dangling entry (no record) or a record of another pair is skipped
+        if let Some(a) = load_record(&path(store, &net, cid, &ifn))?.value()
+            && a.container_id == cid
+            && a.network == net
+            && a.ifname == ifn
+        {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// `siblings` in a run dir without an index: from the record file names,
+/// one directory listing per network, and a read of the records that match.
+fn siblings_by_listing(
+    store: &Store,
+    network: &str,
+    cid: &str,
+    ifname: &str,
+) -> Result<Vec<Attachment>> {
     let dir = store.attachments_dir();
     let nets = match std::fs::read_dir(&dir) {
         Ok(rd) => rd,
@@ -150,7 +191,6 @@ pub fn siblings(store: &Store, network: &str, cid: &str, ifname: &str) -> Result
             }
         }
     }
-    out.sort_by(|a, b| (&a.network, &a.ifname).cmp(&(&b.network, &b.ifname)));
     Ok(out)
 }
 
@@ -196,7 +236,9 @@ pub fn read(
     Ok(Loaded::Value(a))
 }
 
+/// Write the record, its index entry first (`core::index`).
 pub fn write(store: &Store, a: &Attachment) -> Result<()> {
+    index::add(store, &a.network, &a.container_id, &a.ifname)?;
     write_json(
         &path(store, &a.network, &a.container_id, &a.ifname),
         a,
@@ -205,7 +247,13 @@ pub fn write(store: &Store, a: &Attachment) -> Result<()> {
 }
 
 pub fn remove(store: &Store, a: &Attachment) -> Result<()> {
-    remove_file_if_exists(&path(store, &a.network, &a.container_id, &a.ifname))
+    remove_at(store, &a.network, &a.container_id, &a.ifname)
+}
+
+/// Remove the record of (network, cid, ifname) if any, then its index entry.
+pub fn remove_at(store: &Store, network: &str, container_id: &str, ifname: &str) -> Result<()> {
+    remove_file_if_exists(&path(store, network, container_id, ifname))?;
+    index::remove(store, network, container_id, ifname)
 }
 
 /// `<dir>/.lost/<cid>-<ifname>.json`: left when a record was set aside, so
@@ -323,6 +371,65 @@ mod tests {
         assert_eq!(siblings(&s, "n1", "c1", "eth0").unwrap(), vec![b.clone()]);
         remove(&s, &a).unwrap();
         assert_eq!(attachments(&s).unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn siblings_come_from_the_index_and_skip_dangling_entries() {
+        let d = TestDir::new("rec-sib");
+        let s = d.store();
+        let a = attachment("n1", "c1", "eth0", "10.1.0.2/24");
+        let b = attachment("n2", "c1", "eth1", "10.2.0.2/24");
+        let other = attachment("n1", "c2", "eth0", "10.1.0.3/24");
+        for r in [&a, &b, &other] {
+            write(&s, r).unwrap();
+        }
+        assert!(index::root(&s).join("c1").join("n2:eth1").exists());
+        assert_eq!(siblings(&s, "n1", "c1", "eth0").unwrap(), vec![b.clone()]);
+        assert_eq!(siblings(&s, "n1", "c2", "eth0").unwrap(), Vec::new());
+        // a crash between the record's removal and its entry's: skipped
+        remove_file_if_exists(&path(&s, "n2", "c1", "eth1")).unwrap();
+        assert_eq!(siblings(&s, "n1", "c1", "eth0").unwrap(), Vec::new());
+        assert_eq!(
+            index::dangling(&s).unwrap(),
+            vec![index::root(&s).join("c1").join("n2:eth1")]
+        );
+        assert_eq!(index::prune(&s).unwrap().len(), 1);
+        assert!(index::dangling(&s).unwrap().is_empty());
+        remove(&s, &a).unwrap();
+        remove(&s, &other).unwrap();
+        let left: Vec<_> = std::fs::read_dir(index::root(&s)).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn records_written_before_the_index_are_listed_then_indexed() {
+        let d = TestDir::new("rec-old");
+        let s = d.store();
+        // a run dir of an earlier version: records, no index
+        let a = attachment("n1", "c1", "eth0", "10.1.0.2/24");
+        let b = attachment("n2", "c1", "eth1", "10.2.0.2/24");
+        for r in [&a, &b] {
+            write_json(
+                &path(&s, &r.network, &r.container_id, &r.ifname),
+                r,
+                Durability::Volatile,
+            )
+            .unwrap();
+        }
+        assert!(!index::root(&s).exists());
+        assert_eq!(
+            siblings(&s, "n3", "c1", "eth2").unwrap(),
+            vec![a.clone(), b.clone()]
+        );
+        // the first write builds the index from every record
+        let c = attachment("n3", "c1", "eth2", "10.3.0.2/24");
+        write(&s, &c).unwrap();
+        assert!(index::root(&s).join("c1").join("n1:eth0").exists());
+        assert_eq!(
+            siblings(&s, "n3", "c1", "eth2").unwrap(),
+            vec![a, b.clone()]
+        );
+        assert_eq!(siblings(&s, "n1", "c1", "eth0").unwrap(), vec![b, c]);
     }
 
     #[test]

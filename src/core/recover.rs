@@ -284,7 +284,7 @@ pub fn search(
     {
         found.veth |= delete_veth(nl, v)?;
     }
-    remove_file_if_exists(&record::path(store, network, cid, ifname))?;
+    record::remove_at(store, network, cid, ifname)?;
     record::forget_lost(store, network, cid, ifname)?;
     Ok(found)
 }
@@ -348,6 +348,9 @@ pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
             },
             a.port_mappings.len()
         ));
+    }
+    for p in crate::core::index::prune(store)? {
+        lines.push(format!("removed index entry {} (no record)", p.display()));
     }
     if rebooted {
         // container claims of the previous boot without a record

@@ -7,6 +7,7 @@
 //! <state-dir>/ports/<proto>-<port>.json   static port claims
 //! <state-dir>/leases/<net>/<container>-<ifname>.json   last addresses (same IP back)
 //! <run-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
+//! <run-dir>/containers/<container>/<net>:<ifname>   their index by container (empty files)
 //! <run-dir>/ports/<proto>-<port>.json     containers' port claims
 //! <state-dir>/boot_id                    the kernel boot of the last init (a reboot is recognised)
 //! ```
@@ -265,7 +266,7 @@ fn tmp_prefix(name: &str) -> String {
 }
 
 /// Is the process that wrote this temp file gone? (`<name>.<pid>.<rand>`)
-fn tmp_owner_dead(file_name: &str) -> bool {
+pub(crate) fn tmp_owner_dead(file_name: &str) -> bool {
     let mut parts = file_name.rsplitn(3, '.');
     let _rand = parts.next();
     let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
@@ -340,7 +341,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, d: Durability) -> Resu
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::invalid(format!("{}: no file name", path.display())))?;
     let tmp_dir = dir.join(TMP_DIR);
-    std::fs::create_dir_all(&tmp_dir).ctx(format!("creating {}", tmp_dir.display()))?;
     remove_dead_temps(dir, Some(name))?;
     let tmp = tmp_dir.join(format!(
         "{}{}.{}",
@@ -348,14 +348,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, d: Durability) -> Resu
         std::process::id(),
         random_hex()?
     ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
+    let open = || {
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .mode(mode)
             .open(&tmp)
-            .ctx(format!("writing {}", tmp.display()))?;
+    };
+    let result = (|| {
+        // the temp dir is made only when missing (a first write)
+        let mut f = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&tmp_dir).ctx(format!("creating {}", tmp_dir.display()))?;
+                open()
+            }
+            r => r,
+        }
+        .ctx(format!("writing {}", tmp.display()))?;
         f.write_all(bytes)
             .ctx(format!("writing {}", tmp.display()))?;
         if d == Durability::Durable {
@@ -403,4 +413,30 @@ pub fn list_json(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::TestDir;
+
+    #[test]
+    fn a_write_makes_its_temp_dir_and_clears_dead_temps_of_the_same_file() {
+        let d = TestDir::new("state-write");
+        // neither the file's directory nor its temp dir exists yet
+        let p = d.0.join("sub").join("f.json");
+        write_atomic(&p, b"1", 0o600, Durability::Volatile).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"1");
+        let tmp = d.0.join("sub").join(TMP_DIR);
+        // 4194304 is above the kernel's largest pid: a dead writer
+        let dead = tmp.join("f.json.4194304.0011223344556677");
+        let other = tmp.join("g.json.4194304.0011223344556677");
+        std::fs::write(&dead, b"").unwrap();
+        std::fs::write(&other, b"").unwrap();
+        write_atomic(&p, b"2", 0o600, Durability::Durable).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"2");
+        assert!(!dead.exists(), "the same file's dead temp is removed");
+        assert!(other.exists(), "another file's is left to gc");
+        assert_eq!(dead_temps(&d.0.join("sub")).unwrap(), vec![other]);
+    }
 }

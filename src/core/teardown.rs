@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::core::attachments;
 use crate::core::desired;
+use crate::core::index;
 use crate::core::leftovers;
 use crate::core::lock::HostLock;
 use crate::core::networks;
@@ -62,6 +63,10 @@ pub fn teardown(store: &Store, opts: &Options, dry_run: bool) -> Result<Vec<Stri
         for path in attachments::attachment_files(store, a)? {
             actions.push(Action::RemoveFile { path });
         }
+    }
+    // index entries a crash left without their record
+    for path in index::dangling(store)? {
+        actions.push(Action::RemoveFile { path });
     }
     for path in ports::claim_files(store)? {
         actions.push(Action::RemoveFile { path });
