@@ -130,8 +130,9 @@ flushes the whole ruleset, runs `hostnet init` again at once.\n\n",
     /// record), address files and port claims without a live attachment,
     /// nftables elements whose owner has no record, host veths hostnet made on
     /// managed bridges that no record owns (veths attached by hand are left
-    /// alone), and temp files of dead processes. `hostnet check` reports each
-    /// of these as a difference.
+    /// alone), temp files of dead processes, and entries of the per-container
+    /// index whose record is gone. `hostnet check` reports each of these as a
+    /// difference.
     Gc(GcArgs),
     /// Static port mappings: host port -> container ip:port, as nftables map elements
     ///

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::index;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
 use super::recover;
@@ -117,10 +116,6 @@ pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::
         }
     }
     files.push(record::path(store, &a.network, &a.container_id, &a.ifname));
-    let entry = index::entry_path(store, &a.network, &a.container_id, &a.ifname);
-    if entry.exists() {
-        files.push(entry);
-    }
     let lease = recover::lease_path(store, &a.network, &a.container_id, &a.ifname);
     if lease.exists() {
         files.push(lease);

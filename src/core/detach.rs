@@ -79,8 +79,16 @@ pub fn detach(store: &Store, t: &Target<'_>) -> Result<()> {
             );
         }
         Loaded::Absent => {
-            // a crash may have left its index entry after the record
-            crate::core::index::remove(store, t.network, t.container_id, t.ifname)?;
+            // a crash may have left its index entry after the record; under
+            // the lock, and only while there is still no record (an ADD of
+            // the same attachment may have written one since)
+            {
+                let _lock = HostLock::acquire(&store.run)?;
+                let rec = record::path(store, t.network, t.container_id, t.ifname);
+                if std::fs::symlink_metadata(rec).is_err() {
+                    crate::core::index::remove(store, t.network, t.container_id, t.ifname)?;
+                }
+            }
             without_record(store, t)?
         }
     }

@@ -90,9 +90,14 @@ pub fn remove(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<(
     remove_path(&entry_path(store, network, cid, ifname))
 }
 
-/// Remove an entry by its path, and its directory once empty.
+/// Remove an entry by its path (or whatever else stands there: a directory
+/// is removed with its content), and its container's directory once empty.
 pub fn remove_path(entry: &Path) -> Result<()> {
-    remove_file_if_exists(entry)?;
+    match std::fs::symlink_metadata(entry) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(entry)
+            .map_err(|e| Error::io(format!("removing {}", entry.display()), e))?,
+        _ => remove_file_if_exists(entry)?,
+    }
     if let Some(dir) = entry.parent()
         && let Err(e) = std::fs::remove_dir(dir)
         && !matches!(
@@ -178,7 +183,9 @@ fn remove_dead_builds(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Entries whose record is gone (a crash between the two removals).
+/// Entries whose record is gone (a crash between the two removals), and
+/// anything else in a container's directory that is not an entry (a name
+/// that does not parse, a directory): nothing but entries belongs there.
 pub fn dangling(store: &Store) -> Result<Vec<PathBuf>> {
     let root = root(store);
     let rd = match std::fs::read_dir(&root) {
@@ -194,11 +201,12 @@ pub fn dangling(store: &Store) -> Result<Vec<PathBuf>> {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
             let gone = match parse_entry(&name) {
-                Some((net, ifname)) => {
+                Some((net, ifname)) if is_file => {
                     std::fs::symlink_metadata(record::path(store, &net, &cid, &ifname)).is_err()
                 }
-                None => true,
+                _ => true,
             };
             if gone {
                 out.push(entry.path());
@@ -209,9 +217,24 @@ pub fn dangling(store: &Store) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Remove the dangling entries; returns them. The caller holds the host
-/// lock (records are created and removed under it).
+/// Remove the whole index (teardown, once every record is gone; the index
+/// is derived from the records, so it is not part of teardown's undo).
+pub fn remove_all(store: &Store) -> Result<()> {
+    remove_dead_builds(store)?;
+    let root = root(store);
+    match std::fs::remove_dir_all(&root) {
+        Err(e) if e.kind() != ErrorKind::NotFound => {
+            Err(Error::io(format!("removing {}", root.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Remove the dangling entries (and builds of dead processes); returns the
+/// entries. The caller holds the host lock (records are created and removed
+/// under it).
 pub fn prune(store: &Store) -> Result<Vec<PathBuf>> {
+    remove_dead_builds(store)?;
     let found = dangling(store)?;
     for p in &found {
         remove_path(p)?;
@@ -271,5 +294,25 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".containers"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    /// What is not an entry (a directory such as a writer's `.tmp`, a name
+    /// that does not parse) is dangling too, and prune removes it with the
+    /// builds of dead processes, so the container's directory can go.
+    #[test]
+    fn prune_removes_whatever_is_not_an_entry() {
+        let d = TestDir::new("idx-prune");
+        let s = d.store();
+        add(&s, "n1", "c1", "eth0").unwrap();
+        let stray = root(&s).join("c1").join(".tmp");
+        std::fs::create_dir_all(stray.join("x")).unwrap();
+        std::fs::write(root(&s).join("c1").join("junk"), b"").unwrap();
+        let dead = s.run.join(".containers.4194304.0011223344556677");
+        std::fs::create_dir_all(&dead).unwrap();
+        let found = prune(&s).unwrap();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(!root(&s).join("c1").exists(), "container dir removed");
+        assert!(!dead.exists(), "dead build removed");
+        assert!(prune(&s).unwrap().is_empty());
     }
 }

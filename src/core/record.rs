@@ -237,13 +237,15 @@ pub fn read(
 }
 
 /// Write the record, its index entry first (`core::index`).
+/// A write that fails where no record stood takes its new entry back.
 pub fn write(store: &Store, a: &Attachment) -> Result<()> {
     index::add(store, &a.network, &a.container_id, &a.ifname)?;
-    write_json(
-        &path(store, &a.network, &a.container_id, &a.ifname),
-        a,
-        Durability::Volatile,
-    )
+    let record = path(store, &a.network, &a.container_id, &a.ifname);
+    let written = write_json(&record, a, Durability::Volatile);
+    if written.is_err() && std::fs::symlink_metadata(&record).is_err() {
+        let _ = index::remove(store, &a.network, &a.container_id, &a.ifname);
+    }
+    written
 }
 
 pub fn remove(store: &Store, a: &Attachment) -> Result<()> {

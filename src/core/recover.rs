@@ -349,8 +349,14 @@ pub fn release_dead(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
             a.port_mappings.len()
         ));
     }
-    for p in crate::core::index::prune(store)? {
-        lines.push(format!("removed index entry {} (no record)", p.display()));
+    // the index is bookkeeping: a failure to prune it must not stop the boot
+    match crate::core::index::prune(store) {
+        Ok(pruned) => {
+            for p in pruned {
+                lines.push(format!("removed index entry {} (no record)", p.display()));
+            }
+        }
+        Err(e) => lines.push(format!("warning: pruning the container index: {}", e.msg)),
     }
     if rebooted {
         // container claims of the previous boot without a record

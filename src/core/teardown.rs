@@ -64,10 +64,6 @@ pub fn teardown(store: &Store, opts: &Options, dry_run: bool) -> Result<Vec<Stri
             actions.push(Action::RemoveFile { path });
         }
     }
-    // index entries a crash left without their record
-    for path in index::dangling(store)? {
-        actions.push(Action::RemoveFile { path });
-    }
     for path in ports::claim_files(store)? {
         actions.push(Action::RemoveFile { path });
     }
@@ -129,6 +125,9 @@ pub fn teardown(store: &Store, opts: &Options, dry_run: bool) -> Result<Vec<Stri
     }
     let mut done = Vec::new();
     plan::execute(&nl, &actions, |a| done.push(a.to_string()))?;
+    // the per-container index goes with the records it indexes (derived
+    // from them, so not part of the undoable plan)
+    index::remove_all(store)?;
     // no file hostnet created stays: bookkeeping, the lock, empty directories
     // (reported only next to a teardown that removed something)
     ipam_dirs.extend(leftovers::ipam_dirs(&attachments));
