@@ -1,16 +1,17 @@
 //! Links, addresses and routes over rtnetlink, as a small blocking API.
 //! A `Netlink` talks to the network namespace of the thread that opened it.
 //!
-//! One session per network namespace and process: one rtnetlink socket on
-//! one current-thread tokio runtime that also drives the connection task,
-//! opened by the first `Netlink::open` in that namespace and shared by every
-//! later one (a `Netlink` is a cheap handle on it). Each method is one
-//! `block_on`, so callers read like plain system calls: `create_veth`,
-//! `set_master`, `set_up`, `add_address`. A process-wide lazily-opened
-//! session rather than a value passed down: callers keep their signatures,
-//! and a socket is bound to the namespace it was opened in, so the session
-//! is keyed by the caller's namespace (`netns::run_in` ends the container's
-//! session when its thread ends).
+//! One session per network namespace and process: one blocking
+//! NETLINK_ROUTE socket, opened by the first `Netlink::open` in that
+//! namespace and shared by every later one (a `Netlink` is a cheap handle on
+//! it). Each method sends its request and reads the answer on the calling
+//! thread (sendto, then recvfrom until the answer's last message), so
+//! callers read like plain system calls: `create_veth`, `set_master`,
+//! `set_up`, `add_address`. A process-wide lazily-opened session rather than
+//! a value passed down: callers keep their signatures, and a socket is bound
+//! to the namespace it was opened in, so the session is keyed by the
+//! caller's namespace (`netns::run_in` ends the container's session when its
+//! thread ends).
 //! Kernel refusals come back as `Error::kernel(errno, "<action> <object>: <strerror>")`
 //! with the positive errno (EEXIST, ENODEV, ...) so callers can match on it.
 //!
@@ -33,27 +34,48 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures::stream::{Stream, StreamExt, TryStreamExt};
 use ipnetwork::IpNetwork;
-use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::address::{
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL,
+    NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
-use rtnetlink::packet_route::link::{
-    InfoBridge, InfoBridgePort, InfoData, InfoPortData, InfoVeth, LinkAttribute, LinkFlags,
-    LinkInfo as NlLinkInfo, LinkMessage,
+use netlink_packet_route::link::{
+    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth,
+    LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
 };
-use rtnetlink::packet_route::route::{
+use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
-use rtnetlink::{
-    AddressMessageBuilder, Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec,
-    LinkVeth, RouteMessageBuilder,
-};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use crate::error::{Error, Result};
+
+/// Header flags of the requests, as rtnetlink's request builders set them.
+/// A new link, address or route: fails with EEXIST when it exists.
+const CREATE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+/// A change to (or removal of) an existing object (`ip link set`, `del`).
+const CHANGE: u16 = NLM_F_REQUEST | NLM_F_ACK;
+/// A route next to the existing ones to the same destination.
+const APPEND: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+/// One object, answered without an ACK.
+const GET: u16 = NLM_F_REQUEST;
+/// Every object matching the request header.
+const DUMP: u16 = NLM_F_REQUEST | NLM_F_DUMP;
+
+/// Receive buffer: the kernel fills dump datagrams up to 32 KiB at most
+/// (netlink_recvmsg caps max_recvmsg_len there); twice that leaves room for
+/// a single large answer. A longer datagram is an error, never cut short.
+const RECV_BUFFER: usize = 64 * 1024;
+
+/// A dump the kernel marks inconsistent (NLM_F_DUMP_INTR: the objects
+/// changed while it was being sent) is asked again, this many times at most.
+const DUMP_TRIES: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkInfo {
@@ -91,16 +113,47 @@ pub struct Netlink {
     conn: Arc<Conn>,
 }
 
-/// One rtnetlink connection on one current-thread runtime, bound to the
-/// network namespace it was opened in, plus the links looked up through it.
+/// One NETLINK_ROUTE socket bound to the network namespace it was opened
+/// in, plus the links looked up through it.
 struct Conn {
-    // Field order matters on drop: the handle goes first, then the runtime,
-    // which cancels the connection task and closes the socket.
-    handle: Handle,
-    rt: tokio::runtime::Runtime,
+    /// The socket and its request state: one request at a time, from its
+    /// sendto to the last message of its answer.
+    io: Mutex<Io>,
     /// Links by name as the last GETLINK answered, until the next change
     /// of any link through this session (see `forget_links`).
     links: Mutex<HashMap<String, LinkInfo>>,
+}
+
+struct Io {
+    socket: Socket,
+    /// Sequence number of the last request sent.
+    seq: u32,
+    /// Receive buffer, kept between requests.
+    buf: Vec<u8>,
+}
+
+/// Why a request failed, before it is told what the request was.
+enum Fail {
+    /// The kernel's (or the socket's) positive errno.
+    Errno(i32),
+    /// An answer this module cannot read, or did not expect.
+    Answer(String),
+}
+
+impl From<std::io::Error> for Fail {
+    fn from(e: std::io::Error) -> Fail {
+        match e.raw_os_error() {
+            Some(errno) => Fail::Errno(errno),
+            None => Fail::Answer(e.to_string()),
+        }
+    }
+}
+
+/// The messages of one answer, and whether the kernel marked it inconsistent.
+#[derive(Default)]
+struct Answer {
+    msgs: Vec<RouteNetlinkMessage>,
+    interrupted: bool,
 }
 
 /// The sessions of this process, one per network namespace (keyed by the
@@ -122,7 +175,7 @@ fn current_netns() -> Result<NetnsId> {
     Ok((m.dev(), m.ino()))
 }
 
-fn sessions() -> std::sync::MutexGuard<'static, Vec<(NetnsId, Arc<Conn>)>> {
+fn sessions() -> MutexGuard<'static, Vec<(NetnsId, Arc<Conn>)>> {
     SESSIONS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -139,20 +192,16 @@ pub fn end_session() {
             .position(|(k, _)| *k == ns)
             .map(|i| all.swap_remove(i))
     };
-    // dropped outside the lock: a runtime's drop joins nothing here, but
-    // keep the critical section to the Vec.
+    // the socket closes outside the lock (when no handle holds it any more)
     drop(ended);
 }
 
-/// Turn an rtnetlink error into ours: the positive errno and
+/// Turn a failed request into our error: the positive errno and
 /// "<what>: <strerror>", e.g. "creating bridge nerdctl0: File exists".
-fn kernel_error(e: rtnetlink::Error, what: impl fmt::Display) -> Error {
-    match e {
-        rtnetlink::Error::NetlinkError(msg) => {
-            let errno = msg.raw_code().abs();
-            Error::kernel(errno, format!("{what}: {}", strerror(errno)))
-        }
-        other => Error::kernel(libc::EIO, format!("{what}: {other}")),
+fn kernel_error(fail: Fail, what: impl fmt::Display) -> Error {
+    match fail {
+        Fail::Errno(errno) => Error::kernel(errno, format!("{what}: {}", strerror(errno))),
+        Fail::Answer(text) => Error::kernel(libc::EIO, format!("{what}: {text}")),
     }
 }
 
@@ -318,37 +367,235 @@ fn parse_address(msg: &AddressMessage) -> Option<IpNetwork> {
     IpNetwork::new(local.or(address)?, msg.header.prefix_len).ok()
 }
 
+/// An address message for `addr` on link `index`, as `ip addr` sends it:
+/// IFA_ADDRESS and IFA_LOCAL, and for IPv4 below /31 the broadcast address.
 fn address_message(index: u32, addr: IpNetwork) -> AddressMessage {
+    let mut msg = AddressMessage::default();
+    msg.header.index = index;
+    msg.header.prefix_len = addr.prefix();
+    let attrs = &mut msg.attributes;
     match addr.ip() {
-        IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
-            .index(index)
-            .address(ip, addr.prefix())
-            .build(),
-        IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
-            .index(index)
-            .address(ip, addr.prefix())
-            .build(),
+        IpAddr::V4(ip) => {
+            msg.header.family = AddressFamily::Inet;
+            if !ip.is_multicast() {
+                attrs.push(AddressAttribute::Address(ip.into()));
+                attrs.push(AddressAttribute::Local(ip.into()));
+                if addr.prefix() < 31 {
+                    let brd = u32::MAX >> u32::from(addr.prefix()) | u32::from(ip);
+                    attrs.push(AddressAttribute::Broadcast(Ipv4Addr::from(brd)));
+                }
+            }
+        }
+        IpAddr::V6(ip) => {
+            msg.header.family = AddressFamily::Inet6;
+            if ip.is_multicast() {
+                attrs.push(AddressAttribute::Multicast(ip));
+            } else {
+                attrs.push(AddressAttribute::Address(ip.into()));
+                attrs.push(AddressAttribute::Local(ip.into()));
+            }
+        }
+    }
+    msg
+}
+
+/// A link message about link `index` carrying `attributes`.
+fn link_message(index: u32, attributes: Vec<LinkAttribute>) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes = attributes;
+    msg
+}
+
+/// Set (or clear) `flag` in a link message's header, and say it changes.
+fn link_flag(msg: &mut LinkMessage, flag: LinkFlags, on: bool) {
+    msg.header.flags.set(flag, on);
+    msg.header.change_mask |= flag;
+}
+
+/// A bridge-port option of link `index` (IFLA_INFO_SLAVE_DATA).
+fn port_message(index: u32, option: InfoBridgePort) -> LinkMessage {
+    link_message(
+        index,
+        vec![LinkAttribute::LinkInfo(vec![
+            NlLinkInfo::PortKind(InfoPortKind::Bridge),
+            NlLinkInfo::PortData(InfoPortData::BridgePort(vec![option])),
+        ])],
+    )
+}
+
+/// A new link's attributes: its name, then `extra`, then the MTU if any.
+fn new_link_attributes(
+    name: &str,
+    extra: &[LinkAttribute],
+    mtu: Option<u32>,
+) -> Vec<LinkAttribute> {
+    let mut attrs = vec![LinkAttribute::IfName(name.to_string())];
+    attrs.extend_from_slice(extra);
+    attrs.extend(mtu.map(LinkAttribute::Mtu));
+    attrs
+}
+
+/// A main-table unicast route (protocol static) to `dest`, via `gateway`
+/// or, without one, of scope link; out `oif` when given.
+fn route_message(dest: IpNetwork, gateway: Option<IpAddr>, oif: Option<u32>) -> RouteMessage {
+    let mut msg = RouteMessage::default();
+    let h = &mut msg.header;
+    h.address_family = match dest {
+        IpNetwork::V4(_) => AddressFamily::Inet,
+        IpNetwork::V6(_) => AddressFamily::Inet6,
+    };
+    h.destination_prefix_length = dest.prefix();
+    h.table = RouteHeader::RT_TABLE_MAIN;
+    h.protocol = RouteProtocol::Static;
+    h.kind = RouteType::Unicast;
+    h.scope = match gateway {
+        Some(_) => RouteScope::Universe,
+        None => RouteScope::Link,
+    };
+    let attrs = &mut msg.attributes;
+    attrs.push(RouteAttribute::Destination(RouteAddress::from(
+        dest.network(),
+    )));
+    attrs.extend(gateway.map(|gw| RouteAttribute::Gateway(RouteAddress::from(gw))));
+    attrs.extend(oif.map(RouteAttribute::Oif));
+    msg
+}
+
+impl Io {
+    /// Open a socket in the calling thread's network namespace. It is bound
+    /// (to a port the kernel picks) by its first sendto.
+    fn open() -> std::io::Result<Io> {
+        let socket = Socket::new(NETLINK_ROUTE)?;
+        socket.set_netlink_get_strict_chk(true)?;
+        Ok(Io {
+            socket,
+            seq: 0,
+            buf: Vec::with_capacity(RECV_BUFFER),
+        })
+    }
+
+    /// One request and its whole answer; a dump the kernel marks
+    /// interrupted is asked again (EINTR once `DUMP_TRIES` all were).
+    fn request(
+        &mut self,
+        body: RouteNetlinkMessage,
+        flags: u16,
+    ) -> std::result::Result<Vec<RouteNetlinkMessage>, Fail> {
+        for _ in 0..DUMP_TRIES {
+            let seq = self.send(body.clone(), flags)?;
+            let answer = self.answer(seq, flags & NLM_F_ACK != 0)?;
+            if !answer.interrupted {
+                return Ok(answer.msgs);
+            }
+        }
+        Err(Fail::Errno(libc::EINTR))
+    }
+
+    /// Send `body` with the next sequence number, which it returns.
+    fn send(&mut self, body: RouteNetlinkMessage, flags: u16) -> std::result::Result<u32, Fail> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut msg = NetlinkMessage::from(body);
+        msg.header.flags = flags;
+        msg.header.sequence_number = self.seq;
+        msg.finalize();
+        let mut bytes = vec![0; msg.buffer_len()];
+        msg.serialize(&mut bytes);
+        let kernel = SocketAddr::new(0, 0);
+        retry_eintr(|| self.socket.send_to(&bytes, &kernel, 0))?;
+        Ok(self.seq)
+    }
+
+    /// Read the answer to request `seq`: its messages up to the ACK (or the
+    /// error) when it asked for one, the DONE of a dump, or else its single
+    /// message. Messages of another sequence number are what remains of an
+    /// earlier request whose answer failed to decode: skipped.
+    fn answer(&mut self, seq: u32, acked: bool) -> std::result::Result<Answer, Fail> {
+        let mut answer = Answer::default();
+        loop {
+            let len = self.receive()?;
+            let mut at = 0;
+            while at < len {
+                let (msg, size) = decode(&self.buf[at..len])?;
+                at += size;
+                if msg.header.sequence_number != seq {
+                    continue;
+                }
+                answer.interrupted |= msg.header.flags & NLM_F_DUMP_INTR != 0;
+                let last = !acked && msg.header.flags & NLM_F_MULTIPART == 0;
+                if take(msg.payload, &mut answer)? || last {
+                    return Ok(answer);
+                }
+            }
+        }
+    }
+
+    /// One datagram into the buffer; its length.
+    fn receive(&mut self) -> std::result::Result<usize, Fail> {
+        self.buf.clear();
+        let (socket, buf) = (&self.socket, &mut self.buf);
+        // MSG_TRUNC: the datagram's real length, even when longer than the buffer
+        let len = retry_eintr(|| socket.recv(buf, libc::MSG_TRUNC))?;
+        if len > self.buf.len() {
+            return Err(Fail::Answer(format!(
+                "an answer of {len} bytes does not fit the {RECV_BUFFER}-byte buffer"
+            )));
+        }
+        Ok(len)
+    }
+}
+
+/// A system call again while a signal interrupts it.
+fn retry_eintr<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// The first message of `bytes`, and the bytes it takes (aligned to 4).
+fn decode(bytes: &[u8]) -> std::result::Result<(NetlinkMessage<RouteNetlinkMessage>, usize), Fail> {
+    let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
+        .map_err(|e| Fail::Answer(format!("undecodable answer: {e}")))?;
+    // deserialize checked that the length covers at least the header
+    let size = (msg.header.length as usize + 3) & !3;
+    Ok((msg, size.min(bytes.len())))
+}
+
+/// Add one message of an answer to `answer`: true when it ends the answer
+/// (an ACK, a dump's DONE), an error for a refusal.
+fn take(
+    payload: NetlinkPayload<RouteNetlinkMessage>,
+    answer: &mut Answer,
+) -> std::result::Result<bool, Fail> {
+    match payload {
+        NetlinkPayload::InnerMessage(m) => {
+            answer.msgs.push(m);
+            Ok(false)
+        }
+        NetlinkPayload::Error(e) => match e.code {
+            None => Ok(true),
+            Some(code) => Err(Fail::Errno(code.get().saturating_abs())),
+        },
+        NetlinkPayload::Done(d) if d.code < 0 => Err(Fail::Errno(d.code.saturating_abs())),
+        NetlinkPayload::Done(_) => Ok(true),
+        NetlinkPayload::Noop => Ok(false),
+        NetlinkPayload::Overrun(_) => Err(Fail::Errno(libc::ENOBUFS)),
+        other => Err(Fail::Answer(format!(
+            "unexpected netlink message type {}",
+            other.message_type()
+        ))),
     }
 }
 
 impl Conn {
-    /// Open a netlink connection in the calling thread's network namespace.
+    /// Open a netlink socket in the calling thread's network namespace.
     fn open() -> Result<Conn> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .map_err(|e| Error::io("starting the netlink runtime", e))?;
-        // The socket is created (and bound to this thread's netns) right here;
-        // registering it with the reactor needs the runtime's context.
-        let (connection, handle, _) = {
-            let _enter = rt.enter();
-            rtnetlink::new_connection_with_strict_check()
-                .map_err(|e| Error::io("opening a netlink socket", e))?
-        };
-        rt.spawn(connection);
+        let io = Io::open().map_err(|e| Error::io("opening a netlink socket", e))?;
         Ok(Conn {
-            handle,
-            rt,
+            io: Mutex::new(io),
             links: Mutex::new(HashMap::new()),
         })
     }
@@ -357,7 +604,7 @@ impl Conn {
 impl Netlink {
     /// The rtnetlink session of the calling thread's network namespace,
     /// opened on first use: every `open` in one namespace shares one socket
-    /// and one current-thread runtime for the life of the process.
+    /// for the life of the process.
     pub fn open() -> Result<Self> {
         let ns = current_netns()?;
         if let Some((_, conn)) = sessions().iter().find(|(k, _)| *k == ns) {
@@ -373,15 +620,47 @@ impl Netlink {
         Ok(Netlink { conn })
     }
 
-    fn rt(&self) -> &tokio::runtime::Runtime {
-        &self.conn.rt
+    /// One request and the messages of its answer, errors not yet told
+    /// what the request was.
+    fn exchange(
+        &self,
+        body: RouteNetlinkMessage,
+        flags: u16,
+    ) -> std::result::Result<Vec<RouteNetlinkMessage>, Fail> {
+        self.conn
+            .io
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .request(body, flags)
     }
 
-    fn handle(&self) -> &Handle {
-        &self.conn.handle
+    /// A request answered by an ACK alone (a change, a creation, a removal).
+    fn acked(&self, body: RouteNetlinkMessage, flags: u16, what: impl fmt::Display) -> Result<()> {
+        let msgs = self
+            .exchange(body, flags)
+            .map_err(|f| kernel_error(f, &what))?;
+        match msgs.first() {
+            None => Ok(()),
+            Some(m) => Err(unexpected(m, &what)),
+        }
     }
 
-    fn cached_links(&self) -> std::sync::MutexGuard<'_, HashMap<String, LinkInfo>> {
+    /// A dump of the objects `pick` accepts (any other answer is an error).
+    fn dump<T>(
+        &self,
+        body: RouteNetlinkMessage,
+        pick: fn(RouteNetlinkMessage) -> std::result::Result<T, RouteNetlinkMessage>,
+        what: impl fmt::Display,
+    ) -> Result<Vec<T>> {
+        let msgs = self
+            .exchange(body, DUMP)
+            .map_err(|f| kernel_error(f, &what))?;
+        msgs.into_iter()
+            .map(|m| pick(m).map_err(|m| unexpected(&m, &what)))
+            .collect()
+    }
+
+    fn cached_links(&self) -> MutexGuard<'_, HashMap<String, LinkInfo>> {
         self.conn
             .links
             .lock()
@@ -395,31 +674,17 @@ impl Netlink {
         self.cached_links().clear();
     }
 
-    /// Drain a request's answer stream into a Vec.
-    fn collect<T>(
-        &self,
-        stream: impl Stream<Item = std::result::Result<T, rtnetlink::Error>>,
-        what: impl fmt::Display,
-    ) -> Result<Vec<T>> {
-        self.rt()
-            .block_on(stream.try_collect::<Vec<T>>())
-            .map_err(|e| kernel_error(e, what))
-    }
-
     /// One GETLINK; ENODEV (and ENOENT) mean "no such link".
-    fn get_link(&self, req: rtnetlink::LinkGetRequest, what: &str) -> Result<Option<LinkInfo>> {
-        let answer = self.rt().block_on(async {
-            let mut stream = std::pin::pin!(req.execute());
-            stream.next().await.transpose()
-        });
-        match answer {
-            Ok(msg) => Ok(msg.as_ref().map(parse_link)),
-            Err(rtnetlink::Error::NetlinkError(e))
-                if matches!(e.raw_code().abs(), libc::ENODEV | libc::ENOENT) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(kernel_error(e, format!("reading link {what}"))),
+    fn get_link(&self, req: LinkMessage, what: &str) -> Result<Option<LinkInfo>> {
+        let what = format!("reading link {what}");
+        match self.exchange(RouteNetlinkMessage::GetLink(req), GET) {
+            Ok(msgs) => match msgs.into_iter().next() {
+                None => Ok(None),
+                Some(RouteNetlinkMessage::NewLink(m)) => Ok(Some(parse_link(&m))),
+                Some(other) => Err(unexpected(&other, &what)),
+            },
+            Err(Fail::Errno(libc::ENODEV | libc::ENOENT)) => Ok(None),
+            Err(f) => Err(kernel_error(f, what)),
         }
     }
 
@@ -433,7 +698,8 @@ impl Netlink {
         if let Some(l) = self.cached_links().get(name) {
             return Ok(Some(l.clone()));
         }
-        let found = self.get_link(self.handle().link().get().match_name(name), name)?;
+        let req = link_message(0, vec![LinkAttribute::IfName(name.to_string())]);
+        let found = self.get_link(req, name)?;
         self.remember(found.as_ref());
         Ok(found)
     }
@@ -446,10 +712,7 @@ impl Netlink {
         if let Some(l) = self.cached_links().values().find(|l| l.index == index) {
             return Ok(Some(l.clone()));
         }
-        let found = self.get_link(
-            self.handle().link().get().match_index(index),
-            &format!("#{index}"),
-        )?;
+        let found = self.get_link(link_message(index, Vec::new()), &format!("#{index}"))?;
         self.remember(found.as_ref());
         Ok(found)
     }
@@ -471,7 +734,8 @@ impl Netlink {
 
     /// Every link of the namespace (a dump): for status displays only.
     pub fn links(&self) -> Result<Vec<LinkInfo>> {
-        let msgs = self.collect(self.handle().link().get().execute(), "listing links")?;
+        let req = RouteNetlinkMessage::GetLink(LinkMessage::default());
+        let msgs = self.dump(req, pick_link, "listing links")?;
         Ok(msgs.iter().map(parse_link).collect())
     }
 
@@ -482,9 +746,7 @@ impl Netlink {
     /// each with a peernet2id scan over every namespace id.
     fn create(&self, msg: LinkMessage, name: &str, what: &str) -> Result<u32> {
         self.forget_links();
-        self.rt()
-            .block_on(self.handle().link().add(msg).execute())
-            .map_err(|e| kernel_error(e, what))?;
+        self.acked(RouteNetlinkMessage::NewLink(msg), CREATE, what)?;
         match self.link(name)? {
             Some(l) => Ok(l.index),
             None => Err(Error::kernel(
@@ -502,25 +764,23 @@ impl Netlink {
     }
 
     fn send_change(&self, msg: LinkMessage, what: impl fmt::Display) -> Result<()> {
-        self.rt()
-            .block_on(self.handle().link().change(msg).execute())
-            .map_err(|e| kernel_error(e, what))
+        self.acked(RouteNetlinkMessage::NewLink(msg), CHANGE, what)
     }
 
     /// Create a bridge (down). Returns its index.
     pub fn create_bridge(&self, name: &str, mtu: Option<u32>) -> Result<u32> {
         check_ifname(name)?;
         let what = format!("creating bridge {name}");
-        // LinkBridge::new() would set it up: use the builder directly.
-        let mut b = LinkMessageBuilder::<LinkBridge>::new(name);
-        if let Some(mtu) = mtu {
-            b = b.mtu(mtu);
-        }
-        self.create(b.build(), name, &what)
+        let mut attrs = new_link_attributes(name, &[], mtu);
+        attrs.push(LinkAttribute::LinkInfo(vec![NlLinkInfo::Kind(
+            InfoKind::Bridge,
+        )]));
+        self.create(link_message(0, attrs), name, &what)
     }
 
     pub fn set_up(&self, index: u32) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index).up().build();
+        let mut msg = link_message(index, Vec::new());
+        link_flag(&mut msg, LinkFlags::Up, true);
         self.send_change(msg, format!("setting link #{index} up"))?;
         // A bridge's carrier and operstate settle after it comes up (link
         // watch), and a GETLINK of the device runs that pending event: read a
@@ -545,16 +805,15 @@ impl Netlink {
     }
 
     pub fn set_down(&self, index: u32) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index).down().build();
+        let mut msg = link_message(index, Vec::new());
+        link_flag(&mut msg, LinkFlags::Up, false);
         self.send_change(msg, format!("setting link #{index} down"))?;
         self.update_cached(index, |l| l.up = false);
         Ok(())
     }
 
     pub fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index)
-            .address(mac.to_vec())
-            .build();
+        let msg = link_message(index, vec![LinkAttribute::Address(mac.to_vec())]);
         self.send_change(
             msg,
             format!("setting MAC {} on link #{index}", fmt_mac(&mac)),
@@ -564,7 +823,7 @@ impl Netlink {
     }
 
     pub fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
+        let msg = link_message(index, vec![LinkAttribute::Mtu(mtu)]);
         // a bridge's MTU follows its ports: forget them all
         self.change(msg, format!("setting MTU {mtu} on link #{index}"))
     }
@@ -582,35 +841,38 @@ impl Netlink {
         if promisc.is_none() && allmulti.is_none() && txqlen.is_none() {
             return Ok(());
         }
-        let mut b = LinkUnspec::new_with_index(index);
+        let mut msg = link_message(
+            index,
+            txqlen.map(LinkAttribute::TxQueueLen).into_iter().collect(),
+        );
         if let Some(on) = promisc {
-            b = b.promiscuous(on);
+            link_flag(&mut msg, LinkFlags::Promisc, on);
         }
         if let Some(on) = allmulti {
-            b = b.allmulticast(on);
-        }
-        if let Some(q) = txqlen {
-            b = b.txqueuelen(q);
+            link_flag(&mut msg, LinkFlags::Allmulti, on);
         }
         // promisc, allmulti and txqlen are not part of LinkInfo: the cache stays
-        self.send_change(b.build(), format!("setting link flags on link #{index}"))
+        self.send_change(msg, format!("setting link flags on link #{index}"))
     }
 
     /// Delete a link; for a veth this removes both ends.
     pub fn delete_link(&self, index: u32) -> Result<()> {
         self.forget_links();
-        self.rt()
-            .block_on(self.handle().link().del(index).execute())
-            .map_err(|e| kernel_error(e, format!("deleting link #{index}")))
+        let msg = RouteNetlinkMessage::DelLink(link_message(index, Vec::new()));
+        self.acked(msg, CHANGE, format!("deleting link #{index}"))
     }
 
     /// Addresses on one link (with prefix length), IPv4 then IPv6.
     pub fn addresses(&self, index: u32) -> Result<Vec<IpNetwork>> {
         // With strict checking the kernel filters the dump by ifa_index;
         // the userspace filter is a second guard.
-        let mut req = self.handle().address().get().set_link_index_filter(index);
-        req.message_mut().header.index = index;
-        let msgs = self.collect(req.execute(), format!("listing addresses of link #{index}"))?;
+        let mut req = AddressMessage::default();
+        req.header.index = index;
+        let msgs = self.dump(
+            RouteNetlinkMessage::GetAddress(req),
+            pick_address,
+            format!("listing addresses of link #{index}"),
+        )?;
         Ok(msgs
             .iter()
             .filter(|m| m.header.index == index)
@@ -623,23 +885,20 @@ impl Netlink {
     /// duplicate address detection makes them usable at once instead of
     /// "tentative" for about a second.
     pub fn add_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
-        let mut req = self.handle().address().add(index, addr.ip(), addr.prefix());
+        let mut msg = address_message(index, addr);
         if addr.is_ipv6() {
-            let msg = req.message_mut();
             msg.header.flags |= AddressHeaderFlags::Nodad;
             msg.attributes
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
-        self.rt()
-            .block_on(req.execute())
-            .map_err(|e| kernel_error(e, format!("adding address {addr} to link #{index}")))
+        let what = format!("adding address {addr} to link #{index}");
+        self.acked(RouteNetlinkMessage::NewAddress(msg), CREATE, what)
     }
 
     pub fn del_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
-        let msg = address_message(index, addr);
-        self.rt()
-            .block_on(self.handle().address().del(msg).execute())
-            .map_err(|e| kernel_error(e, format!("deleting address {addr} from link #{index}")))
+        let msg = RouteNetlinkMessage::DelAddress(address_message(index, addr));
+        let what = format!("deleting address {addr} from link #{index}");
+        self.acked(msg, CHANGE, what)
     }
 
     /// All unicast routes of the main table, both families (one dump).
@@ -652,7 +911,8 @@ impl Netlink {
         msg.header.protocol = RouteProtocol::Unspec;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unspec;
-        let msgs = self.collect(self.handle().route().get(msg).execute(), "listing routes")?;
+        let req = RouteNetlinkMessage::GetRoute(msg);
+        let msgs = self.dump(req, pick_route, "listing routes")?;
         Ok(msgs.iter().filter_map(parse_route).collect())
     }
 
@@ -665,7 +925,7 @@ impl Netlink {
         gateway: Option<IpAddr>,
         oif: Option<u32>,
     ) -> Result<()> {
-        self.new_route(dest, gateway, oif, false)
+        self.new_route(dest, gateway, oif, CREATE)
     }
 
     /// Like `add_route`, but a route to the same destination (a default route
@@ -680,7 +940,7 @@ impl Netlink {
         gateway: Option<IpAddr>,
         oif: Option<u32>,
     ) -> Result<()> {
-        self.new_route(dest, gateway, oif, true)
+        self.new_route(dest, gateway, oif, APPEND)
     }
 
     fn new_route(
@@ -688,7 +948,7 @@ impl Netlink {
         dest: IpNetwork,
         gateway: Option<IpAddr>,
         oif: Option<u32>,
-        append: bool,
+        flags: u16,
     ) -> Result<()> {
         let what = match gateway {
             Some(gw) => format!("adding route {dest} via {gw}"),
@@ -706,41 +966,8 @@ impl Netlink {
                 "{what}: gateway and destination differ in family"
             )));
         }
-        let invalid = |e: &dyn fmt::Display| Error::invalid(format!("{what}: {e}"));
-        let mut b = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(dest.network(), dest.prefix())
-            .map_err(|e| invalid(&e))?;
-        match gateway {
-            Some(gw) => b = b.gateway(gw).map_err(|e| invalid(&e))?,
-            None => b = b.scope(RouteScope::Link),
-        }
-        if let Some(oif) = oif {
-            b = b.output_interface(oif);
-        }
-        if !append {
-            return self
-                .rt()
-                .block_on(self.handle().route().add(b.build()).execute())
-                .map_err(|e| kernel_error(e, &what));
-        }
-        use rtnetlink::packet_core::{
-            NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
-        };
-        use rtnetlink::packet_route::RouteNetlinkMessage;
-        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewRoute(b.build()));
-        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
-        let mut handle = self.handle().clone();
-        self.rt().block_on(async move {
-            let mut answers = handle.request(req).map_err(|e| kernel_error(e, &what))?;
-            while let Some(msg) = answers.next().await {
-                if let NetlinkPayload::Error(err) = msg.payload
-                    && err.code.is_some()
-                {
-                    return Err(kernel_error(rtnetlink::Error::NetlinkError(err), &what));
-                }
-            }
-            Ok(())
-        })
+        let msg = route_message(dest, gateway, oif);
+        self.acked(RouteNetlinkMessage::NewRoute(msg), flags, what)
     }
 
     /// Create a veth pair: `host_name` here, its peer `peer_name` born directly in
@@ -757,36 +984,28 @@ impl Netlink {
         check_ifname(host_name)?;
         check_ifname(peer_name)?;
         let what = format!("creating veth {host_name} (peer {peer_name})");
-        // LinkVeth's own peer() only names the peer: build the peer message
-        // ourselves so it carries IFLA_NET_NS_FD, MTU and MAC.
+        // The peer message carries IFLA_NET_NS_FD, MTU and MAC.
         // One TX and one RX queue on both ends, said at creation: otherwise the
         // kernel creates one queue per CPU and then shrinks the registered
         // device to one (veth_init_queues -> netif_set_real_num_tx_queues),
         // which waits out an expedited RCU grace period per end, a wait that
         // grows with the size of the system (8 ms with 1500 veths here).
-        let mut peer = LinkUnspec::new_with_name(peer_name)
-            .setns_by_fd(peer_netns.as_raw_fd())
-            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
-            .append_extra_attribute(LinkAttribute::NumRxQueues(1));
-        let mut host = LinkVeth::new(host_name, peer_name)
-            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
-            .append_extra_attribute(LinkAttribute::NumRxQueues(1));
-        if let Some(mtu) = mtu {
-            peer = peer.mtu(mtu);
-            host = host.mtu(mtu);
-        }
-        if let Some(mac) = peer_mac {
-            peer = peer.address(mac.to_vec());
-        }
-        let msg = host
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
-            .build();
-        self.create(msg, host_name, &what)
+        let queues = [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)];
+        let netns = LinkAttribute::NetNsFd(peer_netns.as_raw_fd());
+        let peer_extra = [netns, queues[0].clone(), queues[1].clone()];
+        let mut peer = new_link_attributes(peer_name, &peer_extra, mtu);
+        peer.extend(peer_mac.map(|mac| LinkAttribute::Address(mac.to_vec())));
+        let mut host = new_link_attributes(host_name, &queues, mtu);
+        host.push(LinkAttribute::LinkInfo(vec![
+            NlLinkInfo::Kind(InfoKind::Veth),
+            NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(link_message(0, peer)))),
+        ]));
+        self.create(link_message(0, host), host_name, &what)
     }
 
     /// Enslave `index` to bridge `master`.
     pub fn set_master(&self, index: u32, master: u32) -> Result<()> {
-        let msg = LinkUnspec::new_with_index(index).controller(master).build();
+        let msg = link_message(index, vec![LinkAttribute::Controller(master)]);
         self.send_change(msg, format!("attaching link #{index} to bridge #{master}"))?;
         // the port: enslaved, hairpin off (a new bridge port's default); the
         // bridge may change (its MTU follows its ports): read it again
@@ -800,16 +1019,12 @@ impl Netlink {
 
     /// Bridge-port hairpin mode on a port already enslaved.
     pub fn set_hairpin(&self, index: u32, on: bool) -> Result<()> {
-        let msg = LinkBridgePort::new(index).hairpin(on).build();
+        let msg = port_message(index, InfoBridgePort::HairpinMode(on));
         let state = if on { "on" } else { "off" };
-        self.rt()
-            .block_on(self.handle().link().set_port(msg).execute())
-            .map_err(|e| {
-                kernel_error(
-                    e,
-                    format!("setting hairpin {state} on bridge port #{index}"),
-                )
-            })?;
+        self.send_change(
+            msg,
+            format!("setting hairpin {state} on bridge port #{index}"),
+        )?;
         self.update_cached(index, |l| l.hairpin = Some(on));
         Ok(())
     }
@@ -818,16 +1033,136 @@ impl Netlink {
     /// an isolated port talks to non-isolated ports (the bridge itself, the
     /// gateway) but not to other isolated ports.
     pub fn set_isolated(&self, index: u32, on: bool) -> Result<()> {
-        let msg = LinkBridgePort::new(index).isolated(on).build();
+        let msg = port_message(index, InfoBridgePort::Isolated(on));
         let state = if on { "on" } else { "off" };
         // isolation is not part of LinkInfo: the cache stays
-        self.rt()
-            .block_on(self.handle().link().set_port(msg).execute())
-            .map_err(|e| {
-                kernel_error(
-                    e,
-                    format!("setting isolated {state} on bridge port #{index}"),
-                )
-            })
+        self.send_change(
+            msg,
+            format!("setting isolated {state} on bridge port #{index}"),
+        )
+    }
+}
+
+/// An answer message where another was expected: EIO, naming its type.
+fn unexpected(msg: &RouteNetlinkMessage, what: impl fmt::Display) -> Error {
+    kernel_error(
+        Fail::Answer(format!(
+            "unexpected answer (message type {})",
+            msg.message_type()
+        )),
+        what,
+    )
+}
+
+fn pick_link(m: RouteNetlinkMessage) -> std::result::Result<LinkMessage, RouteNetlinkMessage> {
+    match m {
+        RouteNetlinkMessage::NewLink(l) => Ok(l),
+        other => Err(other),
+    }
+}
+
+fn pick_address(
+    m: RouteNetlinkMessage,
+) -> std::result::Result<AddressMessage, RouteNetlinkMessage> {
+    match m {
+        RouteNetlinkMessage::NewAddress(a) => Ok(a),
+        other => Err(other),
+    }
+}
+
+fn pick_route(m: RouteNetlinkMessage) -> std::result::Result<RouteMessage, RouteNetlinkMessage> {
+    match m {
+        RouteNetlinkMessage::NewRoute(r) => Ok(r),
+        other => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::{DoneMessage, ErrorMessage};
+
+    fn error(code: i32) -> NetlinkPayload<RouteNetlinkMessage> {
+        let mut e = ErrorMessage::default();
+        e.code = std::num::NonZeroI32::new(code);
+        NetlinkPayload::Error(e)
+    }
+
+    fn done(code: i32) -> NetlinkPayload<RouteNetlinkMessage> {
+        let mut d = DoneMessage::default();
+        d.code = code;
+        NetlinkPayload::Done(d)
+    }
+
+    fn ends(payload: NetlinkPayload<RouteNetlinkMessage>) -> std::result::Result<bool, i32> {
+        take(payload, &mut Answer::default()).map_err(|f| match f {
+            Fail::Errno(errno) => errno,
+            Fail::Answer(_) => -1,
+        })
+    }
+
+    #[test]
+    fn an_answer_ends_on_ack_or_done_and_fails_on_a_negative_code() {
+        assert_eq!(ends(error(0)), Ok(true));
+        assert_eq!(ends(error(-libc::EEXIST)), Err(libc::EEXIST));
+        assert_eq!(ends(done(0)), Ok(true));
+        assert_eq!(ends(done(-libc::EINVAL)), Err(libc::EINVAL));
+        assert_eq!(
+            ends(NetlinkPayload::Overrun(Vec::new())),
+            Err(libc::ENOBUFS)
+        );
+        let mut answer = Answer::default();
+        let link = RouteNetlinkMessage::NewLink(LinkMessage::default());
+        assert!(matches!(
+            take(NetlinkPayload::InnerMessage(link), &mut answer),
+            Ok(false)
+        ));
+        assert_eq!(answer.msgs.len(), 1);
+    }
+
+    #[test]
+    fn a_message_sent_decodes_to_itself_with_its_length() {
+        let mut msg = NetlinkMessage::from(RouteNetlinkMessage::NewRoute(route_message(
+            "10.0.0.0/8".parse().expect("network"),
+            None,
+            Some(3),
+        )));
+        msg.header.sequence_number = 7;
+        msg.finalize();
+        let mut bytes = vec![0; msg.buffer_len() + 16];
+        msg.serialize(&mut bytes);
+        let (back, size) = decode(&bytes).map_err(|_| "decode").expect("decodes");
+        assert_eq!(back, msg);
+        assert_eq!(size, msg.buffer_len());
+        assert!(decode(&bytes[..8]).is_err());
+    }
+
+    #[test]
+    fn an_ipv4_address_below_31_bits_carries_its_broadcast() {
+        let msg = address_message(2, "10.1.2.3/24".parse().expect("network"));
+        assert_eq!(msg.header.family, AddressFamily::Inet);
+        assert_eq!(msg.header.prefix_len, 24);
+        let brd = AddressAttribute::Broadcast(Ipv4Addr::new(10, 1, 2, 255));
+        assert!(msg.attributes.contains(&brd));
+        let p2p = address_message(2, "10.1.2.3/31".parse().expect("network"));
+        assert!(
+            !p2p.attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Broadcast(_)))
+        );
+    }
+
+    #[test]
+    fn a_route_without_gateway_has_scope_link() {
+        let msg = route_message("fd00::/64".parse().expect("network"), None, Some(4));
+        assert_eq!(msg.header.scope, RouteScope::Link);
+        assert_eq!(msg.header.address_family, AddressFamily::Inet6);
+        let via = route_message(
+            "0.0.0.0/0".parse().expect("network"),
+            Some("10.0.0.1".parse().expect("address")),
+            None,
+        );
+        assert_eq!(via.header.scope, RouteScope::Universe);
+        assert_eq!(via.header.protocol, RouteProtocol::Static);
     }
 }
