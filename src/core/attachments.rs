@@ -101,8 +101,8 @@ pub fn kernel_elements() -> Result<BTreeSet<String>> {
 }
 
 /// The files that hold one attachment on disk: its host-local address
-/// reservations (those still naming it), its record and its index entry
-/// (`core::index`), and its lease. `hostnet teardown`
+/// reservations (those still naming it), its record and its lease (its
+/// index entry goes with the whole index, `index::remove_all`). `hostnet teardown`
 /// removes them after deleting the host veth. A delegated IPAM plugin's
 /// reservations are that plugin's (teardown cannot call it: no CNI_PATH).
 pub fn attachment_files(store: &Store, a: &Attachment) -> Result<Vec<std::path::PathBuf>> {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use super::index;
 use super::ipam::hostlocal::HostLocal;
 use super::record::{self, Attachment};
-use super::recover;
+use super::recover::{self, tolerate_no_table};
 use crate::core::ports::{self, PortMapping, STATIC_OWNER};
 use crate::core::state::{self, Store};
 use crate::error::{Kind, Result};
@@ -314,11 +314,4 @@ pub fn release(store: &Store, nl: &Netlink, orphans: &[Orphan]) -> Vec<String> {
         note(o, r);
     }
     problems
-}
-
-fn tolerate_no_table(r: Result<()>) -> Result<()> {
-    match r {
-        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => Ok(()),
-        r => r,
-    }
 }

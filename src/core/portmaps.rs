@@ -34,10 +34,8 @@ fn require_managed_dest(store: &Store, ip: IpAddr) -> Result<()> {
 }
 
 fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
-    for link in nl.links()? {
-        if nl.addresses(link.index)?.iter().any(|a| a.ip() == ip) {
-            return Ok(());
-        }
+    if nl.all_addresses()?.iter().any(|a| a.ip() == ip) {
+        return Ok(());
     }
     Err(Error::invalid(format!(
         "host ip {ip} is not an address of this host"

@@ -137,7 +137,9 @@ pub fn is_live(nl: &Netlink, a: &Attachment) -> Result<bool> {
     Ok(veth && netns)
 }
 
-fn tolerate_no_table(r: Result<()>) -> Result<()> {
+/// A removal that found no table (a flushed ruleset) or no such element:
+/// nothing was there to remove.
+pub(crate) fn tolerate_no_table(r: Result<()>) -> Result<()> {
     match r {
         Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => Ok(()),
         r => r,

@@ -482,8 +482,10 @@ impl Io {
         body: RouteNetlinkMessage,
         flags: u16,
     ) -> std::result::Result<Vec<RouteNetlinkMessage>, Fail> {
+        let mut msg = NetlinkMessage::from(body);
+        msg.header.flags = flags;
         for _ in 0..DUMP_TRIES {
-            let seq = self.send(body.clone(), flags)?;
+            let seq = self.send(&mut msg)?;
             let answer = self.answer(seq, flags & NLM_F_ACK != 0)?;
             if !answer.interrupted {
                 return Ok(answer.msgs);
@@ -492,11 +494,12 @@ impl Io {
         Err(Fail::Errno(libc::EINTR))
     }
 
-    /// Send `body` with the next sequence number, which it returns.
-    fn send(&mut self, body: RouteNetlinkMessage, flags: u16) -> std::result::Result<u32, Fail> {
+    /// Send `msg` with the next sequence number, which it returns.
+    fn send(
+        &mut self,
+        msg: &mut NetlinkMessage<RouteNetlinkMessage>,
+    ) -> std::result::Result<u32, Fail> {
         self.seq = self.seq.wrapping_add(1);
-        let mut msg = NetlinkMessage::from(body);
-        msg.header.flags = flags;
         msg.header.sequence_number = self.seq;
         msg.finalize();
         let mut bytes = vec![0; msg.buffer_len()];
@@ -864,18 +867,25 @@ impl Netlink {
 
     /// Addresses on one link (with prefix length), IPv4 then IPv6.
     pub fn addresses(&self, index: u32) -> Result<Vec<IpNetwork>> {
+        self.address_dump(index, format!("listing addresses of link #{index}"))
+    }
+
+    /// The addresses of every link of the namespace, in one dump (not one
+    /// per link).
+    pub fn all_addresses(&self) -> Result<Vec<IpNetwork>> {
+        self.address_dump(0, "listing addresses")
+    }
+
+    /// One address dump: of link `index`, or of every link for 0.
+    fn address_dump(&self, index: u32, what: impl fmt::Display) -> Result<Vec<IpNetwork>> {
         // With strict checking the kernel filters the dump by ifa_index;
         // the userspace filter is a second guard.
         let mut req = AddressMessage::default();
         req.header.index = index;
-        let msgs = self.dump(
-            RouteNetlinkMessage::GetAddress(req),
-            pick_address,
-            format!("listing addresses of link #{index}"),
-        )?;
+        let msgs = self.dump(RouteNetlinkMessage::GetAddress(req), pick_address, what)?;
         Ok(msgs
             .iter()
-            .filter(|m| m.header.index == index)
+            .filter(|m| index == 0 || m.header.index == index)
             .filter_map(parse_address)
             .collect())
     }

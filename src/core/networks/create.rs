@@ -76,9 +76,7 @@ fn free_subnet(store: &Store, nl: &Netlink) -> Result<Ipv4Network> {
             taken.push(r.destination);
         }
     }
-    for l in nl.links()? {
-        taken.extend(nl.addresses(l.index)?);
-    }
+    taken.extend(nl.all_addresses()?);
     let first = u32::from(Ipv4Addr::new(10, 4, 1, 0));
     let last = u32::from(Ipv4Addr::new(10, 255, 255, 0));
     let mut at = first;
