@@ -120,7 +120,7 @@ fn release_ports(
             Err(e) => errors.push(format!("releasing host ports of {owner}: {}", e.msg)),
         }
     }
-    if nft::read_table()?.is_some() {
+    if nft::inet_table_exists()? {
         for e in nft::read_ports()? {
             if stale_owner(&e.owner) && ours(e.dest_ip) && !stale.contains(&e) {
                 stale.push(e);

@@ -97,7 +97,7 @@ pub fn status(store: &Store) -> Result<Status> {
     let ip_forward = sysctl::read(&sysctl::ipv4_forward()).unwrap_or_else(|e| e.msg);
     let ipv6_forwarding = sysctl::read(&sysctl::ipv6_forward()).unwrap_or_else(|e| e.msg);
     let attachments = attachments::attachments(store)?;
-    let table = nft::read_table()?.is_some();
+    let table = nft::inet_table_exists()?;
     let ports = if table {
         nft::read_ports()?
     } else {

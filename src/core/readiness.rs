@@ -39,7 +39,7 @@ pub fn readiness(
         let problem = match &link {
             None => Some(format!("bridge {bridge} is missing")),
             Some(l) if !l.up => Some(format!("bridge {bridge} is down")),
-            Some(_) if nft::read_table()?.is_none() => {
+            Some(_) if !nft::inet_table_exists()? => {
                 Some(format!("the nftables table inet {} is missing", nft::TABLE))
             }
             Some(_) => None,

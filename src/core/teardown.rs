@@ -76,7 +76,7 @@ pub fn teardown(store: &Store, opts: &Options, dry_run: bool) -> Result<Vec<Stri
             path: store.settings_path(),
         });
     }
-    if nft::read_table()?.is_some() {
+    if nft::inet_table_exists()? {
         let previous = Some(desired::table_spec(store, &networks)?);
         actions.push(Action::DeleteTable { previous });
     }

@@ -39,7 +39,7 @@ fn actions(store: &Store, nl: &Netlink, rec: &NetworkRecord) -> Result<Vec<Actio
         .cloned()
         .collect();
     let mut out = Vec::new();
-    if nft::read_table()?.is_some() {
+    if nft::inet_table_exists()? {
         out.push(Action::ApplyTable {
             spec: desired::table_spec(store, &rest)?,
             previous: Some(desired::table_spec(store, &all)?),

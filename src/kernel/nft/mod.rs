@@ -189,6 +189,12 @@ pub fn table_exists() -> Result<bool> {
     dump::table_exists()
 }
 
+/// Does the inet table exist (what `read_table` calls the table being
+/// there)? One GETTABLE round trip: no chain, rule or element is read.
+pub fn inet_table_exists() -> Result<bool> {
+    dump::inet_table_exists()
+}
+
 /// Read the table back from the kernel; None when it does not exist.
 pub fn read_table() -> Result<Option<TableSnapshot>> {
     dump::read_table()
