@@ -28,29 +28,40 @@ impl MsgBuf {
     }
 
     /// Append one message written by `write` (which gets MSG_MAX bytes of
-    /// aligned space and returns the header it built there).
+    /// aligned space and returns the header it built there). The message is
+    /// built in a per-thread scratch buffer and copied, so the buffer grows
+    /// by what messages take, not by MSG_MAX per message (reserving MSG_MAX
+    /// each time made every batch realloc, and copy, untouched pages).
     ///
     /// # Safety
     /// `write` must write one complete netlink message of at most MSG_MAX
     /// bytes starting at the pointer it is given and return its header.
     pub(super) unsafe fn push(&mut self, write: impl FnOnce(*mut c_char) -> *mut libc::nlmsghdr) {
-        let start = self.words.len();
-        self.words.reserve(MSG_MAX / 4);
-        // SAFETY: capacity covers start + MSG_MAX/4 words; `write` initialises
-        // nlmsg_len bytes (always a multiple of 4: mnl aligns every attribute)
-        // from the start of the spare capacity, and we only extend the length
-        // over those bytes.
-        unsafe {
-            let at = self.words.as_mut_ptr().add(start).cast::<c_char>();
-            let nlh = write(at);
-            let len = (*nlh).nlmsg_len as usize;
-            assert!(
-                len <= MSG_MAX && len.is_multiple_of(4),
-                "netlink message of {len} bytes"
-            );
-            self.words.set_len(start + len / 4);
-        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            scratch.reserve_exact(MSG_MAX / 4);
+            // SAFETY: the scratch's capacity is at least MSG_MAX bytes;
+            // `write` initialises nlmsg_len bytes (always a multiple of 4:
+            // mnl aligns every attribute) from its start, and only those
+            // words are made part of its length and copied.
+            unsafe {
+                let nlh = write(scratch.as_mut_ptr().cast::<c_char>());
+                let len = (*nlh).nlmsg_len as usize;
+                assert!(
+                    len <= MSG_MAX && len.is_multiple_of(4),
+                    "netlink message of {len} bytes"
+                );
+                scratch.set_len(len / 4);
+            }
+            self.words.extend_from_slice(scratch);
+        });
     }
+}
+
+thread_local! {
+    /// Where `MsgBuf::push` has libnftnl write one message (MSG_MAX bytes,
+    /// allocated once per thread, never zeroed).
+    static SCRATCH: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Owned libnftnl objects, freed on drop. Only used inside this file.
