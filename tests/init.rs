@@ -102,6 +102,38 @@ fn init_is_idempotent() {
 }
 
 #[test]
+fn init_removes_temp_files_of_dead_writers() {
+    // a write killed between its temp file and the rename leaves the temp
+    // under <dir>/.tmp; writes do not look there, init (and gc) do
+    let h = Host::new("temps");
+    init_default(&h);
+    let dead_pid = 4194304; // above the kernel's largest pid: nobody
+    let live_pid = std::process::id();
+    let plant = |dir: std::path::PathBuf, pid: u32| {
+        let tmp = dir.join(".tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let p = tmp.join(format!("x.json.{pid}.0011223344556677"));
+        std::fs::write(&p, b"{").unwrap();
+        p
+    };
+    let dead = [
+        plant(h.state_dir().join("networks"), dead_pid),
+        plant(h.run_dir(), dead_pid),
+    ];
+    let live = plant(h.run_dir(), live_pid);
+    let out = h.hostnet_ok(&["init"]);
+    for p in &dead {
+        assert!(!p.exists(), "{} is removed", p.display());
+        assert!(
+            out.contains(&p.display().to_string()),
+            "init says it removed {}: {out}",
+            p.display()
+        );
+    }
+    assert!(live.exists(), "a live writer's temp file stays");
+}
+
+#[test]
 fn check_finds_drift_and_init_repairs_it() {
     let h = Host::new("drift");
     init_default(&h);

@@ -108,7 +108,9 @@ fn is_link_local(a: &IpNetwork) -> bool {
 /// table present (a flushed ruleset is repaired by the next ADD) means
 /// nothing else is read (no dumps). Used by the CNI plugin on every ADD; the
 /// caller holds the host lock. Writes no conflist (the runtime has one).
-pub fn ensure(store: &Store, net: &Network) -> Result<()> {
+/// Returns the network as it now stands (what the config cannot say, e.g.
+/// `internal`, as recorded).
+pub fn ensure(store: &Store, net: &Network) -> Result<Network> {
     let nl = Netlink::open()?;
     let existing = store.network(&net.name)?;
     let mut net = net.clone();
@@ -139,10 +141,11 @@ pub fn ensure(store: &Store, net: &Network) -> Result<()> {
         && nl.link(&net.bridge)?.is_some_and(|l| l.up)
         && nft::table_exists()?
     {
-        return Ok(());
+        return Ok(net);
     }
     let actions = plan(None, store, &nl, &net, false)?;
-    plan::execute(&nl, &actions, |_| {})
+    plan::execute(&nl, &actions, |_| {})?;
+    Ok(net)
 }
 
 /// Only the actions needed to make `net` true. `conflist_dir`: where to write

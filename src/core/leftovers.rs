@@ -58,7 +58,7 @@ pub fn sweep(state_dir: &Path, run_dir: &Path, ipam_dirs: &[PathBuf]) -> Result<
     let mut done = Vec::new();
     for dir in ipam_dirs {
         // temp files of dead writers first (`.tmp/`, empty afterwards)
-        crate::core::state::remove_dead_temps(dir, None)?;
+        crate::core::state::remove_dead_temps(dir)?;
         let Ok(rd) = std::fs::read_dir(dir) else {
             continue;
         };

@@ -19,19 +19,28 @@ impl HostLock {
     }
 
     /// An exclusive lock on the file `path` (created with `mode`, its
-    /// directory too), e.g. host-local's `<dataDir>/<net>/lock`.
+    /// directory too, only when missing), e.g. host-local's
+    /// `<dataDir>/<net>/lock`.
     pub fn at(path: &Path, mode: u32) -> Result<HostLock> {
         use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).ctx(format!("creating {}", dir.display()))?;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(mode)
+                .open(path)
+        };
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).ctx(format!("creating {}", dir.display()))?;
+                }
+                open()
+            }
+            r => r,
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(mode)
-            .open(path)
-            .ctx(format!("opening {}", path.display()))?;
+        .ctx(format!("opening {}", path.display()))?;
         flock(&file, path)?;
         Ok(HostLock { _file: file })
     }

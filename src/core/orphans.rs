@@ -141,22 +141,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
     // address files
     for rec in &networks {
         let net = &rec.network;
-        let mut dirs: Vec<PathBuf> = vec![PathBuf::from(DEFAULT_DATA_DIR)];
-        for a in records.iter().filter(|a| a.network == net.name) {
-            if let Some(d) = &a.ipam.data_dir
-                && !dirs.contains(d)
-            {
-                dirs.push(d.clone());
-            }
-        }
-        let mut known = recover::lease_data_dirs(store, &net.name)?;
-        known.extend(recover::noted_data_dirs(store, &net.name)?);
-        for d in known {
-            if !dirs.contains(&d) {
-                dirs.push(d);
-            }
-        }
-        for dir in dirs {
+        for dir in data_dirs(store, &net.name, &records)? {
             let hl = HostLocal::new(&dir, &net.name);
             for (ip, id, ifname) in hl.entries()? {
                 let key = (net.name.clone(), id.clone(), ifname.clone());
@@ -240,23 +225,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
     }
 
     // temp files and markers
-    let mut dirs: Vec<PathBuf> = vec![
-        store.dir.clone(),
-        store.dir.join("networks"),
-        store.dir.join("ports"),
-        store.run.clone(),
-        store.run.join("ports"),
-    ];
-    for rec in &networks {
-        dirs.push(store.attachments_dir().join(&rec.network.name));
-        dirs.push(store.dir.join("leases").join(&rec.network.name));
-        if let Some(c) = &rec.conflist
-            && let Some(d) = c.parent()
-        {
-            dirs.push(d.to_path_buf());
-        }
-    }
-    for d in &dirs {
+    for d in &state_dirs(store, &networks) {
         out.extend(state::dead_temps(d)?.into_iter().map(Orphan::File));
     }
     out.extend(index::dangling(store)?.into_iter().map(Orphan::IndexEntry));
@@ -272,6 +241,74 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
         }
     }
     Ok(out)
+}
+
+/// The IPAM data directories hostnet may have address files of `network`
+/// in: host-local's default, those its records, leases and notes name.
+fn data_dirs(store: &Store, network: &str, records: &[Attachment]) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = vec![PathBuf::from(DEFAULT_DATA_DIR)];
+    for a in records.iter().filter(|a| a.network == network) {
+        if let Some(d) = &a.ipam.data_dir
+            && !dirs.contains(d)
+        {
+            dirs.push(d.clone());
+        }
+    }
+    let mut known = recover::lease_data_dirs(store, network)?;
+    known.extend(recover::noted_data_dirs(store, network)?);
+    for d in known {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    Ok(dirs)
+}
+
+/// The directories of hostnet's own state that atomic writes put temp
+/// files under.
+fn state_dirs(store: &Store, networks: &[state::NetworkRecord]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = vec![
+        store.dir.clone(),
+        store.dir.join("networks"),
+        store.dir.join("ports"),
+        store.run.clone(),
+        store.run.join("ports"),
+    ];
+    for rec in networks {
+        dirs.push(store.attachments_dir().join(&rec.network.name));
+        dirs.push(store.dir.join("leases").join(&rec.network.name));
+        if let Some(c) = &rec.conflist
+            && let Some(d) = c.parent()
+        {
+            dirs.push(d.to_path_buf());
+        }
+    }
+    dirs
+}
+
+/// `init`: remove the temp files of dead writers (a crash, a kill -9, a
+/// reboot in the middle of a write) from hostnet's state and the managed
+/// networks' IPAM directories; one line per removed file. The caller holds
+/// the host lock.
+pub fn sweep_dead_temps(store: &Store) -> Result<Vec<String>> {
+    let records = record::attachments(store)?;
+    let networks = store.networks()?;
+    let mut dirs = state_dirs(store, &networks);
+    for rec in &networks {
+        for d in data_dirs(store, &rec.network.name, &records)? {
+            dirs.push(HostLocal::new(&d, &rec.network.name).dir);
+        }
+    }
+    let mut done = Vec::new();
+    for d in &dirs {
+        for p in state::remove_dead_temps(d)? {
+            done.push(format!(
+                "removed {} (temp file of a dead writer)",
+                p.display()
+            ));
+        }
+    }
+    Ok(done)
 }
 
 /// Release what `find` found; returns the problems (it keeps going).

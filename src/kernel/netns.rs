@@ -78,6 +78,8 @@ fn setns(file: &File, path: &Path) -> Result<()> {
     // SAFETY: setns on a valid, open fd; CLONE_NEWNET makes the kernel check
     // that the fd really is a network namespace.
     let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    // whether it moved or not, what the thread remembered may be stale
+    super::link::forget_netns();
     if rc != 0 {
         let e = std::io::Error::last_os_error();
         return Err(Error::io(

@@ -51,7 +51,7 @@ pub fn reserve<'a>(req: &'a Request, tx: &mut Transaction<'a>) -> Result<Taken> 
     let preferred = release_previous(req, &nl, data_dir)?;
     // the host side first: it takes nothing of this container, and the
     // table it may (re)build must not hold this attachment yet
-    ensure(&req.store, net).ctx(format!(
+    let network = ensure(&req.store, net).ctx(format!(
         "setting up network {} on bridge {}",
         net.name, net.bridge
     ))?;
@@ -104,7 +104,7 @@ pub fn reserve<'a>(req: &'a Request, tx: &mut Transaction<'a>) -> Result<Taken> 
         ))?;
     }
     let (ips, dns) = addresses(req, &nl, &preferred, tx)?;
-    let (attached, mappings, guard) = firewall(req, &ips, &rec.host_veth, tx)?;
+    let (attached, mappings, guard) = firewall(req, &ips, &rec.host_veth, network.internal, tx)?;
     // what was taken, recorded (still incomplete) once it is in the kernel:
     // `check` compares it while the links are made; a crash before this
     // leaves the record of intent, and its DEL, retry or gc searches for
@@ -227,12 +227,13 @@ fn firewall<'a>(
     req: &'a Request,
     ips: &[Address],
     host_veth: &str,
+    internal: bool,
     tx: &mut Transaction<'a>,
 ) -> Result<(Vec<AttachedIp>, Vec<PortMapping>, PortGuard)> {
     let (net, c) = (&req.network.name, &req.container);
     let container_ips: Vec<IpAddr> = ips.iter().map(|(a, _)| a.ip()).collect();
     let mappings = publish::expand(&req.ports, &container_ips)?;
-    if !mappings.is_empty() && req.store.network(net)?.is_some_and(|r| r.network.internal) {
+    if !mappings.is_empty() && internal {
         return Err(Error::invalid(format!(
             "network {net} is internal: it takes no port mappings"
         )));

@@ -69,21 +69,29 @@ impl HostLocal {
     fn try_reserve(&self, ip: IpAddr, container_id: &str, ifname: &str) -> Result<bool> {
         let path = self.ip_path(ip);
         let tmp_dir = self.dir.join(crate::core::state::TMP_DIR);
-        std::fs::create_dir_all(&tmp_dir)
-            .map_err(|e| Error::io(format!("creating {}", tmp_dir.display()), e))?;
-        crate::core::state::remove_dead_temps(&self.dir, Some(&ip.to_string()))?;
         let tmp = tmp_dir.join(format!(
             "{ip}.{}.{}",
             std::process::id(),
             crate::core::state::random_hex()?
         ));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("reserving {}", path.display()), e))?;
+        let open = || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .mode(0o600)
+                .open(&tmp)
+        };
+        // the temp dir is made only when missing (a first reservation)
+        let mut f = match open() {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                std::fs::create_dir_all(&tmp_dir)
+                    .map_err(|e| Error::io(format!("creating {}", tmp_dir.display()), e))?;
+                open()
+            }
+            r => r,
+        }
+        .map_err(|e| Error::io(format!("reserving {}", path.display()), e))?;
         let written = f.write_all(content(container_id, ifname).as_bytes());
         drop(f);
         let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));

@@ -15,8 +15,8 @@ use crate::core::host::{json_bytes, plan};
 use crate::core::lock::HostLock;
 use crate::core::network::Network;
 use crate::core::plan::{self, Action};
-use crate::core::recover;
 use crate::core::state::{NetworkRecord, Store};
+use crate::core::{orphans, recover};
 use crate::error::Result;
 use crate::kernel::link::Netlink;
 use crate::kernel::nft;
@@ -57,6 +57,7 @@ pub fn setup(store: &Store, conf_dir: &Path, req: &Request, dry_run: bool) -> Re
         // attachments whose containers are gone (a reboot, a crash) first,
         // so the table is planned without their elements
         done.extend(recover::release_dead(store, &nl)?);
+        done.extend(orphans::sweep_dead_temps(store)?);
     }
     let mut planned = Vec::new();
     for net in &networks {
