@@ -1,6 +1,7 @@
 //! Chaos: N cycles of ADD / DEL / `portmap add` / `portmap del` / `init`,
 //! each killed with SIGKILL, either at a syscall boundary (strace injects
-//! SIGKILL at the K-th rename, sendmsg, sendto or write, K = 1..KMAX in turn)
+//! SIGKILL at the K-th rename, renameat2 (a volatile file replaced by
+//! exchange), sendmsg, sendto or write, K = 1..KMAX in turn)
 //! or at a random moment; then what the runtime or the user does next (DEL
 //! after a failed ADD, the retry of a DEL, `portmap add`/`del`, `init`),
 //! which must succeed, and a fresh ADD, which must succeed too. At the end
@@ -28,7 +29,7 @@ const NET: &str = "hnx";
 const BRIDGE: &str = "hnx0";
 const SUBNET: &str = "10.100.0.0/22";
 const KMAX: u32 = 24;
-const SYSCALLS: &str = "rename,sendmsg,sendto,write";
+const SYSCALLS: &str = "rename,renameat2,sendmsg,sendto,write";
 
 /// How a command is killed.
 #[derive(Debug, Clone, Copy)]
