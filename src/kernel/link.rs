@@ -442,6 +442,44 @@ fn port_message(index: u32, option: InfoBridgePort) -> LinkMessage {
     )
 }
 
+/// What a new bridge port is born with (`Netlink::create_veth_port`).
+#[derive(Debug, Clone, Copy)]
+pub struct BridgePort {
+    /// The bridge's index.
+    pub bridge: u32,
+    /// Up at once (when nothing must be set on the port before it is up).
+    pub up: bool,
+}
+
+/// The RTM_NEWLINK that creates a veth pair: the host end here, its peer
+/// born in `peer_netns` (IFLA_NET_NS_FD, MTU and MAC in the peer message).
+fn veth_message(
+    host_name: &str,
+    peer_name: &str,
+    peer_netns: BorrowedFd<'_>,
+    mtu: Option<u32>,
+    peer_mac: Option<[u8; 6]>,
+) -> Result<LinkMessage> {
+    check_ifname(host_name)?;
+    check_ifname(peer_name)?;
+    // One TX and one RX queue on both ends, said at creation: otherwise the
+    // kernel creates one queue per CPU and then shrinks the registered
+    // device to one (veth_init_queues -> netif_set_real_num_tx_queues),
+    // which waits out an expedited RCU grace period per end, a wait that
+    // grows with the size of the system (8 ms with 1500 veths here).
+    let queues = [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)];
+    let netns = LinkAttribute::NetNsFd(peer_netns.as_raw_fd());
+    let peer_extra = [netns, queues[0].clone(), queues[1].clone()];
+    let mut peer = new_link_attributes(peer_name, &peer_extra, mtu);
+    peer.extend(peer_mac.map(|mac| LinkAttribute::Address(mac.to_vec())));
+    let mut host = new_link_attributes(host_name, &queues, mtu);
+    host.push(LinkAttribute::LinkInfo(vec![
+        NlLinkInfo::Kind(InfoKind::Veth),
+        NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(link_message(0, peer)))),
+    ]));
+    Ok(link_message(0, host))
+}
+
 /// A new link's attributes: its name, then `extra`, then the MTU if any.
 fn new_link_attributes(
     name: &str,
@@ -1009,26 +1047,35 @@ impl Netlink {
         mtu: Option<u32>,
         peer_mac: Option<[u8; 6]>,
     ) -> Result<u32> {
-        check_ifname(host_name)?;
-        check_ifname(peer_name)?;
         let what = format!("creating veth {host_name} (peer {peer_name})");
-        // The peer message carries IFLA_NET_NS_FD, MTU and MAC.
-        // One TX and one RX queue on both ends, said at creation: otherwise the
-        // kernel creates one queue per CPU and then shrinks the registered
-        // device to one (veth_init_queues -> netif_set_real_num_tx_queues),
-        // which waits out an expedited RCU grace period per end, a wait that
-        // grows with the size of the system (8 ms with 1500 veths here).
-        let queues = [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)];
-        let netns = LinkAttribute::NetNsFd(peer_netns.as_raw_fd());
-        let peer_extra = [netns, queues[0].clone(), queues[1].clone()];
-        let mut peer = new_link_attributes(peer_name, &peer_extra, mtu);
-        peer.extend(peer_mac.map(|mac| LinkAttribute::Address(mac.to_vec())));
-        let mut host = new_link_attributes(host_name, &queues, mtu);
-        host.push(LinkAttribute::LinkInfo(vec![
-            NlLinkInfo::Kind(InfoKind::Veth),
-            NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(link_message(0, peer)))),
-        ]));
-        self.create(link_message(0, host), host_name, &what)
+        let msg = veth_message(host_name, peer_name, peer_netns, mtu, peer_mac)?;
+        self.create(msg, host_name, &what)
+    }
+
+    /// `create_veth` with the host end born a port of a bridge (and, with
+    /// `port.up`, up) in the same request: the kernel applies IFLA_MASTER
+    /// and the link flags of a RTM_NEWLINK that creates, as `ip link add ...
+    /// master BR up` does, and unregisters the pair if either fails. Two
+    /// round trips fewer than create, set_master, set_up.
+    pub fn create_veth_port(
+        &self,
+        host_name: &str,
+        peer_name: &str,
+        peer_netns: BorrowedFd<'_>,
+        mtu: Option<u32>,
+        peer_mac: Option<[u8; 6]>,
+        port: BridgePort,
+    ) -> Result<u32> {
+        let what = format!(
+            "creating veth {host_name} (peer {peer_name}) on bridge #{}",
+            port.bridge
+        );
+        let mut msg = veth_message(host_name, peer_name, peer_netns, mtu, peer_mac)?;
+        msg.attributes.push(LinkAttribute::Controller(port.bridge));
+        if port.up {
+            link_flag(&mut msg, LinkFlags::Up, true);
+        }
+        self.create(msg, host_name, &what)
     }
 
     /// Enslave `index` to bridge `master`.
