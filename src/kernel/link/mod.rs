@@ -45,8 +45,8 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{
-    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth,
-    LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -55,6 +55,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use crate::error::{Error, Result};
+
+mod raw;
 
 /// Header flags of the requests, as rtnetlink's request builders set them.
 /// A new link, address or route: fails with EEXIST when it exists.
@@ -149,10 +151,26 @@ impl From<std::io::Error> for Fail {
     }
 }
 
+/// One message of an answer: a link, read from its bytes (`raw`), or any
+/// other message as netlink-packet-route decodes it.
+enum Msg {
+    Link(LinkInfo),
+    Other(RouteNetlinkMessage),
+}
+
+impl Msg {
+    fn message_type(&self) -> u16 {
+        match self {
+            Msg::Link(_) => raw::RTM_NEWLINK,
+            Msg::Other(m) => m.message_type(),
+        }
+    }
+}
+
 /// The messages of one answer, and whether the kernel marked it inconsistent.
 #[derive(Default)]
 struct Answer {
-    msgs: Vec<RouteNetlinkMessage>,
+    msgs: Vec<Msg>,
     interrupted: bool,
 }
 
@@ -254,58 +272,6 @@ fn check_ifname(name: &str) -> Result<()> {
 fn fmt_mac(mac: &[u8; 6]) -> String {
     let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
     parts.join(":")
-}
-
-fn parse_link(msg: &LinkMessage) -> LinkInfo {
-    let mut info = LinkInfo {
-        index: msg.header.index,
-        name: String::new(),
-        kind: None,
-        mac: None,
-        mtu: 0,
-        up: msg.header.flags.contains(LinkFlags::Up),
-        master: None,
-        stp: None,
-        hairpin: None,
-    };
-    for attr in &msg.attributes {
-        match attr {
-            LinkAttribute::IfName(name) => info.name = name.clone(),
-            LinkAttribute::Address(addr) => {
-                if let Ok(mac) = <[u8; 6]>::try_from(addr.as_slice()) {
-                    info.mac = Some(mac);
-                }
-            }
-            LinkAttribute::Mtu(mtu) => info.mtu = *mtu,
-            LinkAttribute::Controller(master) if *master != 0 => info.master = Some(*master),
-            LinkAttribute::LinkInfo(infos) => {
-                for li in infos {
-                    match li {
-                        NlLinkInfo::Kind(kind) => info.kind = Some(kind.to_string()),
-                        NlLinkInfo::Data(InfoData::Bridge(opts)) => {
-                            for opt in opts {
-                                if let InfoBridge::StpState(state) = opt {
-                                    info.stp = Some(u32::from(*state) != 0);
-                                }
-                            }
-                        }
-                        // A plain GETLINK carries IFLA_INFO_SLAVE_DATA for
-                        // bridge ports (what `ip -d link` prints as bridge_slave).
-                        NlLinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
-                            for opt in opts {
-                                if let InfoBridgePort::HairpinMode(on) = opt {
-                                    info.hairpin = Some(*on);
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    info
 }
 
 fn route_ip(addr: &RouteAddress) -> Option<IpAddr> {
@@ -537,7 +503,7 @@ impl Io {
         &mut self,
         body: RouteNetlinkMessage,
         flags: u16,
-    ) -> std::result::Result<Vec<RouteNetlinkMessage>, Fail> {
+    ) -> std::result::Result<Vec<Msg>, Fail> {
         let mut msg = NetlinkMessage::from(body);
         msg.header.flags = flags;
         for _ in 0..DUMP_TRIES {
@@ -575,7 +541,21 @@ impl Io {
             let len = self.receive()?;
             let mut at = 0;
             while at < len {
-                let (msg, size) = decode(&self.buf[at..len])?;
+                let bytes = &self.buf[at..len];
+                let h = raw::header(bytes)?;
+                if h.kind == raw::RTM_NEWLINK {
+                    at += h.len.next_multiple_of(4).min(bytes.len());
+                    if h.seq != seq {
+                        continue;
+                    }
+                    answer.interrupted |= h.flags & NLM_F_DUMP_INTR != 0;
+                    answer.msgs.push(Msg::Link(raw::link(&bytes[..h.len])?));
+                    if !acked && h.flags & NLM_F_MULTIPART == 0 {
+                        return Ok(answer);
+                    }
+                    continue;
+                }
+                let (msg, size) = decode(bytes)?;
                 at += size;
                 if msg.header.sequence_number != seq {
                     continue;
@@ -631,7 +611,7 @@ fn take(
 ) -> std::result::Result<bool, Fail> {
     match payload {
         NetlinkPayload::InnerMessage(m) => {
-            answer.msgs.push(m);
+            answer.msgs.push(Msg::Other(m));
             Ok(false)
         }
         NetlinkPayload::Error(e) => match e.code {
@@ -685,7 +665,7 @@ impl Netlink {
         &self,
         body: RouteNetlinkMessage,
         flags: u16,
-    ) -> std::result::Result<Vec<RouteNetlinkMessage>, Fail> {
+    ) -> std::result::Result<Vec<Msg>, Fail> {
         self.conn
             .io
             .lock()
@@ -708,7 +688,7 @@ impl Netlink {
     fn dump<T>(
         &self,
         body: RouteNetlinkMessage,
-        pick: fn(RouteNetlinkMessage) -> std::result::Result<T, RouteNetlinkMessage>,
+        pick: fn(Msg) -> std::result::Result<T, Msg>,
         what: impl fmt::Display,
     ) -> Result<Vec<T>> {
         let msgs = self
@@ -739,7 +719,7 @@ impl Netlink {
         match self.exchange(RouteNetlinkMessage::GetLink(req), GET) {
             Ok(msgs) => match msgs.into_iter().next() {
                 None => Ok(None),
-                Some(RouteNetlinkMessage::NewLink(m)) => Ok(Some(parse_link(&m))),
+                Some(Msg::Link(l)) => Ok(Some(l)),
                 Some(other) => Err(unexpected(&other, &what)),
             },
             Err(Fail::Errno(libc::ENODEV | libc::ENOENT)) => Ok(None),
@@ -794,8 +774,7 @@ impl Netlink {
     /// Every link of the namespace (a dump): for status displays only.
     pub fn links(&self) -> Result<Vec<LinkInfo>> {
         let req = RouteNetlinkMessage::GetLink(LinkMessage::default());
-        let msgs = self.dump(req, pick_link, "listing links")?;
-        Ok(msgs.iter().map(parse_link).collect())
+        self.dump(req, pick_link, "listing links")
     }
 
     /// NEWLINK, then the new link by name (one GETLINK, cached: the link is
@@ -1119,7 +1098,7 @@ impl Netlink {
 }
 
 /// An answer message where another was expected: EIO, naming its type.
-fn unexpected(msg: &RouteNetlinkMessage, what: impl fmt::Display) -> Error {
+fn unexpected(msg: &Msg, what: impl fmt::Display) -> Error {
     kernel_error(
         Fail::Answer(format!(
             "unexpected answer (message type {})",
@@ -1129,25 +1108,23 @@ fn unexpected(msg: &RouteNetlinkMessage, what: impl fmt::Display) -> Error {
     )
 }
 
-fn pick_link(m: RouteNetlinkMessage) -> std::result::Result<LinkMessage, RouteNetlinkMessage> {
+fn pick_link(m: Msg) -> std::result::Result<LinkInfo, Msg> {
     match m {
-        RouteNetlinkMessage::NewLink(l) => Ok(l),
+        Msg::Link(l) => Ok(l),
         other => Err(other),
     }
 }
 
-fn pick_address(
-    m: RouteNetlinkMessage,
-) -> std::result::Result<AddressMessage, RouteNetlinkMessage> {
+fn pick_address(m: Msg) -> std::result::Result<AddressMessage, Msg> {
     match m {
-        RouteNetlinkMessage::NewAddress(a) => Ok(a),
+        Msg::Other(RouteNetlinkMessage::NewAddress(a)) => Ok(a),
         other => Err(other),
     }
 }
 
-fn pick_route(m: RouteNetlinkMessage) -> std::result::Result<RouteMessage, RouteNetlinkMessage> {
+fn pick_route(m: Msg) -> std::result::Result<RouteMessage, Msg> {
     match m {
-        RouteNetlinkMessage::NewRoute(r) => Ok(r),
+        Msg::Other(RouteNetlinkMessage::NewRoute(r)) => Ok(r),
         other => Err(other),
     }
 }
@@ -1156,6 +1133,135 @@ fn pick_route(m: RouteNetlinkMessage) -> std::result::Result<RouteMessage, Route
 mod tests {
     use super::*;
     use netlink_packet_core::{DoneMessage, ErrorMessage};
+    use netlink_packet_route::link::{BridgeStpState, InfoBridge};
+
+    /// A link as netlink-packet-route's full decoder sees it: what
+    /// `raw::link` must agree with.
+    fn parse_link(msg: &LinkMessage) -> LinkInfo {
+        let mut info = LinkInfo {
+            index: msg.header.index,
+            name: String::new(),
+            kind: None,
+            mac: None,
+            mtu: 0,
+            up: msg.header.flags.contains(LinkFlags::Up),
+            master: None,
+            stp: None,
+            hairpin: None,
+        };
+        for attr in &msg.attributes {
+            match attr {
+                LinkAttribute::IfName(name) => info.name = name.clone(),
+                LinkAttribute::Address(addr) => {
+                    if let Ok(mac) = <[u8; 6]>::try_from(addr.as_slice()) {
+                        info.mac = Some(mac);
+                    }
+                }
+                LinkAttribute::Mtu(mtu) => info.mtu = *mtu,
+                LinkAttribute::Controller(master) if *master != 0 => info.master = Some(*master),
+                LinkAttribute::LinkInfo(infos) => {
+                    for li in infos {
+                        match li {
+                            NlLinkInfo::Kind(kind) => info.kind = Some(kind.to_string()),
+                            NlLinkInfo::Data(InfoData::Bridge(opts)) => {
+                                for opt in opts {
+                                    if let InfoBridge::StpState(state) = opt {
+                                        info.stp = Some(u32::from(*state) != 0);
+                                    }
+                                }
+                            }
+                            // A plain GETLINK carries IFLA_INFO_SLAVE_DATA for
+                            // bridge ports (what `ip -d link` prints as bridge_slave).
+                            NlLinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
+                                for opt in opts {
+                                    if let InfoBridgePort::HairpinMode(on) = opt {
+                                        info.hairpin = Some(*on);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        info
+    }
+
+    /// A link message as the kernel would send it (encoded by
+    /// netlink-packet-route), read by `raw::link` and by the full decoder.
+    fn both_views(msg: LinkMessage) -> (LinkInfo, LinkInfo) {
+        let mut nl = NetlinkMessage::from(RouteNetlinkMessage::NewLink(msg));
+        nl.header.sequence_number = 9;
+        nl.finalize();
+        let mut bytes = vec![0; nl.buffer_len()];
+        nl.serialize(&mut bytes);
+        let h = raw::header(&bytes).map_err(|_| "header").expect("a header");
+        assert_eq!((h.kind, h.seq, h.len), (raw::RTM_NEWLINK, 9, bytes.len()));
+        let lean = raw::link(&bytes).map_err(|_| "link").expect("a link");
+        let (full, _) = decode(&bytes).map_err(|_| "decode").expect("decodes");
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) = full.payload else {
+            panic!("not a link message");
+        };
+        (lean, parse_link(&m))
+    }
+
+    #[test]
+    fn a_link_read_from_its_bytes_is_what_the_full_decoder_reads() {
+        // a bridge: up, STP on, a MAC, an MTU, statistics it ignores
+        let mut bridge = link_message(
+            7,
+            vec![
+                LinkAttribute::IfName("br-test".into()),
+                LinkAttribute::Mtu(1400),
+                LinkAttribute::Address(vec![2, 0, 0, 0, 0, 9]),
+                LinkAttribute::TxQueueLen(1000),
+                LinkAttribute::LinkInfo(vec![
+                    NlLinkInfo::Kind(InfoKind::Bridge),
+                    NlLinkInfo::Data(InfoData::Bridge(vec![
+                        InfoBridge::HelloTime(200),
+                        InfoBridge::StpState(BridgeStpState::KernelStp),
+                    ])),
+                ]),
+            ],
+        );
+        link_flag(&mut bridge, LinkFlags::Up, true);
+        let (lean, full) = both_views(bridge);
+        assert_eq!(lean, full);
+        assert_eq!(
+            (lean.index, lean.name.as_str(), lean.mtu, lean.up, lean.stp),
+            (7, "br-test", 1400, true, Some(true))
+        );
+        assert_eq!(lean.kind.as_deref(), Some("bridge"));
+        // a veth on bridge #7 with hairpin on, down
+        let port = link_message(
+            12,
+            vec![
+                LinkAttribute::IfName("veth0123abcd".into()),
+                LinkAttribute::Controller(7),
+                LinkAttribute::LinkInfo(vec![
+                    NlLinkInfo::Kind(InfoKind::Veth),
+                    NlLinkInfo::PortKind(InfoPortKind::Bridge),
+                    NlLinkInfo::PortData(InfoPortData::BridgePort(vec![
+                        InfoBridgePort::HairpinMode(true),
+                    ])),
+                ]),
+            ],
+        );
+        let (lean, full) = both_views(port);
+        assert_eq!(lean, full);
+        assert_eq!(
+            (lean.master, lean.hairpin, lean.up, lean.mac),
+            (Some(7), Some(true), false, None)
+        );
+        // a link without IFLA_LINKINFO (lo) and a truncated message
+        let (lean, full) = both_views(link_message(1, vec![LinkAttribute::IfName("lo".into())]));
+        assert_eq!(lean, full);
+        assert_eq!(lean.kind, None);
+        assert!(raw::link(&[0; 20]).is_err());
+        assert!(raw::header(&[0; 8]).is_err());
+    }
 
     fn error(code: i32) -> NetlinkPayload<RouteNetlinkMessage> {
         let mut e = ErrorMessage::default();
