@@ -6,9 +6,6 @@
 //! - `run_in(path, f)`: run `f` on a scoped thread that entered `path`; the
 //!   caller's thread never changes namespace, so nothing needs restoring, even
 //!   when `f` fails or panics.
-//! - `enter_ahead(scope, path)`: the same thread started before its work is
-//!   known (it enters `path` and opens its rtnetlink session while the caller
-//!   goes on), handed the work later (`Ahead::run`).
 //! - `resolve(name_or_path)`: "NAME" -> /run/netns/NAME; anything with a '/'
 //!   is a path.
 //! - `identify(file)`: is an opened namespace file the caller's own network
@@ -98,62 +95,6 @@ fn setns(file: &File, path: &Path) -> Result<()> {
 pub fn enter_process(path: &Path) -> Result<()> {
     let file = open(path)?;
     setns(&file, path)
-}
-
-/// The work an `Ahead` thread is handed.
-type Job<'scope, T> = Box<dyn FnOnce() -> Result<T> + Send + 'scope>;
-
-/// A scoped thread that entered a network namespace ahead of its work, with
-/// its rtnetlink session open (`enter_ahead`). `run` hands it the work and
-/// waits for the result; dropped without work, the thread just ends.
-pub struct Ahead<'scope, T> {
-    // declared first, dropped first: a thread still waiting wakes and ends
-    job: Option<std::sync::mpsc::SyncSender<Job<'scope, T>>>,
-    thread: Option<std::thread::ScopedJoinHandle<'scope, Result<T>>>,
-}
-
-/// Start a thread in `scope` that enters the namespace at `path` and opens
-/// its rtnetlink session now, so that neither the thread's start nor the
-/// socket is on the caller's path when the work comes (on a second CPU they
-/// overlap whatever the caller does meanwhile).
-pub fn enter_ahead<'scope, T: Send + 'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    path: &'scope Path,
-) -> Result<Ahead<'scope, T>> {
-    let file = open(path)?;
-    let (job, work) = std::sync::mpsc::sync_channel::<Job<'scope, T>>(1);
-    let thread = scope.spawn(move || {
-        let entered = setns(&file, path);
-        if entered.is_ok() {
-            // errors show again when the work opens it
-            let _ = super::link::Netlink::open();
-        }
-        let r = match work.recv() {
-            Ok(f) => entered.and_then(|()| f()),
-            Err(_) => Err(Error::internal("a namespace thread was given no work")),
-        };
-        super::link::end_session();
-        r
-    });
-    Ok(Ahead {
-        job: Some(job),
-        thread: Some(thread),
-    })
-}
-
-impl<'scope, T> Ahead<'scope, T> {
-    /// Run `f` on the thread (inside its namespace) and wait for it.
-    pub fn run(mut self, f: impl FnOnce() -> Result<T> + Send + 'scope) -> Result<T> {
-        if let Some(job) = self.job.take() {
-            // a thread that is gone (it panicked) is reported by the join
-            let _ = job.send(Box::new(f));
-        }
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Err(Error::internal("a namespace thread ran twice")),
-        }
-    }
 }
 
 /// Run `f` inside the network namespace at `path`, on a scoped thread.

@@ -9,8 +9,7 @@
 //! 2. `veth` (without the lock): the veth with its peer born in the
 //!    container netns, host end on the bridge, hairpin, up;
 //! 3. `container`: the container end addressed, up, routed, tuned, inside
-//!    its netns, by a thread that entered it (and opened its socket) when
-//!    the ADD began, while phases 1 and 2 ran;
+//!    its netns;
 //! 4. `finish`: the result rendered by the front end, the record completed
 //!    with it and the lease saved.
 //!
@@ -58,39 +57,28 @@ fn phases<'a>(
     render: &dyn Fn(&AddResult) -> Value,
     tx: &mut Transaction<'a>,
 ) -> Result<Value> {
-    let netns_path = Path::new(req.container.netns.as_str());
-    std::thread::scope(|s| {
-        // the thread that does phase 3 enters the container netns and opens
-        // its socket now, on another CPU while phases 1 and 2 run
-        let inside = netns::enter_ahead(s, netns_path)
-            .ctx(format!("container netns {}", netns_path.display()))?;
-        let mut taken = reserve::reserve(req, tx)?;
-        let links = veth::create(req, &mut taken.record, &taken.guard, tx)?;
-        let done = container_side(req, &taken.ips, inside, tx)?;
-        finish(req, render, taken, links, done)
-    })
+    let mut taken = reserve::reserve(req, tx)?;
+    let links = veth::create(req, &mut taken.record, &taken.guard, tx)?;
+    let done = container_side(req, &taken.ips, tx)?;
+    finish(req, render, taken, links, done)
 }
 
 /// Phase 3: the container end addressed, up, routed and tuned, inside its
-/// netns (on the thread already there); tuning sysctls it changed are put
-/// back on rollback.
-fn container_side<'a: 'scope, 'scope>(
+/// netns; tuning sysctls it changed are put back on rollback.
+fn container_side<'a>(
     req: &'a Request,
     ips: &[(IpNetwork, Option<IpAddr>)],
-    inside: netns::Ahead<'scope, container::Done>,
     tx: &mut Transaction<'a>,
 ) -> Result<container::Done> {
     let netns_path = req.container.netns.as_str();
     let addresses: Vec<IpNetwork> = ips.iter().map(|(a, _)| *a).collect();
-    let done = inside
-        .run(move || {
-            container::configure(&container::Plan {
-                ifname: &req.container.ifname,
-                addresses: &addresses,
-                routes: &req.hops,
-                tuning: &req.tuning,
-            })
-        })
+    let plan = container::Plan {
+        ifname: &req.container.ifname,
+        addresses: &addresses,
+        routes: &req.hops,
+        tuning: &req.tuning,
+    };
+    let done = netns::run_in(Path::new(netns_path), || container::configure(&plan))
         .ctx(format!("container netns {netns_path}"))?;
     if !done.sysctl_before.is_empty() {
         let before = done.sysctl_before.clone();
