@@ -74,8 +74,14 @@ pub struct NetConf {
 
 /// The `cniVersion` of a config, if it can be read at all (for error output).
 pub fn peek_version(bytes: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    v.get("cniVersion")?.as_str().map(str::to_string)
+    // only the one field is built, the rest skipped (not made a Value); a
+    // cniVersion that is not a string is no version
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        #[serde(rename = "cniVersion", default)]
+        version: Option<String>,
+    }
+    serde_json::from_slice::<Peek>(bytes).ok()?.version
 }
 
 pub fn parse_json(bytes: &[u8]) -> Result<Value> {

@@ -6,6 +6,11 @@
 //! - `run_in(path, f)`: run `f` on a scoped thread that entered `path`; the
 //!   caller's thread never changes namespace, so nothing needs restoring, even
 //!   when `f` fails or panics.
+//! - `make_in(file, path, make)`: the calling thread steps into the
+//!   namespace of an open file for `make` alone (which makes a socket: a
+//!   socket keeps the namespace it was made in) and back, a guard bringing
+//!   it back on every way out; for work that needs only sockets there,
+//!   without a thread.
 //! - `resolve(name_or_path)`: "NAME" -> /run/netns/NAME; anything with a '/'
 //!   is a path.
 //! - `identify(file)`: is an opened namespace file the caller's own network
@@ -95,6 +100,36 @@ fn setns(file: &File, path: &Path) -> Result<()> {
 pub fn enter_process(path: &Path) -> Result<()> {
     let file = open(path)?;
     setns(&file, path)
+}
+
+/// Brings the calling thread back to the namespace it came from.
+struct Back {
+    own: File,
+}
+
+impl Drop for Back {
+    fn drop(&mut self) {
+        if setns(&self.own, Path::new("/proc/thread-self/ns/net")).is_err() {
+            // Nothing this thread does from here could be trusted to reach
+            // the right namespace: end as a kill -9 would (what was taken is
+            // recorded first, and DEL or gc releases it).
+            eprintln!("hostnet: cannot return to the host network namespace; aborting");
+            std::process::abort();
+        }
+    }
+}
+
+/// Run `make` with the calling thread inside the network namespace of the
+/// open file `target` (named `path` in errors), then bring the thread back
+/// (also when `make` fails or panics). For making sockets there: each keeps
+/// that namespace for its life. Two setns calls instead of a thread's
+/// start, hand-over and join, which on a virtual machine with idle CPUs
+/// cost more than the work.
+pub fn make_in<T>(target: &File, path: &Path, make: impl FnOnce() -> Result<T>) -> Result<T> {
+    let own = open(Path::new("/proc/thread-self/ns/net"))?;
+    setns(target, path)?;
+    let _back = Back { own };
+    make()
 }
 
 /// Run `f` inside the network namespace at `path`, on a scoped thread.

@@ -1,6 +1,8 @@
-//! The container side of an attachment, run on a thread inside the
-//! container's netns (kernel::netns::run_in): addresses, up, routes, tuning.
-//! The interface itself was born there as the veth peer.
+//! The container side of an attachment: addresses, up, routes, tuning,
+//! through a rtnetlink session in the container's netns (made from the
+//! calling thread, `Netlink::open_in`; with tuning sysctls, on a thread
+//! inside that netns, `kernel::netns::run_in`). The interface itself was
+//! born there as the veth peer.
 
 use std::net::IpAddr;
 
@@ -85,9 +87,11 @@ fn apply(
     Ok(())
 }
 
-/// Configure the interface; on failure put changed sysctls back first.
-pub fn configure(plan: &Plan<'_>) -> Result<Done> {
-    let nl = Netlink::open()?;
+/// Configure the interface through `nl`, a session in the container's
+/// netns; on failure put changed sysctls back first. Sysctls are written
+/// through /proc/sys, which shows the calling thread's namespace: a plan
+/// with sysctls runs on a thread inside the container netns.
+pub fn configure(nl: &Netlink, plan: &Plan<'_>) -> Result<Done> {
     let Some(link) = nl.link(plan.ifname)? else {
         return Err(Error::not_found(format!(
             "{} is not in the container after creating it",
@@ -95,7 +99,7 @@ pub fn configure(plan: &Plan<'_>) -> Result<Done> {
         )));
     };
     let mut before = Vec::new();
-    if let Err(e) = apply(&nl, plan, &link, &mut before) {
+    if let Err(e) = apply(nl, plan, &link, &mut before) {
         let _ = restore_sysctls(&before);
         return Err(e);
     }

@@ -34,7 +34,7 @@ use crate::core::record::{self, Attachment};
 use crate::core::recover;
 use crate::core::txn::Transaction;
 use crate::error::{Context, Result};
-use crate::kernel::link::LinkInfo;
+use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::netns;
 use result::{AddResult, Interface, IpConfig, Route};
 use spec::{Addresses, Request};
@@ -78,8 +78,15 @@ fn container_side<'a>(
         routes: &req.hops,
         tuning: &req.tuning,
     };
-    let done = netns::run_in(Path::new(netns_path), || container::configure(&plan))
-        .ctx(format!("container netns {netns_path}"))?;
+    let path = Path::new(netns_path);
+    let done = if plan.tuning.sysctl.is_empty() {
+        // a socket there is all it takes: no thread
+        Netlink::open_in(&req.container.netns_file, path)
+            .and_then(|nl| container::configure(&nl, &plan))
+    } else {
+        netns::run_in(path, || container::configure(&Netlink::open()?, &plan))
+    }
+    .ctx(format!("container netns {netns_path}"))?;
     if !done.sysctl_before.is_empty() {
         let before = done.sysctl_before.clone();
         tx.done("restoring container sysctls", move || {

@@ -641,6 +641,17 @@ impl Conn {
 }
 
 impl Netlink {
+    /// A session of its own in the network namespace of the open file
+    /// `netns` (`path` names it in errors), made from the calling thread
+    /// (which steps there for the socket alone, `netns::make_in`), not
+    /// shared and closed when the last handle drops.
+    pub fn open_in(netns: &std::fs::File, path: &std::path::Path) -> Result<Self> {
+        let conn = super::netns::make_in(netns, path, Conn::open)?;
+        Ok(Netlink {
+            conn: Arc::new(conn),
+        })
+    }
+
     /// The rtnetlink session of the calling thread's network namespace,
     /// opened on first use: every `open` in one namespace shares one socket
     /// for the life of the process.
