@@ -10,7 +10,7 @@ use crate::core::recover;
 use crate::core::txn::Transaction;
 use crate::core::vethname;
 use crate::error::{Context, Error, Kind, Result};
-use crate::kernel::link::{BridgePort, LinkInfo, Netlink};
+use crate::kernel::link::{LinkInfo, Netlink};
 use crate::kernel::nft::{self, PortGuard};
 
 /// Fault injection for tests: `HOSTNET_FAULT=<point>` panics at that point.
@@ -56,12 +56,7 @@ pub fn create<'a>(
             c.ifname, c.netns
         ))
     };
-    // born a port of the bridge, and up unless port isolation must be set
-    // first (hairpin may follow: nothing runs in the container yet)
-    let port = BridgePort {
-        bridge: bridge.index,
-        up: !req.link.isolated,
-    };
+    // born a port of the bridge (down: see create_veth_port)
     let make = |name: &str| {
         nl.create_veth_port(
             name,
@@ -69,7 +64,7 @@ pub fn create<'a>(
             c.netns_file.as_fd(),
             req.link.mtu,
             req.link.mac,
-            port,
+            bridge.index,
         )
     };
     let host_index = match make(&rec.host_veth) {
@@ -106,8 +101,8 @@ pub fn create<'a>(
     }
     if req.link.isolated {
         nl.set_isolated(host_index, true).ctx(&end)?;
-        nl.set_up(host_index).ctx(&end)?;
     }
+    nl.set_up(host_index).ctx(&end)?;
     let host_link = nl.link_by_index(host_index)?;
     Ok((bridge, host_link))
 }
