@@ -416,3 +416,41 @@ fn one_route_session_per_namespace_shared_by_threads_and_ended_with_run_in() {
         "run_in closes the namespace's session with its thread"
     );
 }
+
+/// The calling thread's network namespace, by (device, inode).
+fn own_netns() -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/thread-self/ns/net").expect("own netns");
+    (m.dev(), m.ino())
+}
+
+#[test]
+fn a_session_made_in_another_namespace_without_a_thread() {
+    // what ADD's container side uses: the thread steps into the container
+    // netns for the socket alone and comes back; the socket stays there
+    let host = NetNs::new("lkoh");
+    let ctr = NetNs::new("lkoc");
+    ctr.ok(&["ip", "link", "add", "only-in-c", "type", "bridge"]);
+    let (inside, here, back, refused, still) = run_in(&host.path(), || {
+        let before = own_netns();
+        let file = File::open(ctr.path()).expect("container netns file");
+        let nl = Netlink::open_in(&file, &ctr.path())?;
+        let inside = nl.link("only-in-c")?.is_some();
+        let here = Netlink::open()?.link("only-in-c")?.is_some();
+        let back = own_netns() == before;
+        // a file that is no namespace: refused, and the thread never moved
+        let not_ns = File::open("/proc/self/status").expect("a regular file");
+        let refused = Netlink::open_in(&not_ns, std::path::Path::new("/proc/self/status")).is_err();
+        let still = own_netns() == before;
+        Ok((inside, here, back, refused, still))
+    })
+    .expect("sessions");
+    assert!(
+        inside,
+        "the session made in the container netns sees its links"
+    );
+    assert!(!here, "the thread's own session does not");
+    assert!(back, "the thread is back in its own namespace");
+    assert!(refused, "setns into a regular file fails");
+    assert!(still, "a failed step leaves the thread where it was");
+}
