@@ -111,9 +111,9 @@ impl Drop for Back {
     fn drop(&mut self) {
         if setns(&self.own, Path::new("/proc/thread-self/ns/net")).is_err() {
             // Nothing this thread does from here could be trusted to reach
-            // the right namespace: end as a kill -9 would (what was taken is
-            // recorded first, and DEL or gc releases it).
-            eprintln!("hostnet: cannot return to the host network namespace; aborting");
+            // the right namespace: end as a kill -9 would (an ADD records
+            // what it takes before taking it: DEL or gc releases it).
+            eprintln!("hostnet: cannot return to its own network namespace; aborting");
             std::process::abort();
         }
     }
