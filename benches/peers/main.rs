@@ -234,116 +234,99 @@ fn project(points: &[(usize, f64)], from: usize, to: usize) -> f64 {
 ///   address, up, a route via the gateway; add one nft map element;
 /// - DEL: delete that veth (its peer up with an address), then delete the
 ///   element.
-///
-/// One repetition; `latency` runs one after each hostnet ADD/DEL, so that
-/// the ADDs and the floors they are compared with see the same moments of
-/// the machine (load left by an earlier cell, a bridge still settling).
-fn kernel_floor_rep(
-    host: &NetNs,
-    probe: &NetNs,
-    net: usize,
-    rep: usize,
-    samples: &mut FloorSamples,
-) -> R<()> {
+fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor> {
     let br = peers::bridge(net);
-    let (add, veth, elem) = (&mut samples.add, &mut samples.veth, &mut samples.elem);
-    check_interrupted()?;
-    let hname = format!("hnbfl{rep}");
-    let cname = format!("fl{rep}");
-    let ip = format!("10.{}.250.{}", 128 + net, 10 + rep);
-    let probe_path = probe.path.clone();
-    let e = peers::floor_element(65000 + rep as u16, ip.parse().unwrap());
-    let gw: std::net::IpAddr = peers::gateway(net).parse().unwrap();
-    let (idx, ta) = in_ns(host, || {
-        let fd = netns::open(&probe_path).map_err(|e| e.to_string())?;
-        use std::os::fd::AsFd;
-        let t = Instant::now();
-        let nl = Netlink::open().map_err(|e| e.to_string())?;
-        let br = nl
-            .link(&br)
-            .map_err(|e| e.to_string())?
-            .ok_or(format!("no bridge {br}"))?;
-        let idx = nl
-            .create_veth(&hname, &cname, fd.as_fd(), None, None)
-            .map_err(|e| e.to_string())?;
-        nl.set_master(idx, br.index).map_err(|e| e.to_string())?;
-        nl.set_hairpin(idx, true).map_err(|e| e.to_string())?;
-        nl.set_up(idx).map_err(|e| e.to_string())?;
-        drop(nl);
-        // the container side, from a thread inside the container namespace
-        in_ns(probe, || {
+    let mut add = Vec::new();
+    let mut veth = Vec::new();
+    let mut elem = Vec::new();
+    for rep in 0..reps {
+        check_interrupted()?;
+        let hname = format!("hnbfl{rep}");
+        let cname = format!("fl{rep}");
+        let ip = format!("10.{}.250.{}", 128 + net, 10 + rep);
+        let probe_path = probe.path.clone();
+        let e = peers::floor_element(65000 + rep as u16, ip.parse().unwrap());
+        let gw: std::net::IpAddr = peers::gateway(net).parse().unwrap();
+        let (idx, ta) = in_ns(host, || {
+            let fd = netns::open(&probe_path).map_err(|e| e.to_string())?;
+            use std::os::fd::AsFd;
+            let t = Instant::now();
             let nl = Netlink::open().map_err(|e| e.to_string())?;
-            let link = nl
-                .link(&cname)
+            let br = nl
+                .link(&br)
                 .map_err(|e| e.to_string())?
-                .ok_or(format!("no {cname}"))?;
-            nl.add_address(link.index, format!("{ip}/16").parse().unwrap())
+                .ok_or(format!("no bridge {br}"))?;
+            let idx = nl
+                .create_veth(&hname, &cname, fd.as_fd(), None, None)
                 .map_err(|e| e.to_string())?;
-            nl.set_up(link.index).map_err(|e| e.to_string())?;
-            let dst = format!("203.0.113.{rep}/32").parse().unwrap();
-            nl.add_route(dst, Some(gw), None)
-                .map_err(|e| e.to_string())?;
-            Ok(())
+            nl.set_master(idx, br.index).map_err(|e| e.to_string())?;
+            nl.set_hairpin(idx, true).map_err(|e| e.to_string())?;
+            nl.set_up(idx).map_err(|e| e.to_string())?;
+            drop(nl);
+            // the container side, from a thread inside the container namespace
+            in_ns(probe, || {
+                let nl = Netlink::open().map_err(|e| e.to_string())?;
+                let link = nl
+                    .link(&cname)
+                    .map_err(|e| e.to_string())?
+                    .ok_or(format!("no {cname}"))?;
+                nl.add_address(link.index, format!("{ip}/16").parse().unwrap())
+                    .map_err(|e| e.to_string())?;
+                nl.set_up(link.index).map_err(|e| e.to_string())?;
+                let dst = format!("203.0.113.{rep}/32").parse().unwrap();
+                nl.add_route(dst, Some(gw), None)
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            })?;
+            nft::update_ports(std::slice::from_ref(&e), &[], false).map_err(|e| e.to_string())?;
+            nft::close_session();
+            Ok((idx, t.elapsed()))
         })?;
-        nft::update_ports(std::slice::from_ref(&e), &[], false).map_err(|e| e.to_string())?;
-        nft::close_session();
-        Ok((idx, t.elapsed()))
-    })?;
-    add.push(ta);
-    // let the address and element work settle before the deletes
-    std::thread::sleep(Duration::from_millis(30));
-    let (tv, te) = in_ns(host, || {
-        let t = Instant::now();
-        let nl = Netlink::open().map_err(|e| e.to_string())?;
-        nl.delete_link(idx).map_err(|e| e.to_string())?;
-        drop(nl);
-        let tv = t.elapsed();
-        let t = Instant::now();
-        nft::update_ports(&[], std::slice::from_ref(&e), false).map_err(|e| e.to_string())?;
-        // hostnet parks the socket of a delete (its close waits for an
-        // RCU grace period) until the process exits: a process pays it,
-        // so the floor does too; and no socket may keep the namespace alive
-        nft::close_session();
-        Ok((tv, t.elapsed()))
-    })?;
-    veth.push(tv);
-    elem.push(te);
-    Ok(())
-}
-
-/// The samples of the floors, one per repetition.
-#[derive(Default)]
-struct FloorSamples {
-    add: Vec<Duration>,
-    veth: Vec<Duration>,
-    elem: Vec<Duration>,
-    exec: Vec<Duration>,
-}
-
-impl FloorSamples {
-    fn floor(&self) -> Floor {
-        Floor {
-            add: Stats::of(&self.add),
-            veth: Stats::of(&self.veth),
-            elem: Stats::of(&self.elem),
-            exec: Some(Stats::of(&self.exec)),
-        }
+        add.push(ta);
+        // let the address and element work settle before the deletes
+        std::thread::sleep(Duration::from_millis(30));
+        let (tv, te) = in_ns(host, || {
+            let t = Instant::now();
+            let nl = Netlink::open().map_err(|e| e.to_string())?;
+            nl.delete_link(idx).map_err(|e| e.to_string())?;
+            drop(nl);
+            let tv = t.elapsed();
+            let t = Instant::now();
+            nft::update_ports(&[], std::slice::from_ref(&e), false).map_err(|e| e.to_string())?;
+            // hostnet parks the socket of a delete (its close waits for an
+            // RCU grace period) until the process exits: a process pays it,
+            // so the floor does too; and no socket may keep the namespace alive
+            nft::close_session();
+            Ok((tv, t.elapsed()))
+        })?;
+        veth.push(tv);
+        elem.push(te);
     }
+    Ok(Floor {
+        add: Stats::of(&add),
+        veth: Stats::of(&veth),
+        elem: Stats::of(&elem),
+        exec: None,
+    })
 }
 
 /// The process floor: `hostnet` with CNI_COMMAND=VERSION (exec, dynamic
-/// loading, startup, exit), timed exactly like an ADD. One run.
-fn process_floor_once(host: &NetNs, sc: &Scratch) -> R<Duration> {
+/// loading, startup, exit), timed exactly like an ADD.
+fn process_floor(host: &NetNs, sc: &Scratch, reps: usize) -> R<Stats> {
     in_ns(host, || {
-        let mut cmd = Command::new(hostnet_bin());
-        cmd.env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("CNI_COMMAND", "VERSION");
-        let run = run::timed(&mut cmd, br#"{"cniVersion":"1.0.0"}"#, sc)?;
-        if !run.ok() {
-            return Err(run.failure("hostnet VERSION"));
+        let mut v = Vec::new();
+        for _ in 0..reps {
+            let mut cmd = Command::new(hostnet_bin());
+            cmd.env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .env("CNI_COMMAND", "VERSION");
+            let run = run::timed(&mut cmd, br#"{"cniVersion":"1.0.0"}"#, sc)?;
+            if !run.ok() {
+                return Err(run.failure("hostnet VERSION"));
+            }
+            v.push(run.wall);
         }
-        Ok(run.wall)
+        Ok(Stats::of(&v))
     })
 }
 
@@ -465,12 +448,6 @@ fn latency(
             std::thread::sleep(Duration::from_secs(settle));
         }
         count = n;
-        // hostnet's floors are measured in alternation with its ADDs and
-        // DELs (one repetition of each after each of them), so that both
-        // sides of the ratio see the same moments of the machine
-        let floor_net = probe_container(probe, n, 0).net;
-        let with_floor = name == "hostnet";
-        let mut floors = FloorSamples::default();
         let (adds, dels) = in_ns(&host, || {
             let mut adds: Vec<Op> = Vec::new();
             let mut dels: Vec<Op> = Vec::new();
@@ -483,10 +460,6 @@ fn latency(
                 let c = probe_container(probe, n, r);
                 adds.push(peer.add(&c, &sc, None)?);
                 dels.push(peer.del(&c, &sc, None)?);
-                if with_floor {
-                    kernel_floor_rep(&host, probe, floor_net, r, &mut floors)?;
-                    floors.exec.push(process_floor_once(&host, &sc)?);
-                }
             }
             Ok((adds, dels))
         })?;
@@ -501,12 +474,14 @@ fn latency(
             &work.dir,
         )?;
         eprintln!("  {name} n={n}: ADD {add} DEL {del} peak RSS {rss} KiB");
-        let floor = if with_floor {
-            let f = floors.floor();
+        let floor = if name == "hostnet" {
+            let f = kernel_floor(&host, probe, probe_container(probe, n, 0).net, cfg.reps)?;
             eprintln!(
                 "  kernel floor n={n}: ADD {}; DEL: veth {} + element {}",
                 f.add, f.veth, f.elem
             );
+            let mut f = f;
+            f.exec = Some(process_floor(&host, &sc, cfg.reps)?);
             Some(f)
         } else {
             None
