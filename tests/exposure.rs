@@ -740,3 +740,97 @@ fn a_container_on_two_networks_owns_both_addresses() {
     let table = w.host.ns.ok(&["nft", "list", "table", "bridge", "hostnet"]);
     assert!(!table.contains("veth"), "{table}");
 }
+
+/// The same when the second ADD runs while the first is still making its
+/// links (held at its first setns, into the container netns, by strace):
+/// the first ADD left the host lock with its addresses recorded, so the
+/// second, which takes the lock meanwhile, gives both veths both addresses.
+#[test]
+fn a_sibling_added_while_the_first_add_makes_its_links_owns_both_addresses() {
+    let w = World::new("exms");
+    w.host.hostnet_ok(&["init"]);
+    w.host.hostnet_ok(&["network", "create", "ms"]);
+    let (bridge, ms) = (written_conflist(&w, "bridge"), written_conflist(&w, "ms"));
+    let c = NetNs::new("ms");
+    let eth0 = Attachment::new("slow", &c);
+    let mut eth1 = Attachment::new("slow", &c);
+    eth1.ifname = "eth1".into();
+
+    // eth0's ADD under strace, 2 s at its first setns (after phase 1)
+    let conf = cni::Runtime::plugin_conf(&bridge, &bridge["plugins"][0], Some(&eth0), None);
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &w.rt.host,
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+    ])
+    .args(["-e", "inject=setns:delay_enter=2000000:when=1"])
+    .arg(w.rt.find("hostnet"));
+    plugin_env(
+        &mut cmd,
+        &[
+            ("CNI_COMMAND", "ADD".to_string()),
+            ("CNI_PATH", w.rt.cni_path.clone()),
+            ("CNI_CONTAINERID", eth0.container_id.clone()),
+            ("CNI_NETNS", eth0.netns.clone()),
+            ("CNI_IFNAME", eth0.ifname.clone()),
+        ],
+    );
+    let mut slow = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("strace");
+    {
+        use std::io::Write;
+        let mut input = slow.stdin.take().expect("stdin");
+        input
+            .write_all(conf.to_string().as_bytes())
+            .expect("config");
+    }
+    // its record of intent is there: it holds the host lock or has left it
+    let t = std::time::Instant::now();
+    while w.records("bridge").is_empty() {
+        assert!(t.elapsed().as_secs() < 10, "eth0's ADD wrote no record");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // waits for the lock, then runs while eth0 is held after phase 1
+    let r1 = add(&w, &ms, &eth1);
+    let out = slow.wait_with_output().expect("eth0's ADD");
+    assert!(
+        out.status.success(),
+        "eth0's ADD: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r0: Value = serde_json::from_slice(&out.stdout).expect("eth0's result");
+    let (ip0, ip1) = (result_ip(&r0, true), result_ip(&r1, true));
+    let veth = |r: &Value| {
+        r["interfaces"][1]["name"]
+            .as_str()
+            .expect("veth")
+            .to_string()
+    };
+    let (veth0, veth1) = (veth(&r0), veth(&r1));
+    let table = w
+        .host
+        .ns
+        .ok(&["nft", "list", "set", "bridge", "hostnet", "owned4"]);
+    for (v, ip) in [
+        (&veth0, &ip0),
+        (&veth0, &ip1),
+        (&veth1, &ip0),
+        (&veth1, &ip1),
+    ] {
+        assert!(
+            table.contains(&format!("\"{v}\" . {ip}")),
+            "{v} . {ip}:\n{table}"
+        );
+    }
+    w.host.assert_check_clean("check");
+}

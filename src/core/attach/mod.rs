@@ -5,7 +5,7 @@
 //! 1. `reserve` (under the host lock): a record of intent, the network's
 //!    host side (`host::ensure`, cheap when in place), addresses, host
 //!    ports, the port and anti-spoofing elements in one nftables
-//!    transaction (with delegated IPAM, the record with what was taken);
+//!    transaction, the record with what was taken;
 //! 2. `veth` (without the lock): the veth with its peer born in the
 //!    container netns, host end on the bridge, hairpin, up;
 //! 3. `container`: the container end addressed, up, routed, tuned, inside

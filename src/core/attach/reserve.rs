@@ -1,8 +1,8 @@
 //! Phase 1 of ADD, under the host lock: everything taken on the host before
 //! a link exists. A record of intent first (a crash at any later point
 //! leaves something DEL, a retry or gc finds), then the network's host side,
-//! the addresses, the host ports and the elements, and (delegated IPAM
-//! only) the record with what was taken. Each step registers its undo.
+//! the addresses, the host ports and the elements, and the record with what
+//! was taken. Each step registers its undo.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -105,18 +105,16 @@ pub fn reserve<'a>(req: &'a Request, tx: &mut Transaction<'a>) -> Result<Taken> 
     }
     let (ips, dns) = addresses(req, &nl, &preferred, tx)?;
     let (attached, mappings, guard) = firewall(req, &ips, &rec.host_veth, network.internal, tx)?;
-    // A crash from here to the end leaves the record of intent, and its
-    // DEL, retry or gc searches for what was taken: the address files that
-    // name the attachment, its claims to those addresses, their elements,
-    // the veth's. Delegated addresses are in no file of ours, so then what
-    // was taken is recorded (still incomplete) before the links are made;
-    // with host-local the search finds it all and the ADD writes the record
-    // twice, not three times.
+    // what was taken, recorded (still incomplete) before the lock goes:
+    // whoever takes the lock next reads it (a sibling ADD of the same
+    // container builds its veth's anti-spoofing elements from it; a table
+    // rebuild keeps this attachment's elements only if it names its
+    // addresses; `check` compares it while the links are made). A crash
+    // before this leaves the record of intent, and its DEL, retry or gc
+    // searches for the addresses, claims and elements
     rec.ips = attached;
     rec.port_mappings = mappings;
-    if matches!(req.addresses, Addresses::Given { .. }) {
-        record::write(&req.store, &rec)?;
-    }
+    record::write(&req.store, &rec)?;
     Ok(Taken {
         ips,
         dns,
