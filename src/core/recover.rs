@@ -67,7 +67,7 @@ pub fn save_lease(
     write_json(
         &lease_path(store, network, cid, ifname),
         &lease,
-        Durability::Volatile,
+        Durability::Hint,
     )
 }
 
@@ -440,7 +440,7 @@ pub fn record_boot(store: &Store) -> Result<()> {
             &boot_file,
             format!("{now}\n").as_bytes(),
             0o600,
-            Durability::Volatile,
+            Durability::Hint,
         )?;
     }
     Ok(())

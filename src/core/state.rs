@@ -12,8 +12,9 @@
 //! <state-dir>/boot_id                    the kernel boot of the last init (a reboot is recognised)
 //! ```
 //! Every write goes to a temporary file (unpredictable name, O_EXCL|O_NOFOLLOW)
-//! and is renamed into place, so a reader never sees half a file; what must
-//! survive a power cut is fsync'ed too (`Durability`). A file that does not
+//! and is put into place in one step (renamed, or exchanged with the file it
+//! replaces), so a reader never sees half a file; what must survive a power
+//! cut is fsync'ed too (`Durability`). A file that does not
 //! parse is moved aside and reported, never fatal (`load`).
 
 use std::collections::BTreeMap;
@@ -216,9 +217,15 @@ pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 /// How much a write must survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// Dies with the kernel anyway (run dir, attachment records, container
-    /// claims, address reservations): rename only, no fsync.
+    /// Dies with the kernel anyway (the run dir: attachment records,
+    /// container claims): no fsync, and an existing file is replaced by
+    /// exchange (`exchange`).
     Volatile,
+    /// Survives a reboot as the old or the new content, not fsynced (hints:
+    /// leases, host-local's last reserved address, the boot id): renamed
+    /// over the old file, which ext4 guards against a power cut before
+    /// writeback (`auto_da_alloc`).
+    Hint,
     /// Must survive a power cut (networks, static mappings, the sysctl
     /// record, conflists): fsync the file before and the directory after the rename.
     Durable,
@@ -316,8 +323,9 @@ fn fsync_dir(dir: &Path) -> Result<()> {
 /// kernel allocate and start writing the new file's blocks first (its
 /// `auto_da_alloc` guard for programs that replace files without fsync),
 /// which made each such write 2-8x slower (here: 108 against 13 us). A
-/// `Volatile` file is allowed to be lost with the kernel, so it is swapped;
-/// a `Durable` one is fsynced and renamed.
+/// `Volatile` file dies with the kernel, so that guard buys nothing and it
+/// is swapped; a `Hint` keeps the guard (renamed); a `Durable` one is
+/// fsynced and renamed.
 fn exchange(tmp: &Path, path: &Path) -> Result<bool> {
     use std::os::unix::ffi::OsStrExt;
     let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).ok();
@@ -350,8 +358,8 @@ fn exchange(tmp: &Path, path: &Path) -> Result<bool> {
 
 /// Write a file atomically: a temp file with an unpredictable name created
 /// with O_EXCL|O_NOFOLLOW (`mode`), put into place in one step (`Volatile`:
-/// exchanged with the file it replaces, see `exchange`; `Durable`: fsynced,
-/// renamed, and the directory fsynced).
+/// exchanged with the file it replaces, see `exchange`; `Hint`: renamed;
+/// `Durable`: fsynced, renamed, and the directory fsynced).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, d: Durability) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -481,6 +489,14 @@ mod tests {
             left,
             vec![dead.clone(), other.clone()],
             "only the dead writers' temps"
+        );
+        // a hint is renamed over the old file: the same view
+        write_atomic(&p, b"4", 0o600, Durability::Hint).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"4");
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            2,
+            "no temp of ours left"
         );
         let mine = tmp.join(format!("f.json.{}.0011223344556677", std::process::id()));
         std::fs::write(&mine, b"").unwrap();

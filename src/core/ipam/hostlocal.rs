@@ -202,7 +202,7 @@ impl HostLocal {
             &last_path,
             ip.to_string().as_bytes(),
             0o600,
-            crate::core::state::Durability::Volatile,
+            crate::core::state::Durability::Hint,
         ) {
             let _ = std::fs::remove_file(&chosen.file);
             return Err(e);
@@ -355,7 +355,7 @@ impl HostLocal {
                 &last.path,
                 b,
                 0o600,
-                crate::core::state::Durability::Volatile,
+                crate::core::state::Durability::Hint,
             )?,
             None => crate::core::state::remove_file_if_exists(&last.path)?,
         }
