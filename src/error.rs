@@ -190,6 +190,12 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Not there: a missing object (ENOENT from the kernel, or found
+    /// missing): e.g. the nftables table after a flushed ruleset.
+    pub fn is_not_found(&self) -> bool {
+        self.kind == Kind::NotFound || self.errno() == Some(libc::ENOENT)
+    }
 }
 
 impl fmt::Display for Error {

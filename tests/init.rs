@@ -118,6 +118,7 @@ fn init_removes_temp_files_of_dead_writers() {
     };
     let dead = [
         plant(h.state_dir().join("networks"), dead_pid),
+        plant(h.state_dir().join("ipam"), dead_pid),
         plant(h.run_dir(), dead_pid),
     ];
     let live = plant(h.run_dir(), live_pid);

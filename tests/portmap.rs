@@ -594,3 +594,24 @@ fn same_port_range_is_one_interval_element() {
         .ok(&["nft", "list", "map", "inet", "hostnet", "hostranges4"]);
     assert!(!map.contains("9000"), "{map}");
 }
+
+/// After a flushed ruleset (no table: nothing in the kernel to remove),
+/// `portmap del` still removes the mapping's claim, as DEL and gc do.
+#[test]
+fn del_after_a_flushed_ruleset_removes_the_claim() {
+    let w = world("pm-flushed");
+    w.host
+        .hostnet_ok(&["portmap", "add", "8080", "10.4.0.2:80"]);
+    w.host.ns.ok(&["nft", "flush", "ruleset"]);
+    w.host.hostnet_ok(&["portmap", "del", "8080"]);
+    let ls = w.host.hostnet_ok(&["portmap", "ls"]);
+    assert!(!ls.contains("8080"), "{ls}");
+    assert!(
+        !w.host
+            .state_dir()
+            .join("ports")
+            .join("tcp-8080.json")
+            .exists(),
+        "the claim file is gone"
+    );
+}

@@ -18,7 +18,7 @@ use crate::core::ports;
 use crate::core::record::{self, Attachment};
 use crate::core::recover;
 use crate::core::state::{Loaded, Store};
-use crate::error::{Context, Error, Kind, Result};
+use crate::error::{Context, Error, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::netns;
 use crate::kernel::nft;
@@ -176,12 +176,8 @@ fn release_state(store: &Store, a: &Attachment) -> Result<()> {
     }
     // port elements and the veth's anti-spoofing elements: one transaction
     let siblings = record::siblings(store, &a.network, &a.container_id, &a.ifname)?;
-    match nft::update(&[], &elements, &[], &a.guards(&siblings), true) {
-        Ok(()) => {}
-        // no table: no elements to remove
-        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e).ctx("deleting port mappings and anti-spoofing elements"),
-    }
+    recover::tolerate_no_table(nft::update(&[], &elements, &[], &a.guards(&siblings), true))
+        .ctx("deleting port mappings and anti-spoofing elements")?;
     if let Some(dir) = &a.ipam.data_dir {
         let hl = HostLocal::new(dir, &a.network);
         let _dl = hl.lock()?;

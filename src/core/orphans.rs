@@ -17,7 +17,7 @@ use super::record::{self, Attachment};
 use super::recover::{self, tolerate_no_table};
 use crate::core::ports::{self, PortMapping, STATIC_OWNER};
 use crate::core::state::{self, Store};
-use crate::error::{Kind, Result};
+use crate::error::Result;
 use crate::kernel::link::Netlink;
 use crate::kernel::nft::{self, PortElement};
 
@@ -200,7 +200,7 @@ pub fn find(store: &Store, nl: &Netlink) -> Result<Vec<Orphan>> {
                 }
             }
         }
-        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {}
+        Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e),
     }
 
@@ -271,6 +271,7 @@ fn state_dirs(store: &Store, networks: &[state::NetworkRecord]) -> Vec<PathBuf> 
         store.dir.clone(),
         store.dir.join("networks"),
         store.dir.join("ports"),
+        store.dir.join("ipam"),
         store.run.clone(),
         store.run.join("ports"),
     ];

@@ -134,7 +134,7 @@ pub fn del(
             nft::update_ports(&elements, &elements, true)
         }),
         // no table (a flushed ruleset): no element to remove
-        Err(e) if e.errno() == Some(libc::ENOENT) => {}
+        Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.context("removing port mapping")),
     }
     tx.done("restoring the host port claims", || {

@@ -246,7 +246,7 @@ fn read_file(
 fn from_kernel(proto: L4Proto, port: u16, statics: bool) -> Result<Vec<Entry>> {
     let elements = match crate::kernel::nft::read_ports() {
         Ok(e) => e,
-        Err(e) if e.kind == crate::error::Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
+        Err(e) if e.is_not_found() => {
             return Ok(Vec::new());
         }
         Err(e) => return Err(e),

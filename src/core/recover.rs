@@ -141,7 +141,7 @@ pub fn is_live(nl: &Netlink, a: &Attachment) -> Result<bool> {
 /// nothing was there to remove.
 pub(crate) fn tolerate_no_table(r: Result<()>) -> Result<()> {
     match r {
-        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
         r => r,
     }
 }
@@ -262,7 +262,7 @@ pub fn search(
             .into_iter()
             .filter(|e| e.owner == cid && found.ips.contains(&e.dest_ip))
             .collect(),
-        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => Vec::new(),
+        Err(e) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(e),
     };
     if !stale.is_empty() {

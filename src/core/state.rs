@@ -6,6 +6,7 @@
 //! <state-dir>/settings.json            host-wide settings (init --docker-forward)
 //! <state-dir>/ports/<proto>-<port>.json   static port claims
 //! <state-dir>/leases/<net>/<container>-<ifname>.json   last addresses (same IP back)
+//! <state-dir>/ipam/<net>.json            the address directories ADD used (noted)
 //! <run-dir>/attachments/<net>/<container>-<ifname>.json   CNI attachments
 //! <run-dir>/containers/<container>/<net>:<ifname>   their index by container (empty files)
 //! <run-dir>/ports/<proto>-<port>.json     containers' port claims

@@ -22,7 +22,7 @@ use crate::core::recover;
 use crate::core::state::{Loaded, Store};
 use crate::core::txn::Transaction;
 use crate::core::vethname;
-use crate::error::{Context, Error, Kind, Result};
+use crate::error::{Context, Error, Result};
 use crate::kernel::link::Netlink;
 use crate::kernel::nft::{self, PortElement, PortGuard};
 
@@ -287,7 +287,7 @@ fn firewall<'a>(
 fn add_elements(store: &Store, elements: &[PortElement], guards: &[PortGuard]) -> Result<()> {
     match nft::update(elements, &[], guards, &[], false) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind == Kind::NotFound || e.errno() == Some(libc::ENOENT) => {
+        Err(e) if e.is_not_found() => {
             let spec = desired::table_spec(store, &store.networks()?)?;
             nft::apply_table(&spec)
                 .and_then(|()| nft::update(&[], &[], guards, &[], false))

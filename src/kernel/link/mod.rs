@@ -78,6 +78,8 @@ const RECV_BUFFER: usize = 64 * 1024;
 /// A dump the kernel marks inconsistent (NLM_F_DUMP_INTR: the objects
 /// changed while it was being sent) is asked again, this many times at most.
 const DUMP_TRIES: usize = 3;
+/// How long a request waits for the kernel's answer before it fails.
+const RECV_TIMEOUT_SECS: libc::time_t = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkInfo {
@@ -481,6 +483,26 @@ impl Io {
     fn open() -> std::io::Result<Io> {
         let socket = Socket::new(NETLINK_ROUTE)?;
         socket.set_netlink_get_strict_chk(true)?;
+        // a kernel that does not answer is an error, not a hang (as the
+        // nftables socket)
+        let timeout = libc::timeval {
+            tv_sec: RECV_TIMEOUT_SECS,
+            tv_usec: 0,
+        };
+        // SAFETY: the fd is the socket's own; `timeout` is a live timeval
+        // of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
         Ok(Io {
             socket,
             seq: 0,
@@ -534,26 +556,22 @@ impl Io {
             while at < len {
                 let bytes = &self.buf[at..len];
                 let h = raw::header(bytes)?;
-                if h.kind == raw::RTM_NEWLINK {
-                    at += h.len.next_multiple_of(4).min(bytes.len());
-                    if h.seq != seq {
-                        continue;
-                    }
-                    answer.interrupted |= h.flags & NLM_F_DUMP_INTR != 0;
-                    answer.msgs.push(Msg::Link(raw::link(&bytes[..h.len])?));
-                    if !acked && h.flags & NLM_F_MULTIPART == 0 {
-                        return Ok(answer);
-                    }
+                let msg = &bytes[..h.len];
+                at += h.len.next_multiple_of(4).min(bytes.len());
+                // what is left of an earlier answer (one that failed part
+                // way) is skipped by its header, never decoded
+                if h.seq != seq {
                     continue;
                 }
-                let (msg, size) = decode(bytes)?;
-                at += size;
-                if msg.header.sequence_number != seq {
-                    continue;
-                }
-                answer.interrupted |= msg.header.flags & NLM_F_DUMP_INTR != 0;
-                let last = !acked && msg.header.flags & NLM_F_MULTIPART == 0;
-                if take(msg.payload, &mut answer)? || last {
+                answer.interrupted |= h.flags & NLM_F_DUMP_INTR != 0;
+                let last = !acked && h.flags & NLM_F_MULTIPART == 0;
+                let ends = if h.kind == raw::RTM_NEWLINK {
+                    answer.msgs.push(Msg::Link(raw::link(msg)?));
+                    false
+                } else {
+                    take(decode(msg)?.payload, &mut answer)?
+                };
+                if ends || last {
                     return Ok(answer);
                 }
             }
@@ -586,12 +604,9 @@ fn retry_eintr<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Resu
 }
 
 /// The first message of `bytes`, and the bytes it takes (aligned to 4).
-fn decode(bytes: &[u8]) -> std::result::Result<(NetlinkMessage<RouteNetlinkMessage>, usize), Fail> {
-    let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
-        .map_err(|e| Fail::Answer(format!("undecodable answer: {e}")))?;
-    // deserialize checked that the length covers at least the header
-    let size = (msg.header.length as usize + 3) & !3;
-    Ok((msg, size.min(bytes.len())))
+fn decode(bytes: &[u8]) -> std::result::Result<NetlinkMessage<RouteNetlinkMessage>, Fail> {
+    NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
+        .map_err(|e| Fail::Answer(format!("undecodable answer: {e}")))
 }
 
 /// Add one message of an answer to `answer`: true when it ends the answer
@@ -1201,7 +1216,7 @@ mod tests {
         let h = raw::header(&bytes).map_err(|_| "header").expect("a header");
         assert_eq!((h.kind, h.seq, h.len), (raw::RTM_NEWLINK, 9, bytes.len()));
         let lean = raw::link(&bytes).map_err(|_| "link").expect("a link");
-        let (full, _) = decode(&bytes).map_err(|_| "decode").expect("decodes");
+        let full = decode(&bytes).map_err(|_| "decode").expect("decodes");
         let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) = full.payload else {
             panic!("not a link message");
         };
@@ -1313,10 +1328,14 @@ mod tests {
         msg.finalize();
         let mut bytes = vec![0; msg.buffer_len() + 16];
         msg.serialize(&mut bytes);
-        let (back, size) = decode(&bytes).map_err(|_| "decode").expect("decodes");
+        let h = raw::header(&bytes).map_err(|_| "header").expect("a header");
+        assert_eq!(h.len, msg.buffer_len());
+        let back = decode(&bytes[..h.len])
+            .map_err(|_| "decode")
+            .expect("decodes");
         assert_eq!(back, msg);
-        assert_eq!(size, msg.buffer_len());
         assert!(decode(&bytes[..8]).is_err());
+        assert!(raw::header(&bytes[..8]).is_err());
     }
 
     #[test]
