@@ -126,7 +126,8 @@ fn veth_peer_born_in_container_namespace() {
     let ctr = NetNs::new("lkvc");
     let ctr_fd = File::open(ctr.path()).expect("open container netns");
 
-    let (br, veth, info) = run_in(&host.path(), || {
+    // as ADD makes it: born a port of the bridge, down, then hairpin and up
+    let (br, veth, born, info) = run_in(&host.path(), || {
         let nl = Netlink::open()?;
         let br = setup_bridge(&nl);
         let veth = nl.create_veth(
@@ -135,15 +136,22 @@ fn veth_peer_born_in_container_namespace() {
             ctr_fd.as_fd(),
             Some(1400),
             Some(PEER_MAC),
+            Some(br),
         )?;
-        nl.set_master(veth, br)?;
+        let born = nl.link_by_index(veth)?;
         nl.set_hairpin(veth, true)?;
         nl.set_up(veth)?;
         let info = nl.link("veth0a1b2c3d")?;
-        Ok((br, veth, info))
+        Ok((br, veth, born, info))
     })
     .expect("veth on the host side");
 
+    let born = born.expect("host end exists when created");
+    assert_eq!(
+        (born.master, born.up, born.hairpin),
+        (Some(br), false, Some(false)),
+        "born on the bridge, down: {born:?}"
+    );
     let info = info.expect("host end exists");
     assert_eq!(info.index, veth);
     assert_eq!(info.kind.as_deref(), Some("veth"));
@@ -234,16 +242,16 @@ fn missing_links_and_kernel_errors() {
         assert!(again.msg.contains("creating bridge br-e"), "{again}");
         assert!(again.msg.contains("File exists"), "{again}");
 
-        nl.create_veth("vethdup", "eth0", ctr_fd.as_fd(), None, None)?;
+        nl.create_veth("vethdup", "eth0", ctr_fd.as_fd(), None, None, None)?;
         // same host name
         let dup = nl
-            .create_veth("vethdup", "eth1", ctr_fd.as_fd(), None, None)
+            .create_veth("vethdup", "eth1", ctr_fd.as_fd(), None, None, None)
             .expect_err("host end exists");
         assert_eq!(dup.errno(), Some(libc::EEXIST), "{dup}");
         assert!(dup.msg.contains("vethdup"), "{dup}");
         // same peer name in the container namespace
         let dup = nl
-            .create_veth("vethother", "eth0", ctr_fd.as_fd(), None, None)
+            .create_veth("vethother", "eth0", ctr_fd.as_fd(), None, None, None)
             .expect_err("peer exists");
         assert_eq!(dup.errno(), Some(libc::EEXIST), "{dup}");
         assert_eq!(nl.link("vethother")?, None, "nothing left half-made");
@@ -313,8 +321,14 @@ fn repeated_attaches_each_land_on_the_bridge() {
         for i in 0..5 {
             let peer = format!("eth{i}");
             let nl = Netlink::open()?;
-            let veth =
-                nl.create_veth(&format!("vetht{i:07}"), &peer, ctr_fd.as_fd(), None, None)?;
+            let veth = nl.create_veth(
+                &format!("vetht{i:07}"),
+                &peer,
+                ctr_fd.as_fd(),
+                None,
+                None,
+                None,
+            )?;
             nl.set_master(veth, br)?;
             nl.set_hairpin(veth, true)?;
             nl.set_up(veth)?;

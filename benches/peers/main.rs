@@ -257,7 +257,7 @@ fn kernel_floor(host: &NetNs, probe: &NetNs, net: usize, reps: usize) -> R<Floor
                 .map_err(|e| e.to_string())?
                 .ok_or(format!("no bridge {br}"))?;
             let idx = nl
-                .create_veth(&hname, &cname, fd.as_fd(), None, None)
+                .create_veth(&hname, &cname, fd.as_fd(), None, None, None)
                 .map_err(|e| e.to_string())?;
             nl.set_master(idx, br.index).map_err(|e| e.to_string())?;
             nl.set_hairpin(idx, true).map_err(|e| e.to_string())?;

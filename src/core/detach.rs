@@ -81,8 +81,10 @@ pub fn detach(store: &Store, t: &Target<'_>) -> Result<()> {
         Loaded::Absent => {
             // a crash may have left its index entry after the record; under
             // the lock, and only while there is still no record (an ADD of
-            // the same attachment may have written one since)
-            {
+            // the same attachment may have written one since). A repeated
+            // DEL finds no entry and takes no lock.
+            let entry = crate::core::index::entry_path(store, t.network, t.container_id, t.ifname);
+            if std::fs::symlink_metadata(&entry).is_ok() {
                 let _lock = HostLock::acquire(&store.run)?;
                 let rec = record::path(store, t.network, t.container_id, t.ifname);
                 if std::fs::symlink_metadata(rec).is_err() {

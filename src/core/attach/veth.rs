@@ -56,15 +56,15 @@ pub fn create<'a>(
             c.ifname, c.netns
         ))
     };
-    // born a port of the bridge (down: see create_veth_port)
+    // born a port of the bridge (down: see create_veth)
     let make = |name: &str| {
-        nl.create_veth_port(
+        nl.create_veth(
             name,
             &c.ifname,
             c.netns_file.as_fd(),
             req.link.mtu,
             req.link.mac,
-            bridge.index,
+            Some(bridge.index),
         )
     };
     let host_index = match make(&rec.host_veth) {
@@ -81,7 +81,11 @@ pub fn create<'a>(
             let i = match make(&name) {
                 Ok(i) => i,
                 Err(e) if e.errno() == Some(libc::EEXIST) => return Err(exists_inside()),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // as below: the pair may exist, under this name
+                    let _ = recover::delete_veth(&nl, &name);
+                    return Err(e);
+                }
             };
             undo_veth(tx, i);
             rename_guard(req, rec, name, guard, tx)?;

@@ -1034,7 +1034,17 @@ impl Netlink {
 
     /// Create a veth pair: `host_name` here, its peer `peer_name` born directly in
     /// the namespace `peer_netns` (an open /run/netns/... or /proc/PID/ns/net fd).
-    /// Optional MTU for both ends and MAC for the peer. Returns the host end's index.
+    /// Optional MTU for both ends and MAC for the peer; with `master`, the
+    /// host end is born a port of that bridge (IFLA_MASTER in the creating
+    /// RTM_NEWLINK, as `ip link add ... master BR` does; the kernel
+    /// unregisters the pair if enslaving fails): one round trip fewer than
+    /// create then `set_master`. Returns the host end's index.
+    ///
+    /// Never born up (IFF_UP would save one more round trip): the GETLINK
+    /// that follows the creation makes the kernel run a running port's
+    /// pending carrier event then and there (linkwatch_sync_dev -> bridge
+    /// port state selection over every port), O(ports) inside the ADD: 7.1
+    /// against 4.7 ms CPU with 1000 ports. Down, the event costs nothing.
     pub fn create_veth(
         &self,
         host_name: &str,
@@ -1042,34 +1052,14 @@ impl Netlink {
         peer_netns: BorrowedFd<'_>,
         mtu: Option<u32>,
         peer_mac: Option<[u8; 6]>,
+        master: Option<u32>,
     ) -> Result<u32> {
-        let what = format!("creating veth {host_name} (peer {peer_name})");
-        let msg = veth_message(host_name, peer_name, peer_netns, mtu, peer_mac)?;
-        self.create(msg, host_name, &what)
-    }
-
-    /// `create_veth` with the host end born a port of bridge `master` in
-    /// the same request: the kernel applies IFLA_MASTER of a RTM_NEWLINK
-    /// that creates, as `ip link add ... master BR` does, and unregisters
-    /// the pair if that fails. One round trip fewer than create, set_master.
-    ///
-    /// Not born up (IFF_UP would save one more): the GETLINK that follows a
-    /// creation makes the kernel run a running port's pending carrier event
-    /// then and there (linkwatch_sync_dev -> bridge port state selection over
-    /// every port), O(ports) inside the ADD: 7.1 against 4.7 ms CPU with
-    /// 1000 ports. Down, the event costs nothing; up comes later, unread.
-    pub fn create_veth_port(
-        &self,
-        host_name: &str,
-        peer_name: &str,
-        peer_netns: BorrowedFd<'_>,
-        mtu: Option<u32>,
-        peer_mac: Option<[u8; 6]>,
-        master: u32,
-    ) -> Result<u32> {
-        let what = format!("creating veth {host_name} (peer {peer_name}) on bridge #{master}");
+        let what = match master {
+            Some(m) => format!("creating veth {host_name} (peer {peer_name}) on bridge #{m}"),
+            None => format!("creating veth {host_name} (peer {peer_name})"),
+        };
         let mut msg = veth_message(host_name, peer_name, peer_netns, mtu, peer_mac)?;
-        msg.attributes.push(LinkAttribute::Controller(master));
+        msg.attributes.extend(master.map(LinkAttribute::Controller));
         self.create(msg, host_name, &what)
     }
 
@@ -1077,38 +1067,41 @@ impl Netlink {
     pub fn set_master(&self, index: u32, master: u32) -> Result<()> {
         let msg = link_message(index, vec![LinkAttribute::Controller(master)]);
         self.send_change(msg, format!("attaching link #{index} to bridge #{master}"))?;
-        // the port: enslaved, hairpin off (a new bridge port's default); the
-        // bridge may change (its MTU follows its ports): read it again
-        self.cached_links().retain(|_, l| l.index != master);
-        self.update_cached(index, |l| {
-            l.master = Some(master);
-            l.hairpin = Some(false);
-        });
+        // both are read again: the bridge may change (its MTU follows its
+        // ports), and the port's options are what they were only if it was
+        // on this bridge already
+        self.cached_links()
+            .retain(|_, l| l.index != master && l.index != index);
         Ok(())
     }
 
     /// Bridge-port hairpin mode on a port already enslaved.
     pub fn set_hairpin(&self, index: u32, on: bool) -> Result<()> {
-        let msg = port_message(index, InfoBridgePort::HairpinMode(on));
-        let state = if on { "on" } else { "off" };
-        self.send_change(
-            msg,
-            format!("setting hairpin {state} on bridge port #{index}"),
-        )?;
+        self.set_port_option(index, InfoBridgePort::HairpinMode(on), "hairpin", on)?;
         self.update_cached(index, |l| l.hairpin = Some(on));
         Ok(())
     }
 
     /// Bridge-port isolation (`ip link set X type bridge_slave isolated on`):
     /// an isolated port talks to non-isolated ports (the bridge itself, the
-    /// gateway) but not to other isolated ports.
+    /// gateway) but not to other isolated ports. Not part of LinkInfo: the
+    /// cache stays.
     pub fn set_isolated(&self, index: u32, on: bool) -> Result<()> {
-        let msg = port_message(index, InfoBridgePort::Isolated(on));
+        self.set_port_option(index, InfoBridgePort::Isolated(on), "isolated", on)
+    }
+
+    /// One bridge-port option (IFLA_INFO_SLAVE_DATA) of port `index`.
+    fn set_port_option(
+        &self,
+        index: u32,
+        option: InfoBridgePort,
+        name: &str,
+        on: bool,
+    ) -> Result<()> {
         let state = if on { "on" } else { "off" };
-        // isolation is not part of LinkInfo: the cache stays
         self.send_change(
-            msg,
-            format!("setting isolated {state} on bridge port #{index}"),
+            port_message(index, option),
+            format!("setting {name} {state} on bridge port #{index}"),
         )
     }
 }

@@ -244,28 +244,41 @@ fn family_name(f: u32) -> String {
     }
 }
 
-/// Is the table of `family` there? One GETTABLE, no dump.
-fn exists(sock: &mut Socket, family: u16) -> Result<bool> {
-    let mut reqs = Requests::new(family, TABLE);
-    reqs.get_table();
-    match sock.run_gets(reqs)?.first() {
-        Some(Reply::Err(libc::ENOENT)) => Ok(false),
-        Some(Reply::Err(e)) => Err(kernel_err("looking up the table", *e)),
-        Some(_) => Ok(true),
-        None => Err(kernel_err("looking up the table", libc::EIO)),
+/// Are the tables of all `families` there? One GETTABLE each, all in one
+/// round trip, no dump.
+fn exist(families: &[u16]) -> Result<bool> {
+    let Some(&first) = families.first() else {
+        return Ok(true);
+    };
+    let mut sock = Socket::session()?;
+    let mut reqs = Requests::new(first, TABLE);
+    for &family in families {
+        reqs.target(family, TABLE);
+        reqs.get_table();
     }
+    let replies = sock.run_gets(reqs)?;
+    if replies.len() != families.len() {
+        return Err(kernel_err("looking up the tables", libc::EIO));
+    }
+    let mut all = true;
+    for r in &replies {
+        match r {
+            Reply::Err(libc::ENOENT) => all = false,
+            Reply::Err(e) => return Err(kernel_err("looking up the table", *e)),
+            Reply::Msg(..) => {}
+        }
+    }
+    Ok(all)
 }
 
-/// Are both tables there? Two GETTABLEs, no dump (the CNI ADD fast path).
+/// Are both tables there? (the CNI ADD fast path)
 pub(super) fn table_exists() -> Result<bool> {
-    let mut sock = Socket::session()?;
-    Ok(exists(&mut sock, sys::NFPROTO_INET)? && exists(&mut sock, sys::NFPROTO_BRIDGE)?)
+    exist(&[sys::NFPROTO_INET, sys::NFPROTO_BRIDGE])
 }
 
 /// Is the inet table there?
 pub(super) fn inet_table_exists() -> Result<bool> {
-    let mut sock = Socket::session()?;
-    exists(&mut sock, sys::NFPROTO_INET)
+    exist(&[sys::NFPROTO_INET])
 }
 
 /// One table of `family`: chains (names prefixed with `prefix`), rules, sets

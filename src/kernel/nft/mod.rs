@@ -184,7 +184,8 @@ pub fn foreign_prerouting_postrouting_drops() -> Result<Vec<(u32, String)>> {
     dump::foreign_policy_drops(&[0, 4])
 }
 
-/// Does the table exist? One GETTABLE round trip, no dump.
+/// Do both tables exist (inet and bridge hostnet)? One round trip with a
+/// GETTABLE each, no dump.
 pub fn table_exists() -> Result<bool> {
     dump::table_exists()
 }

@@ -895,7 +895,7 @@ pub(super) fn apply(spec: &TableSpec) -> Result<()> {
     }
     let mut sock = Socket::session()?;
     let res = sock.run_batch(b.finish())?;
-    match res.first_failure(&what, "") {
+    match res.first_failure(&what, "the transaction") {
         None => Ok(()),
         Some((errno, object)) => Err(Error::kernel(
             errno,
