@@ -1269,6 +1269,13 @@ mod tests {
         assert_eq!(lean, full);
         assert_eq!(lean.kind, None);
         assert!(raw::link(&[0; 20]).is_err());
+        // an IFLA_MTU of two bytes: refused, not read as 0
+        let mut short = vec![0u8; 40];
+        short[..4].copy_from_slice(&40u32.to_ne_bytes());
+        short[4..6].copy_from_slice(&raw::RTM_NEWLINK.to_ne_bytes());
+        short[32..34].copy_from_slice(&6u16.to_ne_bytes());
+        short[34..36].copy_from_slice(&4u16.to_ne_bytes());
+        assert!(raw::link(&short).is_err());
         assert!(raw::header(&[0; 8]).is_err());
     }
 
