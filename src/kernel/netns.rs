@@ -40,6 +40,29 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf> {
     Ok(Path::new(NETNS_RUN_DIR).join(name_or_path))
 }
 
+/// A network namespace by identity: (device, inode) of its nsfs file.
+pub type NetnsId = (u64, u64);
+
+thread_local! {
+    /// The calling thread's namespace as last read; `setns` empties it.
+    static THREAD_NETNS: std::cell::Cell<Option<NetnsId>> = const { std::cell::Cell::new(None) };
+}
+
+/// The calling thread's network namespace, by identity (read once per
+/// thread and namespace: a stat of /proc/thread-self/ns/net is a path walk
+/// through procfs).
+pub fn current() -> Result<NetnsId> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(ns) = THREAD_NETNS.get() {
+        return Ok(ns);
+    }
+    let m =
+        std::fs::metadata("/proc/thread-self/ns/net").ctx("reading /proc/thread-self/ns/net")?;
+    let ns = (m.dev(), m.ino());
+    THREAD_NETNS.set(Some(ns));
+    Ok(ns)
+}
+
 /// What an opened namespace file is, compared with the caller's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identity {
@@ -58,15 +81,16 @@ pub enum Identity {
 pub fn identify(file: &File) -> Result<Identity> {
     use std::os::unix::fs::MetadataExt;
     let have = file.metadata().ctx("reading the network namespace file")?;
-    let mut nsfs_dev = None;
-    for own in ["/proc/thread-self/ns/net", "/proc/self/ns/net"] {
-        let m = std::fs::metadata(own).ctx(format!("reading {own}"))?;
-        if (m.dev(), m.ino()) == (have.dev(), have.ino()) {
-            return Ok(Identity::Own);
-        }
-        nsfs_dev = Some(m.dev());
+    let have = (have.dev(), have.ino());
+    let thread = current()?;
+    if have == thread {
+        return Ok(Identity::Own);
     }
-    if nsfs_dev == Some(have.dev()) {
+    let process = std::fs::metadata("/proc/self/ns/net").ctx("reading /proc/self/ns/net")?;
+    if have == (process.dev(), process.ino()) {
+        return Ok(Identity::Own);
+    }
+    if have.0 == thread.0 {
         Ok(Identity::Other)
     } else {
         Ok(Identity::NotANamespace)
@@ -84,7 +108,7 @@ fn setns(file: &File, path: &Path) -> Result<()> {
     // that the fd really is a network namespace.
     let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
     // whether it moved or not, what the thread remembered may be stale
-    super::link::forget_netns();
+    THREAD_NETNS.set(None);
     if rc != 0 {
         let e = std::io::Error::last_os_error();
         return Err(Error::io(

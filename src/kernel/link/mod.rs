@@ -184,34 +184,7 @@ struct Answer {
 /// dropped as a whole: the sockets close at process exit.
 static SESSIONS: Mutex<Vec<(NetnsId, Arc<Conn>)>> = Mutex::new(Vec::new());
 
-/// A network namespace by identity: (device, inode) of its nsfs file.
-type NetnsId = (u64, u64);
-
-thread_local! {
-    /// The calling thread's namespace as last read; `forget_netns` (called by
-    /// `netns` around every setns) empties it.
-    static THREAD_NETNS: std::cell::Cell<Option<NetnsId>> = const { std::cell::Cell::new(None) };
-}
-
-/// The calling thread's network namespace, by identity (read once per
-/// thread and namespace: a stat of /proc/thread-self/ns/net is a path walk
-/// through procfs).
-fn current_netns() -> Result<NetnsId> {
-    use std::os::unix::fs::MetadataExt;
-    if let Some(ns) = THREAD_NETNS.get() {
-        return Ok(ns);
-    }
-    let m = std::fs::metadata("/proc/thread-self/ns/net")
-        .map_err(|e| Error::io("reading /proc/thread-self/ns/net", e))?;
-    let ns = (m.dev(), m.ino());
-    THREAD_NETNS.set(Some(ns));
-    Ok(ns)
-}
-
-/// The calling thread is changing namespace: its remembered one is stale.
-pub(crate) fn forget_netns() {
-    THREAD_NETNS.set(None);
-}
+use super::netns::{NetnsId, current as current_netns};
 
 fn sessions() -> MutexGuard<'static, Vec<(NetnsId, Arc<Conn>)>> {
     SESSIONS
