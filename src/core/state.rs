@@ -270,8 +270,30 @@ pub fn random_hex() -> Result<String> {
 /// that listing was five system calls on every write).
 pub const TMP_DIR: &str = ".tmp";
 
-fn tmp_prefix(name: &str) -> String {
-    format!("{name}.")
+/// A new temp file for `name` in `dir/.tmp/` (made only when missing):
+/// `<name>.<pid>.<16 hex>`, created with O_EXCL|O_NOFOLLOW and `mode`.
+/// Returns its path and the file, open for writing.
+pub fn create_temp(dir: &Path, name: &str, mode: u32) -> Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp_dir = dir.join(TMP_DIR);
+    let tmp = tmp_dir.join(format!("{name}.{}.{}", std::process::id(), random_hex()?));
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(mode)
+            .open(&tmp)
+    };
+    let file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&tmp_dir).ctx(format!("creating {}", tmp_dir.display()))?;
+            open()
+        }
+        r => r,
+    }
+    .ctx(format!("creating {}", tmp.display()))?;
+    Ok((tmp, file))
 }
 
 /// Is the process that wrote this temp file gone? (`<name>.<pid>.<rand>`)
@@ -363,7 +385,6 @@ fn exchange(tmp: &Path, path: &Path) -> Result<bool> {
 /// `Durable`: fsynced, renamed, and the directory fsynced).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, d: Durability) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().ok_or_else(|| {
         Error::new(
             crate::error::Kind::Io,
@@ -374,31 +395,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, d: Durability) -> Resu
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::invalid(format!("{}: no file name", path.display())))?;
-    let tmp_dir = dir.join(TMP_DIR);
-    let tmp = tmp_dir.join(format!(
-        "{}{}.{}",
-        tmp_prefix(name),
-        std::process::id(),
-        random_hex()?
-    ));
-    let open = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .mode(mode)
-            .open(&tmp)
-    };
+    let (tmp, mut f) = create_temp(dir, name, mode)?;
     let result = (|| {
-        // the temp dir is made only when missing (a first write)
-        let mut f = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&tmp_dir).ctx(format!("creating {}", tmp_dir.display()))?;
-                open()
-            }
-            r => r,
-        }
-        .ctx(format!("writing {}", tmp.display()))?;
         f.write_all(bytes)
             .ctx(format!("writing {}", tmp.display()))?;
         if d == Durability::Durable {

@@ -7,13 +7,10 @@
 //! and stops at the first file it can create (O_EXCL): no directory listing.
 //! Release removes one file after checking it names this attachment.
 
-use std::fs::OpenOptions;
-
 use crate::core::lock::HostLock;
 use crate::core::state::read_bytes_opt;
 use std::io::{ErrorKind, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ipnetwork::IpNetwork;
@@ -68,30 +65,7 @@ impl HostLocal {
     /// empty reservation that names nobody.
     fn try_reserve(&self, ip: IpAddr, container_id: &str, ifname: &str) -> Result<bool> {
         let path = self.ip_path(ip);
-        let tmp_dir = self.dir.join(crate::core::state::TMP_DIR);
-        let tmp = tmp_dir.join(format!(
-            "{ip}.{}.{}",
-            std::process::id(),
-            crate::core::state::random_hex()?
-        ));
-        let open = || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .mode(0o600)
-                .open(&tmp)
-        };
-        // the temp dir is made only when missing (a first reservation)
-        let mut f = match open() {
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                std::fs::create_dir_all(&tmp_dir)
-                    .map_err(|e| Error::io(format!("creating {}", tmp_dir.display()), e))?;
-                open()
-            }
-            r => r,
-        }
-        .map_err(|e| Error::io(format!("reserving {}", path.display()), e))?;
+        let (tmp, mut f) = crate::core::state::create_temp(&self.dir, &ip.to_string(), 0o600)?;
         let written = f.write_all(content(container_id, ifname).as_bytes());
         drop(f);
         let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
