@@ -127,7 +127,6 @@ pub fn del(
         return Ok(None);
     }
     let elements = ports::claimed_elements(store, STATIC_OWNER, &mine)?;
-    let claims = ports::claims_before(store, STATIC_OWNER, &mine)?;
     let mut tx = Transaction::new();
     match nft::update_ports(&[], &elements, true) {
         Ok(()) => tx.done("putting the port mapping back", || {
@@ -137,9 +136,7 @@ pub fn del(
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.context("removing port mapping")),
     }
-    tx.done("restoring the host port claims", || {
-        ports::restore_claims(STATIC_OWNER, &claims)
-    });
+    // unclaim changes all the claim files or none
     if let Err(e) = ports::unclaim(store, STATIC_OWNER, &mine) {
         return Err(tx.fail(e));
     }

@@ -18,13 +18,13 @@
 //! elements to add; the caller runs the nft transaction and calls `unclaim`
 //! if it fails, so a failure leaves nothing behind.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::state::{
-    Durability, Loaded, Store, list_json, load, read_bytes_opt, remove_file_if_exists,
-    write_atomic, write_json,
+    Durability, Loaded, Store, list_json, load, remove_file_if_exists, write_json,
 };
 use crate::error::{Error, Result};
 pub use crate::kernel::nft::{L4Proto, PortElement};
@@ -390,7 +390,6 @@ fn claim_as(
     mappings: &[PortMapping],
     range: Option<(u16, u16)>,
 ) -> Result<Vec<PortElement>> {
-    use std::collections::BTreeMap;
     // group by port, check everything first, then write owner's files
     // per file: what it held, and what it will hold; plus the other kind's claims
     let mut files: BTreeMap<std::path::PathBuf, (Vec<Entry>, Vec<Entry>)> = BTreeMap::new();
@@ -448,24 +447,7 @@ fn claim_as(
             range,
         });
     }
-    let d = durability(owner);
-    let mut written: Vec<(std::path::PathBuf, Vec<Entry>)> = Vec::new();
-    for (path, (before, entries)) in files {
-        if before == entries {
-            continue;
-        }
-        if let Err(e) = write_json(&path, &entries, d) {
-            for (p, old) in written {
-                let _ = if old.is_empty() {
-                    remove_file_if_exists(&p)
-                } else {
-                    write_json(&p, &old, d)
-                };
-            }
-            return Err(e);
-        }
-        written.push((path, before));
-    }
+    rewrite(files, durability(owner))?;
     let mut out: Vec<PortElement> = mappings
         .iter()
         .map(|m| {
@@ -535,52 +517,60 @@ pub fn claimed_elements(
     Ok(out)
 }
 
+/// Remove `owner`'s entries for `mappings`, all or none (a failure part way
+/// puts back the files already changed); returns their elements.
 pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
     let found = find_claims(store, owner, mappings)?;
+    // per file: what it held, and what it will hold
+    let mut files: BTreeMap<std::path::PathBuf, (Vec<Entry>, Vec<Entry>)> = BTreeMap::new();
     let mut out = Vec::new();
     for (path, gone) in found {
-        let mut entries = read_file(
-            &path,
-            is_static(owner),
-            gone.mapping.proto,
-            gone.mapping.host_port,
-        )?;
-        entries.retain(|e| !(e.owner == gone.owner && e.mapping == gone.mapping));
-        if entries.is_empty() {
-            remove_file_if_exists(&path)?;
-        } else {
-            write_json(&path, &entries, durability(owner))?;
+        if !files.contains_key(&path) {
+            let entries = read_file(
+                &path,
+                is_static(owner),
+                gone.mapping.proto,
+                gone.mapping.host_port,
+            )?;
+            files.insert(path.clone(), (entries.clone(), entries));
+        }
+        if let Some((_, after)) = files.get_mut(&path) {
+            after.retain(|e| !(e.owner == gone.owner && e.mapping == gone.mapping));
         }
         out.push(gone.element());
     }
+    rewrite(files, durability(owner))?;
     out.sort();
     out.dedup();
     Ok(out)
 }
 
-/// The claim files `unclaim(owner, mappings)` would change, with their
-/// bytes now, so an undo puts them back exactly (`restore_claims`).
-pub fn claims_before(
-    store: &Store,
-    owner: &str,
-    mappings: &[PortMapping],
-) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
-    let mut out: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
-    for (path, _) in find_claims(store, owner, mappings)? {
-        if out.iter().any(|(p, _)| *p == path) {
+/// Write each claim file whose entries change (an empty one is removed);
+/// on a failure, the files already written get their old entries back, so
+/// the claims are all changed or none.
+fn rewrite(
+    files: BTreeMap<std::path::PathBuf, (Vec<Entry>, Vec<Entry>)>,
+    d: Durability,
+) -> Result<()> {
+    let put = |path: &std::path::Path, entries: &[Entry]| {
+        if entries.is_empty() {
+            remove_file_if_exists(path)
+        } else {
+            write_json(path, entries, d)
+        }
+    };
+    let mut done: Vec<(std::path::PathBuf, Vec<Entry>)> = Vec::new();
+    for (path, (before, after)) in files {
+        if before == after {
             continue;
         }
-        if let Some(bytes) = read_bytes_opt(&path)? {
-            out.push((path, bytes));
+        if let Err(e) = put(&path, &after) {
+            for (p, old) in done.iter().rev() {
+                let _ = put(p, old);
+            }
+            return Err(e);
         }
-    }
-    Ok(out)
-}
-
-/// Put back claim files as `claims_before` read them.
-pub fn restore_claims(owner: &str, before: &[(std::path::PathBuf, Vec<u8>)]) -> Result<()> {
-    for (path, bytes) in before {
-        write_atomic(path, bytes, 0o600, durability(owner))?;
+        done.push((path, before));
     }
     Ok(())
 }
@@ -682,8 +672,8 @@ mod tests {
     }
 
     #[test]
-    fn restored_claims_are_the_claims_before_unclaim() {
-        let d = TestDir::new("ports-restore");
+    fn unclaim_is_whole_and_a_failed_rewrite_puts_back_what_it_changed() {
+        let d = TestDir::new("ports-rewrite");
         let s = d.store();
         let range: Vec<PortMapping> = (8000..=8002)
             .map(|p| tcp(None, p, "10.88.0.2", p))
@@ -691,22 +681,26 @@ mod tests {
         let one = [tcp(Some("192.0.2.10"), 9000, "10.88.0.3", 80)];
         claim_grouped(&s, STATIC_OWNER, &range).unwrap();
         claim_grouped(&s, STATIC_OWNER, &one).unwrap();
-        let before_range = on_ports(&s, L4Proto::Tcp, 8000, 8002).unwrap();
         let mine: Vec<PortMapping> = range.iter().chain(&one).cloned().collect();
-        let snapshot = claims_before(&s, STATIC_OWNER, &mine).unwrap();
-        assert_eq!(snapshot.len(), 4, "one file per claimed port");
         let elements = claimed_elements(&s, STATIC_OWNER, &mine).unwrap();
-        unclaim(&s, STATIC_OWNER, &mine).unwrap();
+        assert_eq!(unclaim(&s, STATIC_OWNER, &mine).unwrap(), elements);
         assert!(on_ports(&s, L4Proto::Tcp, 8000, 9000).unwrap().is_empty());
-        restore_claims(STATIC_OWNER, &snapshot).unwrap();
+
+        // a rewrite whose second file cannot be written (its directory is
+        // a regular file) puts the first one back
+        claim_grouped(&s, STATIC_OWNER, &one).unwrap();
+        let first = port_file(&s, STATIC_OWNER, L4Proto::Tcp, 9000);
+        let before = read_file(&first, true, L4Proto::Tcp, 9000).unwrap();
+        let blocker = d.0.join("zz-not-a-dir");
+        std::fs::write(&blocker, b"").unwrap();
+        let mut files = BTreeMap::new();
+        files.insert(first.clone(), (before.clone(), Vec::new()));
+        files.insert(blocker.join("tcp-9001.json"), (Vec::new(), before.clone()));
+        assert!(rewrite(files, Durability::Durable).is_err());
         assert_eq!(
-            on_ports(&s, L4Proto::Tcp, 8000, 8002).unwrap(),
-            before_range
-        );
-        assert_eq!(
-            claimed_elements(&s, STATIC_OWNER, &mine).unwrap(),
-            elements,
-            "the range is one element again, the single mapping its own"
+            read_file(&first, true, L4Proto::Tcp, 9000).unwrap(),
+            before,
+            "the removed claim is back"
         );
     }
 
