@@ -43,7 +43,7 @@ pub struct Global {
         default_value = DEFAULT_STATE_DIR
     )]
     pub state_dir: PathBuf,
-    /// Where hostnet keeps its lock
+    /// Where hostnet keeps what dies with the kernel: its lock, attachment records, containers' port claims and their index
     #[arg(
         long,
         global = true,
@@ -71,7 +71,10 @@ pub enum Command {
     /// With no network options and networks already recorded, re-applies every
     /// recorded network, static port mapping and attachment as it was (what the
     /// boot unit runs). Otherwise sets up the one network described by the options
-    /// (defaults: bridge nerdctl0, 10.4.0.0/24, gateway 10.4.0.1).
+    /// (defaults: bridge nerdctl0, 10.4.0.0/24, gateway 10.4.0.1). First it
+    /// releases attachments whose container is gone (after a reboot or a
+    /// crash), removes temp files that dead processes left in its state, and
+    /// drops per-container index entries whose record is gone.
     #[command(after_long_help = concat!(
         "BOOT AND NFTABLES RELOADS:\n  \
 systemd/hostnet.service (Type=oneshot, RemainAfterExit=yes) runs `hostnet init` after \

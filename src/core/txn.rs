@@ -2,7 +2,9 @@
 //! their undo; a failure rolls them back in reverse (`fail`), and so does a
 //! panic unwinding through the holder (the Drop guard). `commit` keeps them.
 //! `plan::execute` (init, network create/rm, teardown), `portmaps` (portmap
-//! add and del) and `attach` (ADD) run on it.
+//! add and del) and `attach` (ADD) run on it; with a delegated IPAM plugin
+//! the CNI ADD holds an outer one around `attach`'s (the plugin's DEL is
+//! its undo).
 
 use crate::error::{Error, Result};
 

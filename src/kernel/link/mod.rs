@@ -11,7 +11,9 @@
 //! a value passed down: callers keep their signatures, and a socket is bound
 //! to the namespace it was opened in, so the session is keyed by the
 //! caller's namespace (`netns::run_in` ends the container's session when its
-//! thread ends).
+//! thread ends). `Netlink::open_in` is the one exception: a private session
+//! in another namespace, made from the calling thread (ADD's container
+//! side), closed with its last handle.
 //! Kernel refusals come back as `Error::kernel(errno, "<action> <object>: <strerror>")`
 //! with the positive errno (EEXIST, ENODEV, ...) so callers can match on it.
 //!
@@ -27,7 +29,8 @@
 //! after its NEWLINK (for its index) and then served from the cache.
 //!
 //! Cost per call: a `link`/`link_by_index` is at most one GETLINK (no dump);
-//! every setter is exactly one request. Only `links()`, `addresses()` and
+//! every setter is one request (`set_up` of a bridge, or of a link not in
+//! the cache, reads it back: two). Only `links()`, `addresses()` and
 //! `routes()` dump, and only what their names say.
 
 use std::collections::HashMap;
@@ -110,8 +113,9 @@ pub struct RouteInfo {
     pub protocol: u8,
 }
 
-/// A handle on the rtnetlink session of one network namespace: cheap to
-/// open (a clone of the namespace's session), `Send` and `Sync`.
+/// A handle on an rtnetlink session of one network namespace: `open` is
+/// cheap (a clone of the namespace's shared session), `open_in` makes a
+/// private one; `Send` and `Sync`.
 #[derive(Clone)]
 pub struct Netlink {
     conn: Arc<Conn>,
@@ -123,8 +127,9 @@ struct Conn {
     /// The socket and its request state: one request at a time, from its
     /// sendto to the last message of its answer.
     io: Mutex<Io>,
-    /// Links by name as the last GETLINK answered, until the next change
-    /// of any link through this session (see `forget_links`).
+    /// Links by name as the last GETLINK answered, updated by the changes
+    /// made through this session that it can follow and emptied by those
+    /// it cannot (see the module doc).
     links: Mutex<HashMap<String, LinkInfo>>,
 }
 
@@ -696,9 +701,8 @@ impl Netlink {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Drop every cached link: called before any change to a link (create,
-    /// delete, flags, master, port options), so a lookup after a change
-    /// always asks the kernel.
+    /// Drop every cached link: called before a change the cache cannot
+    /// follow (create, delete, MTU), so a lookup after it asks the kernel.
     fn forget_links(&self) {
         self.cached_links().clear();
     }
