@@ -75,16 +75,26 @@ fn bridge_is_created_down_then_configured() {
 #[test]
 fn addresses_and_connected_routes() {
     let ns = NetNs::new("lkad");
-    let (br, addrs, routes, after_del) = run_in(&ns.path(), || {
+    let (br, addrs, (v4, v6), routes, after_del) = run_in(&ns.path(), || {
         let nl = Netlink::open()?;
         let br = setup_bridge(&nl);
         let addrs = nl.addresses(br)?;
+        let by_family = (
+            nl.all_addresses_of(ip("192.0.2.1"))?,
+            nl.all_addresses_of(ip("2001:db8::1"))?,
+        );
         let routes = nl.routes()?;
         nl.del_address(br, net("10.4.0.1/24"))?;
         let after_del = nl.addresses(br)?;
-        Ok((br, addrs, routes, after_del))
+        Ok((br, addrs, by_family, routes, after_del))
     })
     .expect("addresses in namespace");
+
+    // a family's dump holds that family only, of every link
+    assert!(v4.contains(&net("10.4.0.1/24")), "{v4:?}");
+    assert!(v4.iter().all(|a| a.is_ipv4()), "{v4:?}");
+    assert!(v6.contains(&net("fd00:4::1/64")), "{v6:?}");
+    assert!(v6.iter().all(|a| a.is_ipv6()), "{v6:?}");
 
     assert!(addrs.contains(&net("10.4.0.1/24")), "{addrs:?}");
     assert!(addrs.contains(&net("fd00:4::1/64")), "{addrs:?}");

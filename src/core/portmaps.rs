@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::core::lock::HostLock;
 use crate::core::ports::{self, L4Proto, PortMapping, STATIC_OWNER};
-use crate::core::state::Store;
+use crate::core::state::{NetworkRecord, Store};
 use crate::core::txn::Transaction;
 use crate::error::{Error, Result};
 use crate::kernel::link::Netlink;
@@ -20,8 +20,7 @@ pub enum Added {
     New(usize),
 }
 
-fn require_managed_dest(store: &Store, ip: IpAddr) -> Result<()> {
-    let nets = store.networks()?;
+fn require_managed_dest(nets: &[NetworkRecord], ip: IpAddr) -> Result<()> {
     if nets
         .iter()
         .any(|r| r.network.subnets.iter().any(|s| s.subnet.contains(ip)))
@@ -34,7 +33,7 @@ fn require_managed_dest(store: &Store, ip: IpAddr) -> Result<()> {
 }
 
 fn require_local(nl: &Netlink, ip: IpAddr) -> Result<()> {
-    if nl.all_addresses()?.iter().any(|a| a.ip() == ip) {
+    if nl.all_addresses_of(ip)?.iter().any(|a| a.ip() == ip) {
         return Ok(());
     }
     Err(Error::invalid(format!(
@@ -55,11 +54,14 @@ pub fn add(
         return Err(Error::invalid("no ports"));
     };
     let dest_ip = first.dest_ip;
+    let _lock = HostLock::acquire(&store.run)?;
+    // the networks as they are while the mapping is claimed
+    let nets = store.networks()?;
     if !allow_any_dest {
-        require_managed_dest(store, dest_ip)?;
+        require_managed_dest(&nets, dest_ip)?;
     }
     // an internal network takes no port mappings, --allow-any-dest or not
-    if let Some(r) = store.networks()?.iter().find(|r| {
+    if let Some(r) = nets.iter().find(|r| {
         r.network.internal && r.network.subnets.iter().any(|s| s.subnet.contains(dest_ip))
     }) {
         return Err(Error::invalid(format!(
@@ -67,7 +69,6 @@ pub fn add(
             r.network.name
         )));
     }
-    let _lock = HostLock::acquire(&store.run)?;
     if let Some(ip) = host_ip {
         require_local(&Netlink::open()?, ip)?;
     }

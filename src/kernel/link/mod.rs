@@ -896,21 +896,43 @@ impl Netlink {
 
     /// Addresses on one link (with prefix length), IPv4 then IPv6.
     pub fn addresses(&self, index: u32) -> Result<Vec<IpNetwork>> {
-        self.address_dump(index, format!("listing addresses of link #{index}"))
+        self.address_dump(
+            index,
+            AddressFamily::Unspec,
+            format!("listing addresses of link #{index}"),
+        )
     }
 
     /// The addresses of every link of the namespace, in one dump (not one
     /// per link).
     pub fn all_addresses(&self) -> Result<Vec<IpNetwork>> {
-        self.address_dump(0, "listing addresses")
+        self.address_dump(0, AddressFamily::Unspec, "listing addresses")
     }
 
-    /// One address dump: of link `index`, or of every link for 0.
-    fn address_dump(&self, index: u32, what: impl fmt::Display) -> Result<Vec<IpNetwork>> {
+    /// The IPv4 (or IPv6) addresses of every link, in one dump of that
+    /// family only: an IPv4 lookup does not read the IPv6 link-local address
+    /// every veth has (one per container).
+    pub fn all_addresses_of(&self, ip: IpAddr) -> Result<Vec<IpNetwork>> {
+        let family = match ip {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        self.address_dump(0, family, "listing addresses")
+    }
+
+    /// One address dump: of link `index`, or of every link for 0; of one
+    /// family, or all for Unspec.
+    fn address_dump(
+        &self,
+        index: u32,
+        family: AddressFamily,
+        what: impl fmt::Display,
+    ) -> Result<Vec<IpNetwork>> {
         // With strict checking the kernel filters the dump by ifa_index;
         // the userspace filter is a second guard.
         let mut req = AddressMessage::default();
         req.header.index = index;
+        req.header.family = family;
         let msgs = self.dump(RouteNetlinkMessage::GetAddress(req), pick_address, what)?;
         Ok(msgs
             .iter()
