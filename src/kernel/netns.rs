@@ -158,10 +158,19 @@ pub fn make_in<T>(target: &File, path: &Path, make: impl FnOnce() -> Result<T>) 
 
 /// Run `f` inside the network namespace at `path`, on a scoped thread.
 pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    let file = open(path)?;
+    run_in_file(&open(path)?, path, f)
+}
+
+/// `run_in` for a namespace file already open (and checked by the caller):
+/// the thread enters that very namespace, whatever `path` names by now.
+pub fn run_in_file<T: Send>(
+    file: &File,
+    path: &Path,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
     std::thread::scope(|s| {
         let handle = s.spawn(move || {
-            setns(&file, path)?;
+            setns(file, path)?;
             let r = f();
             // this thread's rtnetlink session belongs to `path`: close it
             // with the thread (the namespace may go away after us)

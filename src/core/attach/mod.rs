@@ -78,21 +78,21 @@ fn container_side<'a>(
         routes: &req.hops,
         tuning: &req.tuning,
     };
-    let path = Path::new(netns_path);
+    // the netns file the front end opened and checked, never the path again
+    let (file, path) = (&req.container.netns_file, Path::new(netns_path));
     let done = if plan.tuning.sysctl.is_empty() {
         // a socket there is all it takes: no thread
-        Netlink::open_in(&req.container.netns_file, path)
-            .and_then(|nl| container::configure(&nl, &plan))
+        Netlink::open_in(file, path).and_then(|nl| container::configure(&nl, &plan))
     } else {
-        netns::run_in(path, || container::configure(&Netlink::open()?, &plan))
+        netns::run_in_file(file, path, || {
+            container::configure(&Netlink::open()?, &plan)
+        })
     }
     .ctx(format!("container netns {netns_path}"))?;
     if !done.sysctl_before.is_empty() {
         let before = done.sysctl_before.clone();
         tx.done("restoring container sysctls", move || {
-            netns::run_in(Path::new(netns_path), || {
-                container::restore_sysctls(&before)
-            })
+            netns::run_in_file(file, path, || container::restore_sysctls(&before))
         });
     }
     Ok(done)
