@@ -681,6 +681,22 @@ fn written_conflist(w: &World, name: &str) -> Value {
     list
 }
 
+/// Each of a container's two veths may send from both of its addresses.
+fn assert_both_veths_own_both(w: &World, veths: [&str; 2], ips: [&str; 2]) {
+    let table = w
+        .host
+        .ns
+        .ok(&["nft", "list", "set", "bridge", "hostnet", "owned4"]);
+    for v in veths {
+        for ip in ips {
+            assert!(
+                table.contains(&format!("\"{v}\" . {ip}")),
+                "{v} . {ip}:\n{table}"
+            );
+        }
+    }
+}
+
 /// A container on two networks owns both of its addresses on both veths
 /// (its default route may answer through either), and no more; DEL of one
 /// interface takes its address away from the other veth too.
@@ -704,21 +720,7 @@ fn a_container_on_two_networks_owns_both_addresses() {
         .as_str()
         .expect("veth")
         .to_string();
-    let table = w
-        .host
-        .ns
-        .ok(&["nft", "list", "set", "bridge", "hostnet", "owned4"]);
-    for (v, ip) in [
-        (&veth0, &ip0),
-        (&veth0, &ip1),
-        (&veth1, &ip0),
-        (&veth1, &ip1),
-    ] {
-        assert!(
-            table.contains(&format!("\"{v}\" . {ip}")),
-            "{v} . {ip}:\n{table}"
-        );
-    }
+    assert_both_veths_own_both(&w, [&veth0, &veth1], [&ip0, &ip1]);
     w.host.assert_check_clean("check");
     w.rt.check(&bridge, &eth0)
         .unwrap_or_else(|e| panic!("CHECK: {}\n{}", e.stdout, e.stderr));
@@ -817,20 +819,6 @@ fn a_sibling_added_while_the_first_add_makes_its_links_owns_both_addresses() {
             .to_string()
     };
     let (veth0, veth1) = (veth(&r0), veth(&r1));
-    let table = w
-        .host
-        .ns
-        .ok(&["nft", "list", "set", "bridge", "hostnet", "owned4"]);
-    for (v, ip) in [
-        (&veth0, &ip0),
-        (&veth0, &ip1),
-        (&veth1, &ip0),
-        (&veth1, &ip1),
-    ] {
-        assert!(
-            table.contains(&format!("\"{v}\" . {ip}")),
-            "{v} . {ip}:\n{table}"
-        );
-    }
+    assert_both_veths_own_both(&w, [&veth0, &veth1], [&ip0, &ip1]);
     w.host.assert_check_clean("check");
 }
