@@ -58,25 +58,28 @@ fn create_dir_quietly(p: &Path) -> std::io::Result<()> {
 
 /// The entry of (network, cid, ifname), created if missing (one open when
 /// it exists); the index is built first if this run dir has none yet.
-pub fn add(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<()> {
+/// True when this made the container's directory: the container had no
+/// other entry (which, under the host lock, means no other record).
+pub fn add(store: &Store, network: &str, cid: &str, ifname: &str) -> Result<bool> {
     let entry = entry_path(store, network, cid, ifname);
     let io = |e| Error::io(format!("creating {}", entry.display()), e);
+    let mut made_dir = false;
     // the container's directory may be removed between the two steps by the
     // removal of its last other entry: try again
     for _ in 0..4 {
         match create_empty(&entry) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(made_dir),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
         }
         if std::fs::symlink_metadata(root(store)).is_err() {
             build(store)?;
         }
-        match create_dir_quietly(&root(store).join(cid)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
+        made_dir = match std::fs::create_dir(root(store).join(cid)) {
+            Ok(()) => true,
+            Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::NotFound) => false,
             Err(e) => return Err(io(e)),
-        }
+        };
     }
     Err(Error::internal(format!(
         "creating {}: its directory keeps disappearing",
@@ -263,9 +266,15 @@ mod tests {
         let d = TestDir::new("idx-add");
         let s = d.store();
         assert_eq!(keys(&s, "c1").unwrap(), None, "no index: callers list");
-        add(&s, "n1", "c1", "eth0").unwrap();
-        add(&s, "n2", "c1", "eth1").unwrap();
-        add(&s, "n2", "c1", "eth1").unwrap();
+        assert!(
+            add(&s, "n1", "c1", "eth0").unwrap(),
+            "the container's first entry"
+        );
+        assert!(!add(&s, "n2", "c1", "eth1").unwrap(), "c1 has another");
+        assert!(
+            !add(&s, "n2", "c1", "eth1").unwrap(),
+            "again: c1 has others"
+        );
         let mut k = keys(&s, "c1").unwrap().unwrap();
         k.sort();
         assert_eq!(
@@ -278,6 +287,7 @@ mod tests {
         remove(&s, "n2", "c1", "eth1").unwrap();
         assert!(!root(&s).join("c1").exists(), "empty container dir removed");
         assert_eq!(keys(&s, "c1").unwrap(), Some(Vec::new()));
+        assert!(add(&s, "n1", "c1", "eth0").unwrap(), "alone again");
     }
 
     #[test]

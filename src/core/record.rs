@@ -239,13 +239,20 @@ pub fn read(
 /// Write the record, its index entry first (`core::index`).
 /// A write that fails where no record stood takes its new entry back.
 pub fn write(store: &Store, a: &Attachment) -> Result<()> {
-    index::add(store, &a.network, &a.container_id, &a.ifname)?;
+    write_first(store, a).map(drop)
+}
+
+/// `write`, telling whether the record is its container's only one: the
+/// index had no entry of that container before (true only under the host
+/// lock, which every record's creation and removal holds).
+pub fn write_first(store: &Store, a: &Attachment) -> Result<bool> {
+    let alone = index::add(store, &a.network, &a.container_id, &a.ifname)?;
     let record = path(store, &a.network, &a.container_id, &a.ifname);
     let written = write_json(&record, a, Durability::Volatile);
     if written.is_err() && std::fs::symlink_metadata(&record).is_err() {
         let _ = index::remove(store, &a.network, &a.container_id, &a.ifname);
     }
-    written
+    written.map(|()| alone)
 }
 
 pub fn remove(store: &Store, a: &Attachment) -> Result<()> {

@@ -43,24 +43,41 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf> {
 /// A network namespace by identity: (device, inode) of its nsfs file.
 pub type NetnsId = (u64, u64);
 
-thread_local! {
-    /// The calling thread's namespace as last read; `setns` empties it.
-    static THREAD_NETNS: std::cell::Cell<Option<NetnsId>> = const { std::cell::Cell::new(None) };
+/// The calling thread's own namespace: its file (to come back to) and its
+/// identity.
+#[derive(Clone)]
+struct Own {
+    file: std::rc::Rc<File>,
+    id: NetnsId,
 }
 
-/// The calling thread's network namespace, by identity (read once per
-/// thread and namespace: a stat of /proc/thread-self/ns/net is a path walk
-/// through procfs).
-pub fn current() -> Result<NetnsId> {
+thread_local! {
+    /// The calling thread's namespace as last opened; `setns` empties it.
+    static THREAD_NETNS: std::cell::RefCell<Option<Own>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The calling thread's network namespace, opened once per thread and
+/// namespace (/proc/thread-self/ns/net is a path walk through procfs): its
+/// identity for `identify`, its file for `make_in`'s way back.
+fn own() -> Result<Own> {
     use std::os::unix::fs::MetadataExt;
-    if let Some(ns) = THREAD_NETNS.get() {
-        return Ok(ns);
+    if let Some(own) = THREAD_NETNS.with_borrow(Clone::clone) {
+        return Ok(own);
     }
-    let m =
-        std::fs::metadata("/proc/thread-self/ns/net").ctx("reading /proc/thread-self/ns/net")?;
-    let ns = (m.dev(), m.ino());
-    THREAD_NETNS.set(Some(ns));
-    Ok(ns)
+    let path = Path::new("/proc/thread-self/ns/net");
+    let file = open(path)?;
+    let m = file.metadata().ctx("reading /proc/thread-self/ns/net")?;
+    let own = Own {
+        file: std::rc::Rc::new(file),
+        id: (m.dev(), m.ino()),
+    };
+    THREAD_NETNS.set(Some(own.clone()));
+    Ok(own)
+}
+
+/// The calling thread's network namespace, by identity.
+pub fn current() -> Result<NetnsId> {
+    Ok(own()?.id)
 }
 
 /// What an opened namespace file is, compared with the caller's own.
@@ -86,9 +103,14 @@ pub fn identify(file: &File) -> Result<Identity> {
     if have == thread {
         return Ok(Identity::Own);
     }
-    let process = std::fs::metadata("/proc/self/ns/net").ctx("reading /proc/self/ns/net")?;
-    if have == (process.dev(), process.ino()) {
-        return Ok(Identity::Own);
+    // another thread's namespace may differ from the process's (the main
+    // thread's, which /proc/self names); on the main thread it is the same
+    // SAFETY: gettid and getpid have no preconditions.
+    if unsafe { libc::gettid() != libc::getpid() } {
+        let process = std::fs::metadata("/proc/self/ns/net").ctx("reading /proc/self/ns/net")?;
+        if have == (process.dev(), process.ino()) {
+            return Ok(Identity::Own);
+        }
     }
     if have.0 == thread.0 {
         Ok(Identity::Other)
@@ -128,12 +150,15 @@ pub fn enter_process(path: &Path) -> Result<()> {
 
 /// Brings the calling thread back to the namespace it came from.
 struct Back {
-    own: File,
+    own: Own,
 }
 
 impl Drop for Back {
     fn drop(&mut self) {
-        if setns(&self.own, Path::new("/proc/thread-self/ns/net")).is_err() {
+        if setns(&self.own.file, Path::new("/proc/thread-self/ns/net")).is_ok() {
+            // back where it was: what it knew of its namespace holds again
+            THREAD_NETNS.set(Some(self.own.clone()));
+        } else {
             // Nothing this thread does from here could be trusted to reach
             // the right namespace: end as a kill -9 would (an ADD records
             // what it takes before taking it: DEL or gc releases it).
@@ -150,7 +175,7 @@ impl Drop for Back {
 /// start, hand-over and join, which on a virtual machine with idle CPUs
 /// cost more than the work.
 pub fn make_in<T>(target: &File, path: &Path, make: impl FnOnce() -> Result<T>) -> Result<T> {
-    let own = open(Path::new("/proc/thread-self/ns/net"))?;
+    let own = own()?;
     setns(target, path)?;
     let _back = Back { own };
     make()

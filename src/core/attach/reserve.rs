@@ -87,7 +87,8 @@ pub fn reserve<'a>(req: &'a Request, tx: &mut Transaction<'a>) -> Result<Taken> 
         pid: Some(std::process::id()),
         result: None,
     };
-    record::write(&req.store, &rec)?;
+    // alone: the container has no other attachment to tie this one to
+    let alone = record::write_first(&req.store, &rec)?;
     let intent = rec.clone();
     tx.done("removing the record", move || {
         let _lock = HostLock::acquire(&req.store.run)?;
@@ -104,7 +105,8 @@ pub fn reserve<'a>(req: &'a Request, tx: &mut Transaction<'a>) -> Result<Taken> 
         ))?;
     }
     let (ips, dns) = addresses(req, &nl, &preferred, tx)?;
-    let (attached, mappings, guard) = firewall(req, &ips, &rec.host_veth, network.internal, tx)?;
+    let (attached, mappings, guard) =
+        firewall(req, &ips, &rec.host_veth, network.internal, alone, tx)?;
     // what was taken, recorded (still incomplete) before the lock goes:
     // whoever takes the lock next reads it (a sibling ADD of the same
     // container builds its veth's anti-spoofing elements from it; a table
@@ -225,12 +227,14 @@ fn addresses<'a>(
 /// The host ports claimed and the port and anti-spoofing elements added in
 /// one nftables transaction, before the veth exists (it is guarded from its
 /// first frame); returns the addresses as recorded, the mappings taken and
-/// the veth's own anti-spoofing elements.
+/// the veth's own anti-spoofing elements. `alone`: the container has no
+/// other attachment (no sibling records to read).
 fn firewall<'a>(
     req: &'a Request,
     ips: &[Address],
     host_veth: &str,
     internal: bool,
+    alone: bool,
     tx: &mut Transaction<'a>,
 ) -> Result<(Vec<AttachedIp>, Vec<PortMapping>, PortGuard)> {
     let (net, c) = (&req.network.name, &req.container);
@@ -259,7 +263,11 @@ fn firewall<'a>(
         .collect();
     // this veth may send from every address of the container (its other
     // networks' too), and its other veths from these
-    let siblings = record::siblings(&req.store, net, &c.id, &c.ifname)?;
+    let siblings = if alone {
+        Vec::new()
+    } else {
+        record::siblings(&req.store, net, &c.id, &c.ifname)?
+    };
     let mut guards = vec![record::guard_of(host_veth, &attached)];
     for s in &siblings {
         guards[0].addrs.extend(s.ips.iter().map(|i| i.address.ip()));
