@@ -97,6 +97,13 @@ fn integrated(version: &str) {
             && link.contains("state UP"),
         "{link}"
     );
+    // a bridge port carries no address: not even an IPv6 link-local one
+    // (the container's end keeps its own)
+    assert!(link.contains("addrgenmode none"), "{link}");
+    let host_v6 = w.host.ns.ok(&["ip", "-6", "addr", "show", "dev", veth]);
+    assert!(!host_v6.contains("inet6"), "{host_v6}");
+    let inside_v6 = c1.ok(&["ip", "-6", "addr", "show", "dev", "eth0"]);
+    assert!(inside_v6.contains("inet6 fe80::"), "{inside_v6}");
 
     // layer 3, masquerade and the mapped port from everywhere
     let (_srv, from_out) = cni::assert_attached_pair(&w, &c1, &c2, GW, &ip1, &ip2);

@@ -100,12 +100,8 @@ pub fn create<'a>(
     };
     fault("after-veth");
     let end = format!("host end {}", rec.host_veth);
-    if req.link.hairpin {
-        nl.set_hairpin(host_index, true).ctx(&end)?;
-    }
-    if req.link.isolated {
-        nl.set_isolated(host_index, true).ctx(&end)?;
-    }
+    nl.prepare_port(host_index, req.link.hairpin, req.link.isolated)
+        .ctx(&end)?;
     nl.set_up(host_index).ctx(&end)?;
     let host_link = nl.link_by_index(host_index)?;
     Ok((bridge, host_link))

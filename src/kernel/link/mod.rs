@@ -48,8 +48,8 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
-    LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind, InfoPortData,
+    InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -1087,6 +1087,54 @@ impl Netlink {
     /// cache stays.
     pub fn set_isolated(&self, index: u32, on: bool) -> Result<()> {
         self.set_port_option(index, InfoBridgePort::Isolated(on), "isolated", on)
+    }
+
+    /// A container's host end, still down, made ready in one RTM_NEWLINK:
+    /// its bridge-port options (hairpin, isolated; only those asked for)
+    /// and no IPv6 link-local address. A bridge port is a layer-2 port:
+    /// an address of its own is never used, and without one, coming up
+    /// costs no address and route, no duplicate-address probe and no
+    /// multicast report flooded to every other port (the kernel processes
+    /// IFLA_AF_SPEC after the port options and refuses it at creation,
+    /// so it rides here, before the port comes up). On a host without
+    /// IPv6 the kernel refuses the IPv6 part (EAFNOSUPPORT): sent again
+    /// without it.
+    pub fn prepare_port(&self, index: u32, hairpin: bool, isolated: bool) -> Result<()> {
+        let what = format!(
+            "preparing bridge port #{index} (hairpin {hairpin}, isolated {isolated}, no IPv6 link-local address)"
+        );
+        let mut options = Vec::new();
+        if hairpin {
+            options.push(InfoBridgePort::HairpinMode(true));
+        }
+        if isolated {
+            options.push(InfoBridgePort::Isolated(true));
+        }
+        let mut attrs = Vec::new();
+        if !options.is_empty() {
+            attrs.push(LinkAttribute::LinkInfo(vec![
+                NlLinkInfo::PortKind(InfoPortKind::Bridge),
+                NlLinkInfo::PortData(InfoPortData::BridgePort(options)),
+            ]));
+        }
+        let no_link_local =
+            LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+                In6AddrGenMode::None,
+            )])]);
+        let mut with_ipv6 = attrs.clone();
+        with_ipv6.push(no_link_local);
+        match self.send_change(link_message(index, with_ipv6), &what) {
+            Err(e) if e.errno() == Some(libc::EAFNOSUPPORT) => {
+                if !attrs.is_empty() {
+                    self.send_change(link_message(index, attrs), &what)?;
+                }
+            }
+            r => r?,
+        }
+        if hairpin {
+            self.update_cached(index, |l| l.hairpin = Some(true));
+        }
+        Ok(())
     }
 
     /// One bridge-port option (IFLA_INFO_SLAVE_DATA) of port `index`.
