@@ -119,15 +119,15 @@ pub fn del(
     host_ip: Option<IpAddr>,
 ) -> Result<Option<(Vec<PortMapping>, usize)>> {
     let _lock = HostLock::acquire(&store.run)?;
-    let mine: Vec<PortMapping> = ports::on_ports(store, proto, start, end)?
-        .into_iter()
-        .filter(|(owner, m)| owner == STATIC_OWNER && m.host_ip == host_ip)
-        .map(|(_, m)| m)
-        .collect();
+    // one read of each claim file: what goes, and the files without it
+    let release = ports::release_on_ports(store, STATIC_OWNER, proto, (start, end), |m| {
+        m.host_ip == host_ip
+    })?;
+    let mine = release.mappings();
     if mine.is_empty() {
         return Ok(None);
     }
-    let elements = ports::claimed_elements(store, STATIC_OWNER, &mine)?;
+    let elements = release.elements();
     let mut tx = Transaction::new();
     match nft::update_ports(&[], &elements, true) {
         Ok(()) => tx.done("putting the port mapping back", || {
@@ -137,8 +137,8 @@ pub fn del(
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.context("removing port mapping")),
     }
-    // unclaim changes all the claim files or none
-    if let Err(e) = ports::unclaim(store, STATIC_OWNER, &mine) {
+    // all the claim files change, or none
+    if let Err(e) = release.apply() {
         return Err(tx.fail(e));
     }
     tx.commit();

@@ -464,85 +464,121 @@ fn claim_as(
     Ok(out)
 }
 
-/// Remove `owner`'s entries for `mappings`; returns the elements to delete
-/// (only those that were recorded for `owner`). A port claimed as part of a
-/// same-port range is released only with the whole range.
-fn find_claims(
-    store: &Store,
-    owner: &str,
-    mappings: &[PortMapping],
-) -> Result<Vec<(std::path::PathBuf, Entry)>> {
-    // check first: nothing is written when a range would be cut
-    let mut found: Vec<(std::path::PathBuf, Entry)> = Vec::new();
-    for m in mappings {
-        let path = port_file(store, owner, m.proto, m.host_port);
-        let entries = read_file(&path, is_static(owner), m.proto, m.host_port)?;
-        if let Some(e) = entries
-            .into_iter()
-            .find(|e| e.owner == owner && e.mapping == *m)
-        {
-            if let Some((first, last)) = e.range {
-                let whole = (first..=last).all(|p| {
-                    mappings
-                        .iter()
-                        .any(|o| o.host_port == p && o.proto == m.proto)
-                });
-                if !whole {
-                    return Err(Error::invalid(format!(
-                        "{} is part of the range {first}-{last}: remove the whole range",
-                        describe(m)
-                    )));
-                }
-            }
-            found.push((path, e));
-        }
-    }
-    Ok(found)
+/// Claims of one owner about to be released, read once (one read per claim
+/// file): what goes (its mappings and kernel elements) and, per file, the
+/// entries before and after. `apply` rewrites the files, all or none.
+/// Callers delete the elements first and the claims after, so a crash in
+/// between leaves a claim (visible, releasable) rather than a hidden live
+/// element.
+pub struct Release {
+    files: BTreeMap<std::path::PathBuf, (Vec<Entry>, Vec<Entry>)>,
+    gone: Vec<Entry>,
+    durability: Durability,
 }
 
-/// The elements `unclaim` would return, changing nothing: callers delete
-/// the elements first and the claims after, so a crash in between leaves a
-/// claim (visible, releasable) rather than a hidden live element.
+impl Release {
+    /// The mappings released, in claim-file order.
+    pub fn mappings(&self) -> Vec<PortMapping> {
+        self.gone.iter().map(|e| e.mapping.clone()).collect()
+    }
+
+    /// Their kernel elements (a same-port range once).
+    pub fn elements(&self) -> Vec<PortElement> {
+        let mut out: Vec<PortElement> = self.gone.iter().map(Entry::element).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Rewrite the claim files without the released entries: all or none.
+    pub fn apply(self) -> Result<()> {
+        rewrite(self.files, self.durability)
+    }
+}
+
+/// `owner`'s claims for `mappings` (those recorded; others are skipped). A
+/// port claimed as part of a same-port range is released only with the
+/// whole range: asking for part of one is refused, nothing read is changed.
+pub fn release(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Release> {
+    let files = mappings
+        .iter()
+        .map(|m| (m.proto, m.host_port))
+        .collect::<Vec<_>>();
+    release_where(store, owner, &files, |m| mappings.contains(m))
+}
+
+/// `owner`'s claims on host ports `start..=end` of `proto` that `pick`
+/// selects (range rule as `release`).
+pub fn release_on_ports(
+    store: &Store,
+    owner: &str,
+    proto: L4Proto,
+    (start, end): (u16, u16),
+    pick: impl Fn(&PortMapping) -> bool,
+) -> Result<Release> {
+    let files: Vec<(L4Proto, u16)> = (start..=end).map(|p| (proto, p)).collect();
+    release_where(store, owner, &files, pick)
+}
+
+fn release_where(
+    store: &Store,
+    owner: &str,
+    ports: &[(L4Proto, u16)],
+    pick: impl Fn(&PortMapping) -> bool,
+) -> Result<Release> {
+    let mut files: BTreeMap<std::path::PathBuf, (Vec<Entry>, Vec<Entry>)> = BTreeMap::new();
+    let mut gone: Vec<Entry> = Vec::new();
+    for &(proto, port) in ports {
+        let path = port_file(store, owner, proto, port);
+        if files.contains_key(&path) {
+            continue;
+        }
+        let before = read_file(&path, is_static(owner), proto, port)?;
+        let (taken, after): (Vec<Entry>, Vec<Entry>) = before
+            .iter()
+            .cloned()
+            .partition(|e| e.owner == owner && pick(&e.mapping));
+        gone.extend(taken);
+        files.insert(path, (before, after));
+    }
+    // check first: nothing is written when a range would be cut
+    for e in &gone {
+        if let Some((first, last)) = e.range {
+            let whole = (first..=last).all(|p| {
+                gone.iter()
+                    .any(|o| o.mapping.host_port == p && o.mapping.proto == e.mapping.proto)
+            });
+            if !whole {
+                return Err(Error::invalid(format!(
+                    "{} is part of the range {first}-{last}: remove the whole range",
+                    describe(&e.mapping)
+                )));
+            }
+        }
+    }
+    Ok(Release {
+        files,
+        gone,
+        durability: durability(owner),
+    })
+}
+
+/// The elements `unclaim` would return, changing nothing.
 pub fn claimed_elements(
     store: &Store,
     owner: &str,
     mappings: &[PortMapping],
 ) -> Result<Vec<PortElement>> {
-    let mut out: Vec<PortElement> = find_claims(store, owner, mappings)?
-        .into_iter()
-        .map(|(_, e)| e.element())
-        .collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
+    Ok(release(store, owner, mappings)?.elements())
 }
 
 /// Remove `owner`'s entries for `mappings`, all or none (a failure part way
 /// puts back the files already changed); returns their elements.
 pub fn unclaim(store: &Store, owner: &str, mappings: &[PortMapping]) -> Result<Vec<PortElement>> {
-    let found = find_claims(store, owner, mappings)?;
-    // per file: what it held, and what it will hold
-    let mut files: BTreeMap<std::path::PathBuf, (Vec<Entry>, Vec<Entry>)> = BTreeMap::new();
-    let mut out = Vec::new();
-    for (path, gone) in found {
-        if !files.contains_key(&path) {
-            let entries = read_file(
-                &path,
-                is_static(owner),
-                gone.mapping.proto,
-                gone.mapping.host_port,
-            )?;
-            files.insert(path.clone(), (entries.clone(), entries));
-        }
-        if let Some((_, after)) = files.get_mut(&path) {
-            after.retain(|e| !(e.owner == gone.owner && e.mapping == gone.mapping));
-        }
-        out.push(gone.element());
-    }
-    rewrite(files, durability(owner))?;
-    out.sort();
-    out.dedup();
-    Ok(out)
+    let r = release(store, owner, mappings)?;
+    let elements = r.elements();
+    r.apply()?;
+    Ok(elements)
 }
 
 /// Write each claim file whose entries change (an empty one is removed);
@@ -669,6 +705,48 @@ mod tests {
             dest_ip: dest.parse().expect("dest ip"),
             dest_port,
         }
+    }
+
+    #[test]
+    fn release_on_ports_picks_by_owner_and_filter_and_keeps_ranges_whole() {
+        let d = TestDir::new("ports-release");
+        let s = d.store();
+        let range: Vec<PortMapping> = (8000..=8002)
+            .map(|p| tcp(None, p, "10.88.0.2", p))
+            .collect();
+        let bound = tcp(Some("192.0.2.10"), 9000, "10.88.0.3", 80);
+        claim_grouped(&s, STATIC_OWNER, &range).unwrap();
+        claim_grouped(&s, STATIC_OWNER, std::slice::from_ref(&bound)).unwrap();
+        claim(&s, "ctr", &[tcp(None, 9001, "10.88.0.4", 80)]).unwrap();
+        let ports = |s: &Store| -> Vec<u16> {
+            on_ports(s, L4Proto::Tcp, 8000, 9001)
+                .unwrap()
+                .iter()
+                .map(|(_, m)| m.host_port)
+                .collect()
+        };
+        // part of the range: refused, nothing changed
+        let cut = release_on_ports(&s, STATIC_OWNER, L4Proto::Tcp, (8001, 8002), |_| true);
+        let e = cut.err().expect("a cut range is refused");
+        assert!(e.msg.contains("part of the range 8000-8002"), "{}", e.msg);
+        assert_eq!(ports(&s), vec![8000, 8001, 8002, 9000, 9001]);
+        // the bound mapping only: the range and the container's claim stay
+        let r = release_on_ports(&s, STATIC_OWNER, L4Proto::Tcp, (8000, 9001), |m| {
+            m.host_ip.is_some()
+        })
+        .unwrap();
+        assert_eq!(r.mappings(), vec![bound.clone()]);
+        assert_eq!(
+            r.elements(),
+            claimed_elements(&s, STATIC_OWNER, &[bound]).unwrap()
+        );
+        r.apply().unwrap();
+        assert_eq!(ports(&s), vec![8000, 8001, 8002, 9001]);
+        // the whole range at once
+        let r = release_on_ports(&s, STATIC_OWNER, L4Proto::Tcp, (8000, 8002), |_| true).unwrap();
+        assert_eq!(r.elements().len(), 1, "one interval element");
+        r.apply().unwrap();
+        assert_eq!(ports(&s), vec![9001]);
     }
 
     #[test]
