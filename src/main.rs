@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use hostnet::cli::{Command, NetworkCommand, PortmapCommand};
 use hostnet::cmd::{self, output};
-use hostnet::kernel;
 
 fn main() -> ExitCode {
     // CNI plugin mode: the runtime runs us in the host netns with CNI_* set;
@@ -25,9 +24,7 @@ fn main() -> ExitCode {
     };
     let g = &cli.global;
     let result = (|| {
-        if let Some(ns) = &g.netns {
-            kernel::netns::enter_process(&kernel::netns::resolve(ns)?)?;
-        }
+        cmd::enter_netns(g)?;
         match &cli.command {
             Command::Init(a) => cmd::init::run(g, a),
             Command::Status => cmd::status::run(g),

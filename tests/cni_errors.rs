@@ -102,6 +102,10 @@ fn malformed_inputs_fail_cleanly_and_change_nothing() {
     let links = common::TempDir::new("nslink");
     std::os::unix::fs::symlink(&host_netns, links.join("host")).expect("symlink");
     let host_link = links.join("host").to_string_lossy().into_owned();
+    std::os::unix::fs::symlink(links.join("loop"), links.join("loop")).expect("symlink");
+    let loop_link = links.join("loop").to_string_lossy().into_owned();
+    std::os::unix::fs::symlink(links.join("gone"), links.join("dangling")).expect("symlink");
+    let dangling_link = links.join("dangling").to_string_lossy().into_owned();
     let mut sleeper = w.host.ns.command(&["sleep", "600"]).spawn().expect("sleep");
 
     let mut base = Runtime::single(&list);
@@ -284,6 +288,17 @@ fn malformed_inputs_fail_cleanly_and_change_nothing() {
             case("nonexistent netns", 3, ok_conf.clone()),
             "CNI_NETNS",
             Some("/run/netns/hostnet-no-such-netns"),
+        ),
+        with_env(
+            case("CNI_NETNS a dangling symlink", 3, ok_conf.clone()),
+            "CNI_NETNS",
+            Some(&dangling_link),
+        ),
+        // there, but it cannot be opened: an I/O failure, not "unknown container"
+        with_env(
+            case("CNI_NETNS a symlink loop", 5, ok_conf.clone()),
+            "CNI_NETNS",
+            Some(&loop_link),
         ),
         // CNI_NETNS naming the plugin's own namespace (the host's), however
         // spelled: refused before anything changes (issue 8 item 4)

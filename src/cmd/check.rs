@@ -5,17 +5,13 @@
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::core::drift;
+use crate::core::drift::{self, Difference};
 use crate::error::{Error, Kind, Result};
 
 pub fn run(g: &Global) -> Result<()> {
     let store = super::store(g);
     let found = drift::check(&store)?;
-    let mut diffs: Vec<String> = found
-        .differences
-        .iter()
-        .map(|d| super::advice::fix_for(d))
-        .collect();
+    let mut diffs: Vec<String> = found.differences.iter().map(with_fix).collect();
     for o in &found.leftovers {
         diffs.push(format!("leftover {o} (fix: hostnet gc)"));
     }
@@ -49,5 +45,16 @@ pub fn run(g: &Global) -> Result<()> {
                 diffs.len()
             ),
         ))
+    }
+}
+
+/// A difference's line: a sysctl's also says what its value breaks and how
+/// to set it by hand (init repairs every difference).
+fn with_fix(d: &Difference) -> String {
+    match d {
+        Difference::Sysctl {
+            key, want, breaks, ..
+        } => format!("{d}: {breaks} (fix: hostnet init, or sysctl -w {key}={want})"),
+        Difference::Other(line) => line.clone(),
     }
 }

@@ -17,8 +17,7 @@ use crate::error::{Context, Error, Kind, Result};
 
 pub fn add(env: &Env, conf: &NetConf) -> Result<Value> {
     let netns_path = env.netns()?;
-    let netns_file = netns_guard::open(netns_path)
-        .map_err(|e| Error::new(Kind::NotFound, format!("CNI_NETNS: {}", e.msg)))?;
+    let netns_file = netns_guard::open(netns_path)?;
     netns_guard::refuse_own(netns_path, &netns_file)?;
     let mut tx = Transaction::new();
     let outcome = (|| {

@@ -9,36 +9,36 @@ use crate::kernel::link::Netlink;
 use crate::kernel::nft;
 use crate::kernel::sysctl::{self, Key};
 
-/// Every warning, in the order `check` prints them.
+/// Every warning, in the order `check` prints them (none without networks:
+/// each is about what stops their traffic).
 pub fn warnings(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
-    let mut warns = forward_drops(store)?;
     let networks = store.networks()?;
-    if !networks.is_empty() {
-        let bridges: Vec<String> = networks.iter().map(|r| r.network.bridge.clone()).collect();
-        warns.extend(br_netfilter(&uncovered_drops(store, &bridges)?, &networks));
-        warns.extend(prerouting_postrouting_drops(&networks)?);
-        warns.extend(rp_filter(&networks));
-        warns.extend(overlapping_routes(nl, &networks)?);
+    if networks.is_empty() {
+        return Ok(Vec::new());
     }
+    let bridges: Vec<String> = networks.iter().map(|r| r.network.bridge.clone()).collect();
+    // one read of the other tables' forward chains serves two warnings
+    let uncovered = uncovered_drops(store, &bridges)?;
+    let mut warns = forward_drops(&uncovered, &bridges);
+    warns.extend(br_netfilter(&uncovered, &networks));
+    warns.extend(prerouting_postrouting_drops(&networks)?);
+    warns.extend(rp_filter(&networks));
+    warns.extend(overlapping_routes(nl, &networks)?);
     Ok(warns)
 }
 
 /// What is not hostnet's but breaks what hostnet sets up: a base chain of
 /// another table on the forward hook whose policy is drop (Docker's
-/// `ip filter FORWARD`, firewalld). Its verdict comes on top of ours, so a
-/// packet hostnet accepts is still dropped there. Not a difference (the exit
-/// status is unchanged): the user may have accepted our bridges in that chain.
-fn forward_drops(store: &Store) -> Result<Vec<String>> {
-    let bridges: Vec<String> = store
-        .networks()?
-        .into_iter()
-        .map(|r| r.network.bridge)
-        .collect();
+/// `ip filter FORWARD`, firewalld), not accepting our `bridges` (`uncovered`).
+/// Its verdict comes on top of ours, so a packet hostnet accepts is still
+/// dropped there. Not a difference (the exit status is unchanged): the user
+/// may have accepted our bridges in that chain.
+fn forward_drops(uncovered: &[String], bridges: &[String]) -> Vec<String> {
     let Some(example) = bridges.first() else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    Ok(uncovered_drops(store, &bridges)?
-        .into_iter()
+    uncovered
+        .iter()
         .map(|chain| {
             format!(
                 "{chain} drops forwarded packets by default (policy drop); an accept in \
@@ -48,7 +48,7 @@ fn forward_drops(store: &Store) -> Result<Vec<String>> {
                 bridges.join(", ")
             )
         })
-        .collect())
+        .collect()
 }
 
 /// Forward chains of other tables with policy drop that do not hold
@@ -147,7 +147,7 @@ fn br_netfilter(dropping_chains: &[String], networks: &[NetworkRecord]) -> Vec<S
     let on = |leaf: &str| read_num(&Key::new(&["net", "bridge", leaf])) == Some(1);
     let v4 = on("bridge-nf-call-iptables");
     let v6 = on("bridge-nf-call-ip6tables");
-    if dropping_chains.is_empty() || !(v4 || v6) || networks.is_empty() {
+    if dropping_chains.is_empty() || !(v4 || v6) {
         return Vec::new();
     }
     let bridges: Vec<&str> = networks.iter().map(|r| r.network.bridge.as_str()).collect();
@@ -170,10 +170,9 @@ fn br_netfilter(dropping_chains: &[String], networks: &[NetworkRecord]) -> Vec<S
 /// drop: container traffic and port mappings pass there before (after)
 /// hostnet's chains, and an accept in hostnet's table does not override it.
 fn prerouting_postrouting_drops(networks: &[NetworkRecord]) -> Result<Vec<String>> {
-    if networks.is_empty() {
+    let Some(example) = networks.first().map(|r| &r.network.bridge) else {
         return Ok(Vec::new());
-    }
-    let example = &networks[0].network.bridge;
+    };
     Ok(nft::foreign_prerouting_postrouting_drops()?
         .into_iter()
         .map(|(hook, chain)| {

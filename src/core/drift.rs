@@ -15,7 +15,7 @@ use crate::kernel::sysctl;
 
 pub struct Findings {
     /// What differs between hostnet's state and the kernel, one line each.
-    pub differences: Vec<String>,
+    pub differences: Vec<Difference>,
     /// What `gc` would release.
     pub leftovers: Vec<String>,
     pub warnings: Vec<String>,
@@ -38,76 +38,140 @@ pub fn check(store: &Store) -> Result<Findings> {
     })
 }
 
+/// One difference between hostnet's state and the kernel (`init` repairs
+/// each); shown as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Difference {
+    /// A sysctl hostnet sets has another value; `breaks`: what that stops.
+    Sysctl {
+        key: String,
+        have: String,
+        want: &'static str,
+        breaks: &'static str,
+    },
+    Other(String),
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::Sysctl {
+                key, have, want, ..
+            } => {
+                write!(f, "sysctl {key} is {have}, want {want}")
+            }
+            Difference::Other(line) => f.write_str(line),
+        }
+    }
+}
+
+/// The sysctl `key` (read as `have`) is not `1`.
+fn sysctl_off(key: &sysctl::Key, have: String, breaks: &'static str) -> Option<Difference> {
+    (have != "1").then(|| Difference::Sysctl {
+        key: key.to_string(),
+        have,
+        want: "1",
+        breaks,
+    })
+}
+
 /// Every difference between what hostnet's state wants and what the kernel has.
-fn differences(store: &Store, nl: &Netlink) -> Result<Vec<String>> {
+fn differences(store: &Store, nl: &Netlink) -> Result<Vec<Difference>> {
+    let mut diffs: Vec<Difference> = Vec::new();
     let networks = store.networks()?;
-    let mut diffs = Vec::new();
     if networks.is_empty() {
         return Ok(diffs);
     }
-    let mut keys = vec![sysctl::ipv4_forward()];
+    let v4 = sysctl::ipv4_forward();
+    diffs.extend(sysctl_off(
+        &v4,
+        sysctl::read(&v4)?,
+        "the host forwards nothing, containers reach nothing outside their bridge",
+    ));
     if networks.iter().any(|r| r.network.has_v6()) {
-        keys.push(sysctl::ipv6_forward());
-    }
-    for key in keys {
-        let v = sysctl::read(&key)?;
-        if v != "1" {
-            diffs.push(format!("sysctl {key} is {v}, want 1"));
-        }
+        let v6 = sysctl::ipv6_forward();
+        diffs.extend(sysctl_off(
+            &v6,
+            sysctl::read(&v6)?,
+            "IPv6 from containers is not forwarded",
+        ));
     }
     for rec in &networks {
-        let net = &rec.network;
-        let Some(link) = nl.link(&net.bridge)? else {
-            diffs.push(format!(
-                "network {}: bridge {} is missing",
-                net.name, net.bridge
-            ));
-            continue;
-        };
-        if link.kind.as_deref() != Some("bridge") {
-            diffs.push(format!(
-                "network {}: {} is not a bridge",
-                net.name, net.bridge
-            ));
+        let mut lines = Vec::new();
+        let bridge_there = bridge_differences(nl, rec, &mut lines)?;
+        diffs.extend(lines.into_iter().map(Difference::Other));
+        if !bridge_there {
             continue;
         }
-        if !link.up {
-            diffs.push(format!(
-                "network {}: bridge {} is down",
-                net.name, net.bridge
-            ));
-        }
-        let have = nl.addresses(link.index)?;
-        for s in &net.subnets {
-            if !have.contains(&s.gateway_cidr()) {
-                diffs.push(format!(
-                    "network {}: bridge {} lacks address {}",
-                    net.name,
-                    net.bridge,
-                    s.gateway_cidr()
-                ));
-            }
-        }
-        if let Some(d) = conflist_difference(rec) {
-            diffs.push(d);
-        }
-        let key = sysctl::iface_key("ipv4", &net.bridge, "route_localnet");
+        let key = sysctl::iface_key("ipv4", &rec.network.bridge, "route_localnet");
         match sysctl::read(&key) {
-            Ok(v) if v == "1" => {}
-            Ok(v) => diffs.push(format!("sysctl {key} is {v}, want 1")),
-            Err(e) => diffs.push(e.msg),
+            Ok(v) => diffs.extend(sysctl_off(
+                &key,
+                v,
+                "127.0.0.1:PORT on the host does not reach mapped ports",
+            )),
+            Err(e) => diffs.push(Difference::Other(e.msg)),
         }
     }
     let spec = desired::table_spec(store, &networks)?;
     let want = nft::desired_table(&spec)?;
     match nft::read_table()? {
-        None => diffs.push(format!("nftables table inet {} is missing", nft::TABLE)),
+        None => diffs.push(Difference::Other(format!(
+            "nftables table inet {} is missing",
+            nft::TABLE
+        ))),
         Some(have) => {
-            diffs.extend(table_differences(&want, &have));
-            diffs.extend(crate::core::attachments::attachment_differences(store, nl)?);
+            let table = table_differences(&want, &have).into_iter();
+            diffs.extend(table.map(Difference::Other));
+            let attachments = crate::core::attachments::attachment_differences(store, nl)?;
+            diffs.extend(attachments.into_iter().map(Difference::Other));
         }
     }
     Ok(diffs)
+}
+
+/// A network's bridge (present, a bridge, up, its addresses) and, once the
+/// bridge is there, its conflist; false when the bridge is missing or not a
+/// bridge (nothing else of the network is compared then).
+fn bridge_differences(
+    nl: &Netlink,
+    rec: &crate::core::state::NetworkRecord,
+    diffs: &mut Vec<String>,
+) -> Result<bool> {
+    let net = &rec.network;
+    let Some(link) = nl.link(&net.bridge)? else {
+        diffs.push(format!(
+            "network {}: bridge {} is missing",
+            net.name, net.bridge
+        ));
+        return Ok(false);
+    };
+    if link.kind.as_deref() != Some("bridge") {
+        diffs.push(format!(
+            "network {}: {} is not a bridge",
+            net.name, net.bridge
+        ));
+        return Ok(false);
+    }
+    if !link.up {
+        diffs.push(format!(
+            "network {}: bridge {} is down",
+            net.name, net.bridge
+        ));
+    }
+    let have = nl.addresses(link.index)?;
+    for s in &net.subnets {
+        if !have.contains(&s.gateway_cidr()) {
+            diffs.push(format!(
+                "network {}: bridge {} lacks address {}",
+                net.name,
+                net.bridge,
+                s.gateway_cidr()
+            ));
+        }
+    }
+    diffs.extend(conflist_difference(rec));
+    Ok(true)
 }
 
 /// The network's conflist as hostnet wrote it, or what is wrong with it

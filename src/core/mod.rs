@@ -19,6 +19,7 @@
 //!   it), `inspect` (status), `drift` and `advice` (check: differences and
 //!   warnings), `orphans::gc` (gc), `features` (version);
 //! - `netns_guard`: a container's namespace opened, the plugin's own refused;
+//!   the CLI's `--netns` entered;
 //! - `json`: typed JSON access the front ends and IPAM share.
 
 pub mod advice;

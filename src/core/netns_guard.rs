@@ -6,15 +6,27 @@
 //! a CNI_* environment variable, which CNI_NETNS is; the network
 //! configuration (code 7) is fine, and the namespace does exist (code 3
 //! would tell the runtime the container is unknown).
+//!
+//! The CLI's `--netns` is entered here too: the front ends reach the kernel
+//! only through the core.
 
 use std::fs::File;
 
 use crate::error::{Error, Kind, Result};
 use crate::kernel::netns::{self, Identity};
 
-/// Open the network namespace at `path` (CNI_NETNS).
+/// Open the network namespace at `path` (CNI_NETNS). Nothing there is
+/// CNI's "unknown container" (code 3); a failure to open what is there
+/// (a symlink loop, no descriptors left) is an I/O failure (code 5).
 pub fn open(path: &str) -> Result<File> {
-    netns::open(std::path::Path::new(path))
+    netns::open_if_present(std::path::Path::new(path))
+        .map_err(|e| e.context("CNI_NETNS"))?
+        .ok_or_else(|| {
+            Error::new(
+                Kind::NotFound,
+                format!("CNI_NETNS: network namespace {path} does not exist"),
+            )
+        })
 }
 
 /// Refuse a CNI_NETNS that is the plugin's own network namespace, or no
@@ -33,6 +45,13 @@ pub fn refuse_own(path: &str, file: &File) -> Result<()> {
             format!("CNI_NETNS {path} is not a network namespace"),
         )),
     }
+}
+
+/// Move the whole (still single-threaded) process into the network
+/// namespace `name_or_path` (a name under /run/netns, or a path): the CLI's
+/// `--netns`.
+pub fn enter_process(name_or_path: &str) -> Result<()> {
+    netns::enter_process(&netns::resolve(name_or_path)?)
 }
 
 /// Is `path` the plugin's own network namespace? False when it cannot be

@@ -125,6 +125,19 @@ pub fn open(path: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// Open a namespace file; None when nothing is at `path` (ENOENT, a
+/// dangling symlink included), an error for any other failure.
+pub fn open_if_present(path: &Path) -> Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(
+            format!("network namespace {}", path.display()),
+            e,
+        )),
+    }
+}
+
 fn setns(file: &File, path: &Path) -> Result<()> {
     // SAFETY: setns on a valid, open fd; CLONE_NEWNET makes the kernel check
     // that the fd really is a network namespace.
