@@ -147,6 +147,9 @@ enum Fail {
     Errno(i32),
     /// An answer this module cannot read, or did not expect.
     Answer(String),
+    /// A datagram longer than the receive buffer (its length): ENOSPC, as
+    /// the nftables socket reports it.
+    Oversized(usize),
 }
 
 impl From<std::io::Error> for Fail {
@@ -218,6 +221,10 @@ fn kernel_error(fail: Fail, what: impl fmt::Display) -> Error {
     match fail {
         Fail::Errno(errno) => Error::kernel(errno, format!("{what}: {}", strerror(errno))),
         Fail::Answer(text) => Error::kernel(libc::EIO, format!("{what}: {text}")),
+        Fail::Oversized(len) => Error::kernel(
+            libc::ENOSPC,
+            format!("{what}: an answer of {len} bytes does not fit the {RECV_BUFFER}-byte buffer"),
+        ),
     }
 }
 
@@ -563,9 +570,7 @@ impl Io {
         // MSG_TRUNC: the datagram's real length, even when longer than the buffer
         let len = retry_eintr(|| socket.recv(buf, libc::MSG_TRUNC))?;
         if len > self.buf.len() {
-            return Err(Fail::Answer(format!(
-                "an answer of {len} bytes does not fit the {RECV_BUFFER}-byte buffer"
-            )));
+            return Err(Fail::Oversized(len));
         }
         Ok(len)
     }
@@ -1341,7 +1346,7 @@ mod tests {
     fn ends(payload: NetlinkPayload<RouteNetlinkMessage>) -> std::result::Result<bool, i32> {
         take(payload, &mut Answer::default()).map_err(|f| match f {
             Fail::Errno(errno) => errno,
-            Fail::Answer(_) => -1,
+            Fail::Answer(_) | Fail::Oversized(_) => -1,
         })
     }
 
